@@ -1,0 +1,132 @@
+"""Input validation shared by all public functions.
+
+Every check runs on concrete (non-traced) values before tracing and raises a
+``ValueError`` or ``TypeError`` whose message names the argument, what was wrong
+and what is expected.  Traced values are passed through unchanged so that the
+public functions stay usable under ``jax.jit``/``jax.vmap``; where a check on a
+traced value matters, the caller uses ``equinox.error_if``.
+"""
+
+from __future__ import annotations
+
+import numbers
+from collections.abc import Sequence
+
+import jax
+import numpy as np
+
+
+def is_concrete(x) -> bool:
+    """True when ``x`` holds a value (not a tracer)."""
+    return not isinstance(x, jax.core.Tracer)
+
+
+def _concrete_array(x):
+    return np.asarray(x) if is_concrete(x) else None
+
+
+def check_positive_int(value, name: str, *, minimum: int = 1) -> int:
+    """Return ``value`` as ``int``; it must be an integer ``>= minimum``."""
+    if isinstance(value, bool) or not isinstance(value, numbers.Integral | np.integer):
+        raise TypeError(f"{name} must be an integer >= {minimum}, got {value!r} "
+                        f"of type {type(value).__name__}")
+    if value < minimum:
+        raise ValueError(f"{name} must be an integer >= {minimum}, got {value}")
+    return int(value)
+
+
+def check_finite(x, name: str):
+    """Reject NaN or infinite entries in a concrete array (tracers pass through)."""
+    a = _concrete_array(x)
+    if a is not None:
+        if not (np.issubdtype(a.dtype, np.number) or a.dtype == np.bool_):
+            raise TypeError(f"{name} must be numeric, got dtype {a.dtype}")
+        if np.issubdtype(a.dtype, np.inexact) and not np.all(np.isfinite(a)):
+            raise ValueError(f"{name} must be finite, got NaN or infinite entries")
+    return x
+
+
+def check_positive(x, name: str):
+    """Reject non-positive (or non-finite) entries in a concrete array."""
+    check_finite(x, name)
+    a = _concrete_array(x)
+    if a is not None and not np.all(a > 0):
+        raise ValueError(f"{name} must be > 0 everywhere, got min {a.min()!r}")
+    return x
+
+
+def check_temperature(temperature, name: str = "temperature"):
+    """Temperatures must be finite and strictly positive."""
+    return check_positive(temperature, name)
+
+
+def check_spins(spins, name: str = "spins"):
+    """Spins must be +-1 (any integer or float dtype)."""
+    a = _concrete_array(spins)
+    if a is not None:
+        if not np.all((a == 1) | (a == -1)):
+            bad = a[(a != 1) & (a != -1)].ravel()[:3]
+            raise ValueError(f"{name} must contain only +1 and -1, found e.g. {bad.tolist()}")
+    return spins
+
+
+def check_shape(shape: Sequence[int], name: str = "shape", *, dims=(2, 3),
+                even: bool = False, minimum: int = 2) -> tuple[int, ...]:
+    """A lattice shape: a tuple of ``len in dims`` integer sides >= ``minimum``."""
+    if isinstance(shape, numbers.Integral):
+        raise TypeError(f"{name} must be a tuple of side lengths such as (16, 16), "
+                        f"got the integer {shape}")
+    try:
+        shape = tuple(shape)
+    except TypeError:
+        raise TypeError(f"{name} must be a tuple of side lengths, got {shape!r}") from None
+    if len(shape) not in dims:
+        raise ValueError(f"{name} must have {' or '.join(map(str, dims))} dimensions, "
+                         f"got {len(shape)} in {shape}")
+    for s in shape:
+        if isinstance(s, bool) or not isinstance(s, numbers.Integral | np.integer):
+            raise TypeError(f"{name} sides must be integers, got {shape!r}")
+        if s < minimum:
+            raise ValueError(f"{name} sides must be >= {minimum}, got {shape}")
+        if even and s % 2:
+            raise ValueError(f"{name} sides must be even (checkerboard updates on a periodic "
+                             f"lattice need an even side), got {shape}")
+    return tuple(int(s) for s in shape)
+
+
+def check_choice(value, name: str, choices: Sequence[str]) -> str:
+    if value not in choices:
+        raise ValueError(f"{name} must be one of {list(choices)}, got {value!r}")
+    return value
+
+
+def check_time_series(x, name: str, *, axis: int = -1, min_length: int = 2) -> int:
+    """A Monte Carlo time series: a real numeric array whose axis ``axis`` (the time axis)
+    holds at least ``min_length`` finite samples.  Returns ``axis`` made non-negative.
+
+    Shape and dtype are checked for tracers too; finiteness only on concrete values.
+    """
+    if not hasattr(x, "shape") or not hasattr(x, "dtype"):
+        x = np.asarray(x)
+    if not (np.issubdtype(x.dtype, np.number) or x.dtype == np.bool_):
+        raise TypeError(f"{name} must be a real numeric array, got dtype {x.dtype}")
+    if np.issubdtype(x.dtype, np.complexfloating):
+        raise TypeError(f"{name} must be real, got complex dtype {x.dtype}")
+    ndim = len(x.shape)
+    if ndim == 0:
+        raise ValueError(f"{name} must be an array with a time axis, got a scalar")
+    if isinstance(axis, bool) or not isinstance(axis, numbers.Integral | np.integer):
+        raise TypeError(f"axis must be an integer, got {axis!r}")
+    if not -ndim <= axis < ndim:
+        raise ValueError(f"axis must be in [{-ndim}, {ndim - 1}] for {name} of shape "
+                         f"{tuple(x.shape)}, got {axis}")
+    axis = int(axis) % ndim
+    n = x.shape[axis]
+    if n == 0:
+        raise ValueError(f"{name} is empty along its time axis (axis {axis}); "
+                         f"expected at least {min_length} samples")
+    if n < min_length:
+        raise ValueError(f"{name} has {n} samples along its time axis (axis {axis}); "
+                         f"expected at least {min_length}")
+    check_finite(x, name)
+    return axis
