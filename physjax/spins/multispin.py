@@ -115,9 +115,7 @@ def lane_sums(words: Array, n_lead: int = 1) -> Array:
 
 def _parity_mask(sub_shape: tuple[int, ...], colour: int) -> Array:
     """True where the extra last-axis neighbour of ``colour`` sits at ``c + 1``."""
-    idx = jnp.indices(sub_shape[:-1]) if len(sub_shape) > 1 else jnp.zeros((1,))
-    p = jnp.sum(idx, axis=0) % 2
-    return ((p + colour) % 2 == 1)[..., None]
+    return jnp.asarray((_row_parity(sub_shape) + colour) % 2 == 1)
 
 
 def _neighbours(other: Array, colour: int, layout: str) -> list[Array]:
@@ -224,7 +222,7 @@ def _half_sweep(seeds, spins, other, colour, always, levels, *, layout, z, has_f
     else:
         sel = [(0, n) for n in range(z + 1)]
     flip = jnp.zeros_like(spins)
-    for m, (si, n) in zip(masks, sel):
+    for m, (si, n) in zip(masks, sel, strict=True):
         flip = flip | (m & always[:, si, n].reshape(bshape))
     n_elem = int(np.prod(spins.shape))
     counter = jax.lax.iota(jnp.uint32, n_elem).reshape(spins.shape)
@@ -232,7 +230,7 @@ def _half_sweep(seeds, spins, other, colour, always, levels, *, layout, z, has_f
     k = levels.shape[0]
     for j in range(k - 1, -1, -1):  # LSB first: lt = (B & ~R) | (~(B ^ R) & lt)
         B = jnp.zeros_like(spins)
-        for m, (si, n) in zip(masks, sel):
+        for m, (si, n) in zip(masks, sel, strict=True):
             B = B | (m & levels[j, :, si, n].reshape(bshape))
         R = random_words(seeds, j, counter, n_elem)
         lt = (B & ~R) | (~(B ^ R) & lt)
@@ -256,54 +254,58 @@ def packed_sweep(key, J, h, state: PackedIsingState, *, rule, layout, precision_
     return state._replace(black=black, white=white)
 
 
-def pack_spins(spins, layout: str):
-    """Pack ``(R, *shape)`` +-1 spins into (black, white) words."""
-    spins = np.asarray(spins)
+def _row_parity(shape) -> np.ndarray:
+    """Parity of the sum of all but the last coordinate, broadcastable to ``(*shape[:-1], 1)``."""
+    return (sum(np.indices(shape[:-1])) % 2)[..., None] if len(shape) > 1 else np.zeros((1,))
+
+
+def pack_spins(spins: Array, layout: str) -> tuple[Array, Array]:
+    """Pack ``(R, *shape)`` +-1 spins into (black, white) words (pure ``jax.numpy``).
+
+    Black sites have an even coordinate sum; in row ``p`` (the parity of the other
+    coordinates) black sits at even columns when ``p`` is even, so colour ``c`` keeps the
+    columns ``2 c' + (p + c) mod 2``.
+    """
+    spins = jnp.asarray(spins)
     R, *shape = spins.shape
-    up = (spins > 0)
-    idx = np.indices(shape)
-    parity = idx.sum(axis=0) % 2
-    # compress the last axis: colour c sites of row (i_1..i_{d-1}) in order of increasing j
+    pairs = (spins > 0).reshape((R, *shape[:-1], shape[-1] // 2, 2))
+    even_row = jnp.asarray(_row_parity(shape) == 0)
     out = []
     for colour in (0, 1):
-        sel = parity == colour
-        bits = up[:, sel].reshape((R, *shape[:-1], shape[-1] // 2))
+        first = even_row if colour == 0 else ~even_row  # colour sits at the even column
+        bits = jnp.where(first, pairs[..., 0], pairs[..., 1]).astype(jnp.uint32)
         if layout == "replicas":
-            G = R // WORD_BITS
-            b = bits.reshape((G, WORD_BITS) + bits.shape[1:]).astype(np.uint64)
-            lanes = (np.arange(WORD_BITS, dtype=np.uint64)).reshape((1, WORD_BITS) +
-                                                                    (1,) * (len(shape)))
-            out.append(np.sum(b << lanes, axis=1).astype(np.uint32))
+            b = bits.reshape((R // WORD_BITS, WORD_BITS) + bits.shape[1:])
+            lanes = jnp.arange(WORD_BITS, dtype=jnp.uint32).reshape((1, WORD_BITS) +
+                                                                    (1,) * len(shape))
+            out.append(jnp.sum(b << lanes, axis=1, dtype=jnp.uint32))
         else:
-            C = shape[-1] // 2
-            W = C // WORD_BITS
-            b = bits.reshape(bits.shape[:-1] + (WORD_BITS, W)).astype(np.uint64)
-            lanes = np.arange(WORD_BITS, dtype=np.uint64)[:, None]
-            out.append(np.sum(b << lanes, axis=-2).astype(np.uint32))
-    return jnp.asarray(out[0]), jnp.asarray(out[1])
+            W = shape[-1] // (2 * WORD_BITS)
+            b = bits.reshape(bits.shape[:-1] + (WORD_BITS, W))
+            lanes = jnp.arange(WORD_BITS, dtype=jnp.uint32)[:, None]
+            out.append(jnp.sum(b << lanes, axis=-2, dtype=jnp.uint32))
+    return out[0], out[1]
 
 
-def unpack_spins(black, white, layout: str, shape) -> np.ndarray:
-    """Inverse of :func:`pack_spins`: int8 spins of shape ``(R, *shape)``."""
-    black = np.asarray(black)
-    white = np.asarray(white)
-    idx = np.indices(shape)
-    parity = idx.sum(axis=0) % 2
-    res = None
-    for colour, words in ((0, black), (1, white)):
+def unpack_spins(black: Array, white: Array, layout: str, shape) -> Array:
+    """Inverse of :func:`pack_spins`: ``int8`` spins of shape ``(R, *shape)``."""
+    shape = tuple(shape)
+    colours = []
+    for words in (black, white):
         if layout == "replicas":
-            lanes = np.arange(WORD_BITS, dtype=np.uint32)
-            bits = (words[:, None] >> lanes.reshape((1, WORD_BITS) + (1,) * (words.ndim - 1))) & 1
+            lanes = jnp.arange(WORD_BITS, dtype=jnp.uint32)
+            bits = (words[:, None] >> lanes.reshape((1, WORD_BITS) + (1,) * (words.ndim - 1)))
             bits = bits.reshape((-1,) + words.shape[1:])
         else:
-            lanes = np.arange(WORD_BITS, dtype=np.uint32)[:, None]
-            bits = (words[..., None, :] >> lanes) & 1  # (G, ..., 32, W)
-            bits = bits.reshape(words.shape[:-1] + (-1,))
-        if res is None:
-            res = np.zeros((bits.shape[0], *shape), dtype=np.int8)
-        sel = parity == colour
-        res[:, sel] = np.where(bits.reshape(bits.shape[0], -1) > 0, 1, -1)
-    return res
+            lanes = jnp.arange(WORD_BITS, dtype=jnp.uint32)[:, None]
+            bits = (words[..., None, :] >> lanes).reshape(words.shape[:-1] + (-1,))
+        colours.append((bits & _u32(1)).astype(bool))
+    black_bits, white_bits = colours
+    even_row = jnp.asarray(_row_parity(shape) == 0)
+    first = jnp.where(even_row, black_bits, white_bits)
+    second = jnp.where(even_row, white_bits, black_bits)
+    up = jnp.stack([first, second], axis=-1).reshape((first.shape[0], *shape))
+    return jnp.where(up, 1, -1).astype(jnp.int8)
 
 
 # ------------------------------------------------------------------ observables
@@ -325,8 +327,9 @@ def packed_energy_magnetization(J, h, state: PackedIsingState, *, layout):
     digits = _aligned_count_bits(black, _neighbours(white, 0, layout))
     aligned = sum((2**i) * _group_counts(dg, layout) for i, dg in enumerate(digits))
     up = _group_counts(black, layout) + _group_counts(white, layout)
-    aligned = aligned.reshape(-1).astype(jnp.float32)
-    m_total = (2 * up.reshape(-1) - n_sites).astype(jnp.float32)
+    dtype = jnp.result_type(float)  # float64 under jax_enable_x64
+    aligned = aligned.reshape(-1).astype(dtype)
+    m_total = (2 * up.reshape(-1) - n_sites).astype(dtype)
     bonds = 2.0 * aligned - d * n_sites
     energy = -J * bonds - h * m_total
     return energy / n_sites, m_total / n_sites

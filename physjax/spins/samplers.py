@@ -144,7 +144,7 @@ def checkerboard_sweep(key: Array, model: IsingLattice, state: IsingState, *,
 
 
 def _reference_observables(model, spins):
-    s = spins.astype(jnp.float32)
+    s = spins.astype(jnp.result_type(float))
     bonds = sum(jnp.sum(s * jnp.roll(s, -1, a)) for a in range(s.ndim))
     n = model.n_spins
     return (-model.J * bonds - model.h * jnp.sum(s)) / n, jnp.sum(s) / n
@@ -217,13 +217,13 @@ def init_multispin(key: Array, model: IsingLattice, temperatures, *, layout: str
     n_lanes = -(-R // _ms.WORD_BITS) * _ms.WORD_BITS if layout == "replicas" else R
     beta = jnp.concatenate([1.0 / temps, jnp.full((n_lanes - R,), 1.0 / temps[-1])])
     if spins is None:
-        spins = np.asarray(_initial_spins(key, (n_lanes, *model.shape), start))
+        spins = _initial_spins(key, (n_lanes, *model.shape), start)
     else:
-        spins = np.asarray(check_spins(spins, "spins"))
+        spins = jnp.asarray(check_spins(spins, "spins"), dtype=jnp.int8)
         if spins.shape != (R, *model.shape):
             raise ValueError(f"spins must have shape {(R, *model.shape)} (replicas first), "
                              f"got {spins.shape}")
-        spins = np.concatenate([spins, np.ones((n_lanes - R, *model.shape), spins.dtype)])
+        spins = jnp.concatenate([spins, jnp.ones((n_lanes - R, *model.shape), jnp.int8)])
     black, white = _ms.pack_spins(spins, layout)
     return _ms.PackedIsingState(black=black, white=white, beta=beta)
 
@@ -287,7 +287,7 @@ def _run_multispin(key, model, state, n_records, rule, record_every, precision_b
     return _scan_records(sweep, observe, key, state, n_records, record_every)
 
 
-def multispin_spins(model: IsingLattice, state: _ms.PackedIsingState) -> np.ndarray:
+def multispin_spins(model: IsingLattice, state: _ms.PackedIsingState) -> Array:
     """Unpack a multi-spin state into ``int8`` spins of shape ``(n_lanes, *model.shape)``."""
     return _ms.unpack_spins(state.black, state.white, _state_layout(model, state), model.shape)
 
@@ -343,5 +343,4 @@ def sample_ising(key: Array, model: IsingLattice, temperatures, n_sweeps: int, *
     state, trace = run_multispin(k_run, model, state, n_sweeps, record_every=record_every,
                                  **opts)
     spins = multispin_spins(model, state)[:R]
-    return IsingSamples(trace.energy[:, :R].T, trace.magnetization[:, :R].T,
-                        jnp.asarray(spins), temps)
+    return IsingSamples(trace.energy[:, :R].T, trace.magnetization[:, :R].T, spins, temps)
