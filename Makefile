@@ -1,0 +1,40 @@
+# physjax developer commands. Works on a fresh clone: `make test` builds .venv first.
+#   make venv    create .venv and install physjax with its dev extras (re-run when pyproject.toml changes)
+#   make test    run the test suite (pytest-xdist, $(JOBS) workers)
+#   make demo    run every experiment at quick size; writes ./physjax-out/
+#   make bench   run the benchmarks (BENCH_ARGS="--quick" for a short run)
+#   make lint    ruff
+
+PYTHON ?= python3
+VENV ?= .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.physjax-installed
+JOBS ?= 2
+PYTEST_ARGS ?=
+DEMO_ARGS ?=
+BENCH_ARGS ?=
+
+.PHONY: venv test demo bench lint
+
+venv: $(STAMP)
+
+# The stamp is older than pyproject.toml when the dependencies may have changed.
+$(STAMP): pyproject.toml
+	@if [ ! -x "$(BIN)/python" ]; then \
+		echo "creating $(VENV) with $(PYTHON)"; \
+		$(PYTHON) -m venv "$(VENV)" && "$(BIN)/python" -m pip install --quiet --upgrade pip; \
+	fi
+	"$(BIN)/python" -m pip install --quiet -e ".[dev]"
+	@touch "$(STAMP)"
+
+test: venv
+	"$(BIN)/python" -m pytest -n $(JOBS) -q $(PYTEST_ARGS)
+
+demo: venv
+	"$(BIN)/physjax" demo $(DEMO_ARGS)
+
+bench: venv
+	"$(BIN)/python" benchmarks/run.py $(BENCH_ARGS)
+
+lint: venv
+	"$(BIN)/ruff" check .
