@@ -25,6 +25,7 @@ from __future__ import annotations
 from functools import partial
 from typing import NamedTuple
 
+import equinox as eqx
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -108,11 +109,17 @@ def init_ising(key: Array, model: IsingLattice, temperature, *, start="random",
             raise ValueError(f"spins must have the lattice shape {model.shape}, "
                              f"got {spins.shape}")
         spins = spins.astype(jnp.int8)
-    beta = 1.0 / jnp.asarray(temperature, dtype=float)
+    temperature = jnp.asarray(temperature, dtype=float)
+    beta = 1.0 / _error_if_not_positive(temperature, "temperature")
     if beta.ndim:
         raise ValueError(f"temperature must be a scalar for one replica, got shape "
                          f"{beta.shape}; vmap init_ising over replicas")
     return IsingState(spins=spins, beta=beta)
+
+
+def _error_if_not_positive(t, name):
+    """Runtime guard for traced temperatures (concrete ones were checked before tracing)."""
+    return eqx.error_if(t, ~(t > 0), f"{name} must be finite and > 0")
 
 
 def _colour_masks(shape):
@@ -212,6 +219,9 @@ def init_multispin(key: Array, model: IsingLattice, temperatures, *, layout: str
                                        dtype=float))
     if temps.ndim != 1:
         raise ValueError(f"temperatures must be a scalar or 1-D array, got shape {temps.shape}")
+    if temps.shape[0] == 0:
+        raise ValueError("temperatures must hold at least one replica's temperature")
+    temps = _error_if_not_positive(temps, "temperatures")
     R = temps.shape[0]
     layout = _layout_for(model, R, layout)
     n_lanes = -(-R // _ms.WORD_BITS) * _ms.WORD_BITS if layout == "replicas" else R

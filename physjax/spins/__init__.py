@@ -1,0 +1,60 @@
+"""Spin systems: lattice Ising model, samplers, observables and exact references."""
+
+from physjax.spins.exact import (
+    CRITICAL_TEMPERATURE_2D,
+    FiniteLatticeThermodynamics,
+    IsingEnumeration,
+    enumerate_ising,
+    exact_finite_lattice,
+    kaufman_log_partition,
+    onsager_energy_per_spin,
+    onsager_specific_heat,
+    onsager_yang_magnetization,
+)
+from physjax.spins.models import IsingLattice, lattice_energy, magnetization, neighbour_sum
+from physjax.spins.multispin import PackedIsingState, pack_spins, unpack_spins
+from physjax.spins.samplers import (
+    RULES,
+    IsingSamples,
+    IsingState,
+    IsingTrace,
+    checkerboard_sweep,
+    init_ising,
+    init_multispin,
+    multispin_spins,
+    multispin_sweep,
+    run_ising,
+    run_multispin,
+    sample_ising,
+)
+
+__all__ = [
+    "CRITICAL_TEMPERATURE_2D",
+    "FiniteLatticeThermodynamics",
+    "IsingEnumeration",
+    "IsingLattice",
+    "IsingSamples",
+    "IsingState",
+    "IsingTrace",
+    "PackedIsingState",
+    "RULES",
+    "checkerboard_sweep",
+    "enumerate_ising",
+    "exact_finite_lattice",
+    "init_ising",
+    "init_multispin",
+    "kaufman_log_partition",
+    "lattice_energy",
+    "magnetization",
+    "multispin_spins",
+    "multispin_sweep",
+    "neighbour_sum",
+    "onsager_energy_per_spin",
+    "onsager_specific_heat",
+    "onsager_yang_magnetization",
+    "pack_spins",
+    "run_ising",
+    "run_multispin",
+    "sample_ising",
+    "unpack_spins",
+]
