@@ -13,6 +13,17 @@ from physjax.spins.exact import (
 )
 from physjax.spins.models import IsingLattice, lattice_energy, magnetization, neighbour_sum
 from physjax.spins.multispin import PackedIsingState, pack_spins, unpack_spins
+from physjax.spins.observables import (
+    autocorrelation,
+    binder_cumulant,
+    binning_analysis,
+    binning_error,
+    integrated_autocorrelation_time,
+    jackknife,
+    mean_and_error,
+    specific_heat,
+    susceptibility,
+)
 from physjax.spins.samplers import (
     RULES,
     IsingSamples,
@@ -38,14 +49,21 @@ __all__ = [
     "IsingTrace",
     "PackedIsingState",
     "RULES",
+    "autocorrelation",
+    "binder_cumulant",
+    "binning_analysis",
+    "binning_error",
     "checkerboard_sweep",
     "enumerate_ising",
     "exact_finite_lattice",
     "init_ising",
     "init_multispin",
+    "integrated_autocorrelation_time",
+    "jackknife",
     "kaufman_log_partition",
     "lattice_energy",
     "magnetization",
+    "mean_and_error",
     "multispin_spins",
     "multispin_sweep",
     "neighbour_sum",
@@ -56,5 +74,7 @@ __all__ = [
     "run_ising",
     "run_multispin",
     "sample_ising",
+    "specific_heat",
+    "susceptibility",
     "unpack_spins",
 ]

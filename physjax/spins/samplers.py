@@ -159,8 +159,7 @@ def _reference_observables(model, spins):
 
 def _scan_records(sweep, observe, key, state, n_records, record_every):
     def record(st, k):
-        st = jax.lax.fori_loop(0, record_every,
-                               lambda i, s_: sweep(jax.random.fold_in(k, i), s_), st)
+        st = _sweeps(sweep, k, st, record_every)
         return st, observe(st)
     return jax.lax.scan(record, state, jax.random.split(key, n_records))
 
@@ -329,28 +328,45 @@ def sample_ising(key: Array, model: IsingLattice, temperatures, n_sweeps: int, *
     _check_run_args(rule, n_sweeps, record_every)
     check_positive_int(burn_in, "burn_in", minimum=0)
     check_choice(engine, "engine", ("auto", "multispin", "reference"))
+    check_choice(start, "start", _STARTS)
+    _check_precision(precision_bits)
     temps = jnp.atleast_1d(jnp.asarray(check_temperature(temperatures, "temperatures"),
                                        dtype=float))
     if temps.ndim != 1 or temps.shape[0] == 0:
         raise ValueError(f"temperatures must be a non-empty scalar or 1-D array, "
                          f"got shape {temps.shape}")
+    return _sample_ising(key, model, temps, burn_in, n_sweeps // record_every, record_every,
+                         rule, start, engine, precision_bits, _has_field(model))
+
+
+def _sweeps(sweep, key, state, n):
+    return jax.lax.fori_loop(0, n, lambda i, st: sweep(jax.random.fold_in(key, i), st), state)
+
+
+@partial(jax.jit, static_argnums=tuple(range(3, 11)))
+def _sample_ising(key, model, temps, burn_in, n_records, record_every, rule, start, engine,
+                  precision_bits, has_field):
+    """Initialise, burn in and record in one compiled program."""
     R = temps.shape[0]
     k_init, k_burn, k_run = jax.random.split(key, 3)
     if engine == "reference":
-        keys = jax.random.split(k_init, R)
-        state = jax.vmap(lambda k, t: init_ising(k, model, t, start=start))(keys, temps)
-        run = jax.vmap(lambda k, st, n, ev: run_ising(k, model, st, n, rule=rule,
-                                                      record_every=ev),
-                       in_axes=(0, 0, None, None))
-        if burn_in:
-            state, _ = run(jax.random.split(k_burn, R), state, burn_in, burn_in)
-        state, trace = run(jax.random.split(k_run, R), state, n_sweeps, record_every)
+        def one_replica(k_i, k_b, k_r, t):
+            sweep = lambda k, st: checkerboard_sweep(k, model, st, rule=rule)
+            observe = lambda st: IsingTrace(*_reference_observables(model, st.spins))
+            state = _sweeps(sweep, k_b, init_ising(k_i, model, t, start=start), burn_in)
+            return _scan_records(sweep, observe, k_r, state, n_records, record_every)
+        split = lambda k: jax.random.split(k, R)
+        state, trace = jax.vmap(one_replica)(split(k_init), split(k_burn), split(k_run), temps)
         return IsingSamples(trace.energy, trace.magnetization, state.spins, temps)
-    state = init_multispin(k_init, model, temps, start=start)
-    opts = dict(rule=rule, precision_bits=precision_bits)
-    if burn_in:
-        state, _ = run_multispin(k_burn, model, state, burn_in, record_every=burn_in, **opts)
-    state, trace = run_multispin(k_run, model, state, n_sweeps, record_every=record_every,
-                                 **opts)
+    layout = _layout_for(model, R, "auto")
+
+    def sweep(k, st):
+        return _ms.packed_sweep(k, model.J, model.h, st, rule=rule, layout=layout,
+                                precision_bits=precision_bits, has_field=has_field)
+
+    def observe(st):
+        return IsingTrace(*_ms.packed_energy_magnetization(model.J, model.h, st, layout=layout))
+    state = _sweeps(sweep, k_burn, init_multispin(k_init, model, temps, start=start), burn_in)
+    state, trace = _scan_records(sweep, observe, k_run, state, n_records, record_every)
     spins = multispin_spins(model, state)[:R]
     return IsingSamples(trace.energy[:, :R].T, trace.magnetization[:, :R].T, spins, temps)
