@@ -1,5 +1,15 @@
 """Spin systems: lattice Ising model, samplers, observables and exact references."""
 
+from physjax.spins.dense import (
+    DENSE_RULES,
+    DenseState,
+    DenseTrace,
+    RelaxResult,
+    dense_sweep,
+    init_dense,
+    relax,
+    run_dense,
+)
 from physjax.spins.exact import (
     CRITICAL_TEMPERATURE_2D,
     FiniteLatticeThermodynamics,
@@ -11,7 +21,27 @@ from physjax.spins.exact import (
     onsager_specific_heat,
     onsager_yang_magnetization,
 )
-from physjax.spins.models import IsingLattice, lattice_energy, magnetization, neighbour_sum
+from physjax.spins.hopfield import (
+    correlated_patterns,
+    corrupt,
+    dreaming,
+    dreaming_kernel,
+    hebbian,
+    noisy_examples,
+    random_patterns,
+    supervised_hebbian,
+    unsupervised_hebbian,
+)
+from physjax.spins.models import (
+    DenseIsing,
+    IsingLattice,
+    LowRankIsing,
+    curie_weiss,
+    lattice_energy,
+    magnetization,
+    neighbour_sum,
+    sherrington_kirkpatrick,
+)
 from physjax.spins.multispin import PackedIsingState, pack_spins, unpack_spins
 from physjax.spins.observables import (
     autocorrelation,
@@ -23,6 +53,13 @@ from physjax.spins.observables import (
     mean_and_error,
     specific_heat,
     susceptibility,
+)
+from physjax.spins.overlaps import (
+    hamming_to_nearest_pattern,
+    mattis_overlaps,
+    overlap_histogram,
+    overlap_matrix,
+    replica_overlap,
 )
 from physjax.spins.samplers import (
     RULES,
@@ -38,24 +75,46 @@ from physjax.spins.samplers import (
     run_multispin,
     sample_ising,
 )
+from physjax.spins.tempering import (
+    TemperingResult,
+    check_temperature_ladder,
+    parallel_tempering,
+)
 
 __all__ = [
     "CRITICAL_TEMPERATURE_2D",
+    "DENSE_RULES",
+    "DenseIsing",
+    "DenseState",
+    "DenseTrace",
     "FiniteLatticeThermodynamics",
     "IsingEnumeration",
     "IsingLattice",
     "IsingSamples",
     "IsingState",
     "IsingTrace",
+    "LowRankIsing",
     "PackedIsingState",
     "RULES",
+    "RelaxResult",
+    "TemperingResult",
     "autocorrelation",
     "binder_cumulant",
     "binning_analysis",
     "binning_error",
+    "check_temperature_ladder",
     "checkerboard_sweep",
+    "correlated_patterns",
+    "corrupt",
+    "curie_weiss",
+    "dense_sweep",
+    "dreaming",
+    "dreaming_kernel",
     "enumerate_ising",
     "exact_finite_lattice",
+    "hamming_to_nearest_pattern",
+    "hebbian",
+    "init_dense",
     "init_ising",
     "init_multispin",
     "integrated_autocorrelation_time",
@@ -63,18 +122,30 @@ __all__ = [
     "kaufman_log_partition",
     "lattice_energy",
     "magnetization",
+    "mattis_overlaps",
     "mean_and_error",
     "multispin_spins",
     "multispin_sweep",
     "neighbour_sum",
+    "noisy_examples",
     "onsager_energy_per_spin",
     "onsager_specific_heat",
     "onsager_yang_magnetization",
+    "overlap_histogram",
+    "overlap_matrix",
     "pack_spins",
+    "parallel_tempering",
+    "random_patterns",
+    "relax",
+    "replica_overlap",
+    "run_dense",
     "run_ising",
     "run_multispin",
     "sample_ising",
+    "sherrington_kirkpatrick",
     "specific_heat",
+    "supervised_hebbian",
     "susceptibility",
     "unpack_spins",
+    "unsupervised_hebbian",
 ]

@@ -15,12 +15,15 @@ energy, the samplers and the exact enumeration).
 from __future__ import annotations
 
 import equinox as eqx
+import jax
 import jax.numpy as jnp
+import numpy as np
 from jax import Array
 
 from physjax._checks import check_finite, check_shape, check_spins
 
-__all__ = ["IsingLattice", "lattice_energy", "magnetization", "neighbour_sum"]
+__all__ = ["DenseIsing", "IsingLattice", "LowRankIsing", "curie_weiss", "lattice_energy",
+           "magnetization", "neighbour_sum", "sherrington_kirkpatrick"]
 
 
 class IsingLattice(eqx.Module):
@@ -90,3 +93,157 @@ def magnetization(spins: Array) -> Array:
     """Magnetization per spin :math:`m = \\sum_i s_i / N` (over the trailing lattice axes of a
     single configuration)."""
     return jnp.mean(spins.astype(jnp.float32 if spins.dtype != jnp.float64 else spins.dtype))
+
+
+# ------------------------------------------------------------------ dense models
+
+def _check_square_symmetric(J, name="J"):
+    J = jnp.asarray(check_finite(J, name))
+    if J.ndim != 2 or J.shape[0] != J.shape[1]:
+        raise ValueError(f"{name} must be a square (N, N) matrix, got shape {J.shape}")
+    if not isinstance(J, jax.core.Tracer):
+        Jn = np.asarray(J)
+        tol = 1e-6 * max(1.0, float(np.abs(Jn).max()))
+        if not np.allclose(Jn, Jn.T, atol=tol, rtol=0):
+            raise ValueError(f"{name} must be symmetric; max |J - J^T| = "
+                             f"{np.abs(Jn - Jn.T).max():.3g}")
+    return J
+
+
+def _field_vector(h, n, name="h"):
+    h = jnp.asarray(check_finite(h, name), dtype=float)
+    if h.ndim == 0:
+        h = jnp.full((n,), h)
+    if h.shape != (n,):
+        raise ValueError(f"{name} must be a scalar or have shape ({n},), got {h.shape}")
+    return h
+
+
+class DenseIsing(eqx.Module):
+    """Ising model with arbitrary symmetric couplings (Curie-Weiss, SK, any symmetric J).
+
+    .. math::
+        H(\\sigma) = -\\tfrac12 \\sum_{i\\ne j} J_{ij}\\sigma_i\\sigma_j - \\sum_i h_i\\sigma_i .
+
+    The diagonal of ``J`` is set to zero (a self-coupling only adds a constant to H and
+    would bias the single-spin dynamics).  The local field is
+    :math:`\\phi_i = \\sum_{j\\ne i} J_{ij}\\sigma_j + h_i`.
+    """
+
+    J: Array
+    h: Array
+
+    def __init__(self, J, h=0.0):
+        J = _check_square_symmetric(J, "J").astype(float)
+        self.J = J * (1 - jnp.eye(J.shape[0], dtype=J.dtype))
+        self.h = _field_vector(h, J.shape[0])
+
+    @property
+    def n_spins(self) -> int:
+        return self.J.shape[0]
+
+    def couplings(self) -> Array:
+        """The (N, N) coupling matrix with zero diagonal."""
+        return self.J
+
+    # -- cached local fields for the block-sequential samplers (see physjax.spins.dense)
+    def field_cache(self, spins):
+        return jnp.zeros((0,), spins.dtype)
+
+    def block_fields(self, cache, spins, idx):
+        return self.J[idx] @ spins + self.h[idx]
+
+    def block_couplings(self, idx):
+        return self.J[idx][:, idx]
+
+    def update_cache(self, cache, idx, dspins):
+        return cache
+
+    def fields(self, spins):
+        return self.J @ spins + self.h
+
+    def energy(self, spins):
+        s = jnp.asarray(spins, dtype=self.J.dtype)
+        return -0.5 * s @ (self.J @ s) - self.h @ s
+
+
+class LowRankIsing(eqx.Module):
+    """Couplings of low rank, :math:`J = \\xi^T A \\xi / N` with zero diagonal.
+
+    ``patterns`` :math:`\\xi` has shape (K, N) and ``kernel`` A shape (K, K): Hebb is
+    A = I, the dreaming kernel A = (1+t)(I+tC)^{-1}.  Samplers keep the K Mattis overlaps
+    :math:`m = \\xi\\sigma/N` up to date, so a spin update costs O(K) instead of O(N)
+    (a sweep O(NK) instead of O(N^2)).  Same energy and dynamics as
+    ``DenseIsing(J, h)`` with this J.
+    """
+
+    patterns: Array
+    kernel: Array
+    h: Array
+    self_coupling: Array
+
+    def __init__(self, patterns, kernel=None, h=0.0):
+        xi = jnp.asarray(check_finite(patterns, "patterns"), dtype=float)
+        if xi.ndim != 2 or xi.shape[0] == 0:
+            raise ValueError(f"patterns must have shape (K, N) with K >= 1, got {xi.shape}")
+        K, N = xi.shape
+        A = jnp.eye(K, dtype=xi.dtype) if kernel is None else _check_square_symmetric(
+            kernel, "kernel").astype(xi.dtype)
+        if A.shape != (K, K):
+            raise ValueError(f"kernel must have shape ({K}, {K}) for {K} patterns, "
+                             f"got {A.shape}")
+        self.patterns, self.kernel = xi, A
+        self.h = _field_vector(h, N)
+        self.self_coupling = jnp.einsum("ki,kl,li->i", xi, A, xi) / N
+
+    @property
+    def n_spins(self) -> int:
+        return self.patterns.shape[1]
+
+    def couplings(self) -> Array:
+        """The dense (N, N) coupling matrix with zero diagonal (O(N^2) memory)."""
+        J = self.patterns.T @ self.kernel @ self.patterns / self.n_spins
+        return J * (1 - jnp.eye(self.n_spins, dtype=J.dtype))
+
+    def field_cache(self, spins):
+        return self.patterns @ spins / self.n_spins
+
+    def block_fields(self, cache, spins, idx):
+        full = self.patterns[:, idx].T @ (self.kernel @ cache)
+        return full - self.self_coupling[idx] * spins[idx] + self.h[idx]
+
+    def block_couplings(self, idx):
+        xb = self.patterns[:, idx]
+        Jbb = xb.T @ self.kernel @ xb / self.n_spins
+        return Jbb * (1 - jnp.eye(idx.shape[0], dtype=Jbb.dtype))
+
+    def update_cache(self, cache, idx, dspins):
+        return cache + self.patterns[:, idx] @ dspins / self.n_spins
+
+    def fields(self, spins):
+        m = self.field_cache(spins)
+        return self.patterns.T @ (self.kernel @ m) - self.self_coupling * spins + self.h
+
+    def energy(self, spins):
+        s = jnp.asarray(spins, dtype=self.patterns.dtype)
+        m = self.field_cache(s)
+        return (-0.5 * (self.n_spins * m @ (self.kernel @ m) - jnp.sum(self.self_coupling))
+                - self.h @ s)
+
+
+def curie_weiss(n_spins: int, J: float = 1.0, h=0.0) -> DenseIsing:
+    """Curie-Weiss model: all-to-all couplings J/N (mean-field ferromagnet)."""
+    from physjax._checks import check_positive_int
+    n = check_positive_int(n_spins, "n_spins", minimum=2)
+    check_finite(J, "J")
+    return DenseIsing(jnp.full((n, n), J / n), h)
+
+
+def sherrington_kirkpatrick(key, n_spins: int, J: float = 1.0, h=0.0) -> DenseIsing:
+    """SK spin glass: :math:`J_{ij} = J_{ji} \\sim \\mathcal N(0, J^2/N)` for i < j."""
+    from physjax._checks import check_positive_int
+    n = check_positive_int(n_spins, "n_spins", minimum=2)
+    check_finite(J, "J")
+    g = jax.random.normal(key, (n, n)) * (J / np.sqrt(n))
+    upper = jnp.triu(g, 1)
+    return DenseIsing(upper + upper.T, h)
