@@ -120,6 +120,8 @@ def dreaming(patterns, sleep_time, h=0.0) -> LowRankIsing:
 
 
 def _example_normalization(M, r):
+    if not 0 < r <= 1:
+        raise ValueError(f"quality must lie in (0, 1], got {r}")
     rho = (1 - r**2) / (M * r**2)
     return r**2 * (1 + rho)
 
