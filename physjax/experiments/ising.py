@@ -18,10 +18,10 @@ of the infinite lattice, Kaufman's exact energy per spin of each finite periodic
 :math:`L\times L` lattice (dashed), and :math:`T_c = 2/\ln(1+\sqrt2)`.  The Binder
 cumulants of the two largest sizes cross near :math:`T_c` (at the universal
 :math:`U^* \approx 0.6107` of the periodic square lattice, Salas & Sokal 2000).
-The temperature grid is ``linspace(t_min, t_max, n_temperatures)`` with :math:`T_c`
-inserted.  (A sampler-per-replica :func:`physjax.ensemble.sweep` would vmap single
-replicas and lose the 32-replicas-per-word packing, so this experiment calls
-``sample_ising`` directly.)
+The temperature grid is ``linspace(t_min, t_max, n_temperatures)`` with a denser window of
+``n_critical`` points in :math:`T_c \pm` ``critical_window`` (see :func:`temperature_grid`).
+(:func:`physjax.ensemble.sweep` would vmap single replicas and lose the
+32-replicas-per-word packing, so this experiment calls ``sample_ising`` directly.)
 """
 
 from __future__ import annotations
@@ -41,11 +41,22 @@ BINDER_CRITICAL_PERIODIC_SQUARE = 0.61069
 _Z_BRACKET = 3.0  # |U_big - U_small| / error beyond which the sign of the difference counts
 
 
-def _temperature_grid(n_temperatures, t_min, t_max, tc):
-    grid = np.linspace(t_min, t_max, n_temperatures)
-    if t_min < tc < t_max and not np.any(np.isclose(grid, tc)):
-        grid = np.sort(np.append(grid, tc))
-    return grid
+def temperature_grid(n_temperatures, t_min, t_max, n_critical, critical_window):
+    r"""``linspace(t_min, t_max, n_temperatures)`` with a denser window around :math:`T_c`.
+
+    The window holds :math:`T_c` and ``n_critical`` equally spaced points spanning
+    :math:`T_c \pm` ``critical_window``; it replaces the uniform points closer to
+    :math:`T_c` than the window's edge plus half its spacing.  Points outside
+    ``[t_min, t_max]`` are dropped.
+    """
+    from physjax.spins import CRITICAL_TEMPERATURE_2D as tc
+
+    uniform = np.linspace(t_min, t_max, n_temperatures)
+    window = tc + critical_window * np.linspace(-1.0, 1.0, n_critical)
+    spacing = 2 * critical_window / (n_critical - 1) if n_critical > 1 else 0.0
+    keep = np.abs(uniform - tc) > critical_window + spacing / 2
+    grid = np.unique(np.concatenate([uniform[keep], window, [tc]]))
+    return grid[(grid >= t_min) & (grid <= t_max)]
 
 
 def _replica_moments(samples, n_temperatures, n_replicas):
@@ -83,8 +94,10 @@ def binder_crossing(temperatures, u_small, u_big, err_small, err_big) -> float:
 
     :math:`D(T) = U_{\rm big} - U_{\rm small}` is positive below :math:`T_c` and negative
     above.  The bracket runs from the last point with :math:`D > 3\sigma_D` to the first
-    later point with :math:`D < -3\sigma_D`; inside it the last sign change of :math:`D`
-    is interpolated linearly.  NaN when no such bracket exists.
+    later point with :math:`D < -3\sigma_D`; the last sign change of :math:`D` inside it is
+    interpolated linearly between its two grid points (:math:`D` is far from linear across
+    the bracket: tiny below :math:`T_c`, steep above, so a line fitted to the whole bracket
+    is biased).  NaN when there is no such bracket.
     """
     d = np.asarray(u_big) - np.asarray(u_small)
     sigma = np.hypot(err_small, err_big) + 1e-12
@@ -94,7 +107,7 @@ def binder_crossing(temperatures, u_small, u_big, err_small, err_big) -> float:
         before = below[below < j]
         if before.size:
             i = before[-1]
-            k = i + np.flatnonzero(d[i:j] > 0)[-1]
+            k = i + np.flatnonzero(d[i:j] > 0)[-1]  # last sign change in the bracket
             t0, t1, d0, d1 = temperatures[k], temperatures[k + 1], d[k], d[k + 1]
             return float(t0 + (t1 - t0) * d0 / (d0 - d1))
     return float("nan")
@@ -121,14 +134,17 @@ def _exact_curves(sizes, temperatures, t_fine):
     description="2-D Ising model: |m|, energy, Binder cumulant and susceptibility vs T for "
                 "several L against Onsager/Kaufman, with snapshots",
     quick={"sizes": (8, 16, 32), "n_temperatures": 16, "t_min": 1.5, "t_max": 3.5,
+           "n_critical": 5, "critical_window": 0.1,
            "n_replicas": 32, "n_sweeps": 2000, "burn_in": 1000, "record_every": 10,
            "rule": "metropolis", "snapshot_temperatures": (1.5, 2.5, 4.0)},
-    full={"sizes": (16, 32, 64, 128), "n_temperatures": 24, "t_min": 1.5, "t_max": 3.5,
+    full={"sizes": (16, 32, 64, 128), "n_temperatures": 16, "t_min": 1.5, "t_max": 3.5,
+          "n_critical": 11, "critical_window": 0.1,
           "n_replicas": 32, "n_sweeps": 10000, "burn_in": 5000, "record_every": 10,
           "rule": "metropolis", "snapshot_temperatures": (1.5, 2.5, 4.0)},
 )
-def ising(key, *, sizes, n_temperatures, t_min, t_max, n_replicas, n_sweeps, burn_in,
-          record_every, rule, snapshot_temperatures, progress=None) -> ExperimentResult:
+def ising(key, *, sizes, n_temperatures, t_min, t_max, n_critical, critical_window,
+          n_replicas, n_sweeps, burn_in, record_every, rule, snapshot_temperatures,
+          progress=None) -> ExperimentResult:
     """|m|, e, U4 and χ against T for each L in ``sizes``; see the module docstring."""
     from physjax.spins import CRITICAL_TEMPERATURE_2D as TC
     from physjax.spins import IsingLattice, sample_ising
@@ -143,11 +159,14 @@ def ising(key, *, sizes, n_temperatures, t_min, t_max, n_replicas, n_sweeps, bur
     check_temperature(np.array([t_min, t_max]), "t_min/t_max")
     if not t_min < t_max:
         raise ValueError(f"t_min must be below t_max, got t_min={t_min}, t_max={t_max}")
+    n_critical = check_positive_int(n_critical, "n_critical", minimum=0)
+    if not critical_window >= 0:
+        raise ValueError(f"critical_window must be >= 0, got {critical_window}")
     check_choice(rule, "rule", ("metropolis", "heat_bath"))
     snap_t = np.asarray(check_temperature(np.asarray(snapshot_temperatures, dtype=float),
                                           "snapshot_temperatures"), dtype=float).reshape(-1)
 
-    temperatures = _temperature_grid(n_temperatures, t_min, t_max, TC)
+    temperatures = temperature_grid(n_temperatures, t_min, t_max, n_critical, critical_window)
     n_t = temperatures.size
     stats = {k: np.zeros((len(sizes), n_t)) for k in (
         "energy", "energy_err", "abs_magnetization", "abs_magnetization_err",
@@ -242,8 +261,8 @@ def _figure(d, crossing):
     ax_u.axhline(BINDER_CRITICAL_PERIODIC_SQUARE, color="0.5", lw=0.8, ls=":",
                  label=r"$U^*$")
     if np.isfinite(crossing):
-        ax_u.plot([crossing], [BINDER_CRITICAL_PERIODIC_SQUARE], "kx", ms=8,
-                  label=f"crossing {crossing:.3f}")
+        u_cross = np.interp(crossing, t, d["binder"][-1])
+        ax_u.plot([crossing], [u_cross], "kx", ms=8, label=f"crossing T = {crossing:.3f}")
     axes[1, 3].axhline(0.0, color="k", lw=0.8)
     for ax in (ax_m, ax_e, ax_u, ax_chi, axes[1, 3]):
         ax.axvline(tc, color="0.4", lw=0.8, ls=":")
