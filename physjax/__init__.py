@@ -6,6 +6,6 @@ experiments (they load lazily through ``physjax.experiments`` and ``physjax.plot
 
 __version__ = "0.1.0"
 
-from physjax import ensemble, spins
+from physjax import dynamics, ensemble, spins
 
-__all__ = ["__version__", "ensemble", "spins"]
+__all__ = ["__version__", "dynamics", "ensemble", "spins"]

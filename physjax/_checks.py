@@ -130,3 +130,35 @@ def check_time_series(x, name: str, *, axis: int = -1, min_length: int = 2) -> i
                          f"expected at least {min_length}")
     check_finite(x, name)
     return axis
+
+
+def check_nonnegative(x, name: str):
+    """Reject negative (or non-finite) entries in a concrete array; zero is allowed."""
+    check_finite(x, name)
+    a = _concrete_array(x)
+    if a is not None and not np.all(a >= 0):
+        raise ValueError(f"{name} must be >= 0 everywhere, got min {a.min()!r}")
+    return x
+
+
+def check_step_schedule(steps, name: str = "record_steps") -> np.ndarray:
+    """A static schedule of step indices: a concrete, non-empty 1-D array of integers
+    ``>= 0`` in strictly increasing order.  Returns it as ``np.int64``."""
+    if not is_concrete(steps):
+        raise TypeError(f"{name} must be a concrete (static) array of step indices, "
+                        f"got a traced value")
+    a = np.asarray(steps)
+    if a.ndim != 1 or a.size == 0:
+        raise ValueError(f"{name} must be a non-empty 1-D array of step indices, "
+                         f"got shape {a.shape}")
+    if a.dtype == np.bool_ or not np.issubdtype(a.dtype, np.integer):
+        if np.issubdtype(a.dtype, np.floating) and np.all(np.isfinite(a)) \
+                and np.all(a == np.round(a)):
+            a = a.astype(np.int64)
+        else:
+            raise TypeError(f"{name} must hold integer step indices, got dtype {a.dtype}")
+    if np.any(a < 0):
+        raise ValueError(f"{name} must be >= 0, got min {a.min()}")
+    if np.any(np.diff(a) <= 0):
+        raise ValueError(f"{name} must be strictly increasing, got {a[:8].tolist()}...")
+    return a.astype(np.int64)

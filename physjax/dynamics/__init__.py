@@ -1,0 +1,82 @@
+"""Dynamics in rough landscapes: Langevin, gradient flow, spherical models and aging.
+
+* :mod:`~physjax.dynamics.integrators`: overdamped Langevin (Euler--Maruyama), underdamped
+  Langevin (BAOAB) and gradient flow (Euler/Heun) for any energy that is a pure function of
+  a pytree, optionally on the sphere :math:`|x|^2 = N` with the Lagrange multiplier
+  :math:`\\mu(t)`; divergence stopped and reported.
+* :mod:`~physjax.dynamics.runs`: recorded runs (one ``lax.scan`` over static record steps,
+  log-spaced schedules), replicas, and the generic :func:`scan_with_records` engine.
+* :mod:`~physjax.dynamics.models`: spiked Wigner, spiked matrix--tensor (Sarao Mannelli et
+  al.) and spherical p-spin energies with analytic gradients and signal overlaps.
+* :mod:`~physjax.dynamics.aging`: two-time correlation, mean-square displacement, scaling
+  collapse in :math:`t/t_w`, power-law decay exponents.
+"""
+
+from physjax.dynamics.aging import (
+    Collapse,
+    aging_schedule,
+    loglog_slope,
+    mean_square_displacement,
+    scaling_collapse,
+    two_time_correlation,
+)
+from physjax.dynamics.integrators import (
+    DynamicsState,
+    GradientFlow,
+    OverdampedLangevin,
+    UnderdampedLangevin,
+    dynamics_step,
+    energy_and_gradient,
+    init_dynamics,
+    init_replicas,
+)
+from physjax.dynamics.models import (
+    SphericalPSpin,
+    SpikedMatrixTensor,
+    SpikedWigner,
+    signal_overlap,
+    spherical_p_spin,
+    spiked_matrix_tensor,
+    spiked_wigner,
+    uniform_sphere,
+)
+from physjax.dynamics.runs import (
+    DynamicsRecord,
+    log_spaced_steps,
+    run_dynamics,
+    run_replicas,
+    scan_with_records,
+)
+
+__all__ = [
+    # integrators and runs
+    "OverdampedLangevin",
+    "UnderdampedLangevin",
+    "GradientFlow",
+    "DynamicsState",
+    "DynamicsRecord",
+    "energy_and_gradient",
+    "init_dynamics",
+    "dynamics_step",
+    "run_dynamics",
+    "init_replicas",
+    "run_replicas",
+    "log_spaced_steps",
+    "scan_with_records",
+    # models
+    "SpikedWigner",
+    "SpikedMatrixTensor",
+    "SphericalPSpin",
+    "spiked_wigner",
+    "spiked_matrix_tensor",
+    "spherical_p_spin",
+    "uniform_sphere",
+    "signal_overlap",
+    # aging
+    "aging_schedule",
+    "two_time_correlation",
+    "mean_square_displacement",
+    "Collapse",
+    "scaling_collapse",
+    "loglog_slope",
+]

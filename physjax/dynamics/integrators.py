@@ -1,0 +1,486 @@
+"""Langevin dynamics and gradient flow for any energy that is a pure function of a pytree.
+
+Three integrators, one ``(init, step, run)`` shape (DESIGN.md).  The *dynamics* is an
+``equinox.Module`` holding the energy and the hyperparameters, so it is the ``params``
+argument of every function and its arrays (couplings, temperatures) are traced, never
+baked into the compiled program:
+
+* :class:`OverdampedLangevin` -- Euler--Maruyama for :math:`dx = -\\nabla H\\,dt +
+  \\sqrt{2T}\\,dW`:  :math:`x \\leftarrow x - \\nabla H(x)\\,dt + \\sqrt{2T\\,dt}\\,\\xi`,
+  :math:`\\xi\\sim\\mathcal N(0, 1)`.  Stationary law :math:`\\propto e^{-H/T}` up to
+  :math:`O(dt)`.
+* :class:`UnderdampedLangevin` -- BAOAB splitting (Leimkuhler & Matthews 2013) of
+  :math:`dx = p/m\\,dt`, :math:`dp = -\\nabla H\\,dt - \\gamma p\\,dt + \\sqrt{2\\gamma m T}
+  \\,dW`: half kick B, half drift A, exact Ornstein--Uhlenbeck O
+  (:math:`p \\leftarrow c p + \\sqrt{(1-c^2) m T}\\,\\xi`, :math:`c = e^{-\\gamma\\,dt}`),
+  half drift A, half kick B.  Configurational averages are :math:`O(dt^2)` accurate (exact
+  for a harmonic energy).
+* :class:`GradientFlow` -- :math:`\\dot x = -\\nabla H` at :math:`T = 0` by explicit Euler or
+  Heun (explicit trapezoid, second order).
+
+**Spherical constraint** (``spherical=True``): the flat vector :math:`x` (all leaves of the
+pytree, :math:`N` entries in total) lives on :math:`|x|^2 = N`, the dynamics of seed 002,
+:math:`\\dot x = -\\nabla H - \\mu(t) x + \\eta`, :math:`\\langle\\eta\\eta\\rangle = 2T\\delta`.
+Scheme (projected Euler--Maruyama / retraction): the step uses the tangential force
+:math:`P_x(-\\nabla H) = -\\nabla H + (x\\cdot\\nabla H/N)\\,x` plus the noise, then the
+radial renormalization :math:`x \\leftarrow \\sqrt N\\,x/|x|`, so :math:`|x|^2 = N` holds to
+round-off (:math:`\\sim 10^{-15}` relative in float64) after every step.  To first order in
+:math:`dt` the renormalization *is* the :math:`-\\mu x\\,dt` term, with the Lagrange
+multiplier (Ito drift of Brownian motion on the sphere included)
+
+.. math::  \\mu(t) = \\frac{N-1}{N}\\,T - \\frac{x\\cdot\\nabla H(x)}{N}
+           \\;\\xrightarrow{N\\to\\infty}\\; T + \\frac{x\\cdot(-\\nabla H)}{N},
+
+which is what the state reports (:math:`\\mu = x\\cdot(-\\nabla H)/N` for gradient flow;
+seed 002 writes the same equation with :math:`+\\mu x`, i.e. the opposite sign of
+:math:`\\mu`).
+BAOAB on the sphere is the geodesic g-BAOAB of Leimkuhler & Matthews (2016): momenta are
+projected on the tangent space after each B and O, the A steps follow great circles
+exactly (then renormalize), and :math:`\\mu = (|p|^2/m - x\\cdot\\nabla H)/N` is the
+constraint force.  All three sample (or descend) :math:`e^{-H/T}` on the sphere.
+
+**Divergence**.  Each step checks that the new energy, gradient, position and momentum are
+finite.  If not, the state stays frozen at the last finite values, ``diverged_at`` is set
+to the index of the step that failed (1-based: the state's ``step`` is ``diverged_at - 1``)
+and every later record carries ``diverged=True``.  Nothing is ever returned as NaN.
+
+Runs (``lax.scan`` recorded at static steps, replicas) are in
+:mod:`physjax.dynamics.runs`.
+
+Gradients: models with an ``energy_and_gradient(x)`` method (the physjax models, analytic
+contractions) use it; any other callable uses ``jax.value_and_grad``; one evaluation per
+step (two for Heun) since the gradient at the new position is cached in the state.
+
+Hand-written rather than Diffrax: BAOAB (with geodesic drifts), per-step projection and
+the freeze-on-divergence are not Diffrax solvers, and a fixed-step kernel in ``lax.scan`` is
+simpler and faster (measured on CPU, 256 replicas x 64 dims, 2000 Euler--Maruyama steps,
+20 records: 0.37 s here, 0.57 s Diffrax ``Euler`` + ``UnsafeBrownianPath``, 18.7 s with
+``VirtualBrownianTree``).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any, NamedTuple
+
+import equinox as eqx
+import jax
+import jax.numpy as jnp
+import numpy as np
+from jax import Array
+
+from physjax._checks import (
+    check_finite,
+    check_nonnegative,
+    check_positive,
+    is_concrete,
+)
+from physjax.dynamics._tree import (
+    _all_finite,
+    _axpy,
+    _normal_like,
+    _scale,
+    _size,
+    _sqnorm,
+    _tangent,
+    _to_sphere,
+    _vdot,
+)
+
+__all__ = [
+    "OverdampedLangevin",
+    "UnderdampedLangevin",
+    "GradientFlow",
+    "DynamicsState",
+    "energy_and_gradient",
+    "init_dynamics",
+    "dynamics_step",
+    "init_replicas",
+]
+
+PyTree = Any
+
+
+def energy_and_gradient(energy: Callable, position: PyTree) -> tuple[Array, PyTree]:
+    """:math:`(H(x), \\nabla H(x))`: ``energy.energy_and_gradient(x)`` when the energy provides
+    it (analytic, e.g. the physjax models), else ``jax.value_and_grad(energy)(x)``."""
+    method = getattr(energy, "energy_and_gradient", None)
+    if callable(method):
+        return method(position)
+    return jax.value_and_grad(energy)(position)
+
+
+# ------------------------------------------------------------------------------- dynamics
+
+def _check_energy(energy):
+    if not callable(energy):
+        raise TypeError(f"energy must be a callable H(x) -> scalar (a function or an "
+                        f"equinox.Module), got {type(energy).__name__}")
+
+
+def _check_scalar(x, name):
+    if is_concrete(x) and np.ndim(x) != 0:
+        raise ValueError(f"{name} must be a scalar, got shape {np.shape(x)}; "
+                         f"vmap over replicas for per-replica values")
+
+
+class OverdampedLangevin(eqx.Module):
+    """Overdamped Langevin dynamics :math:`dx = -\\nabla H(x)\\,dt + \\sqrt{2T}\\,dW`
+    integrated by Euler--Maruyama with step ``dt`` (``temperature = 0`` is gradient flow
+    with wasted noise draws; use :class:`GradientFlow`).
+
+    Attributes:
+        energy: :math:`H`, a callable of the position pytree returning a scalar.
+        dt: step size, > 0.
+        temperature: :math:`T \\ge 0`.
+        spherical: constrain the flat position to :math:`|x|^2 = N` (see module docs).
+    """
+
+    energy: Callable
+    dt: Any
+    temperature: Any
+    spherical: bool = eqx.field(static=True)
+
+    def __init__(self, energy: Callable, dt, temperature, *, spherical: bool = False):
+        _check_energy(energy)
+        check_positive(dt, "dt")
+        check_nonnegative(temperature, "temperature")
+        _check_scalar(dt, "dt")
+        _check_scalar(temperature, "temperature")
+        self.energy, self.dt, self.temperature = energy, dt, temperature
+        self.spherical = bool(spherical)
+
+
+class UnderdampedLangevin(eqx.Module):
+    """Underdamped Langevin dynamics integrated by BAOAB:
+    :math:`dx = p/m\\,dt`, :math:`dp = -\\nabla H\\,dt - \\gamma p\\,dt +
+    \\sqrt{2\\gamma m T}\\,dW`; stationary law :math:`\\propto e^{-H(x)/T - |p|^2/(2mT)}`.
+
+    Attributes:
+        energy: :math:`H`, a callable of the position pytree returning a scalar.
+        dt: step size, > 0.
+        temperature: :math:`T \\ge 0`.
+        friction: :math:`\\gamma \\ge 0` (0: Hamiltonian velocity Verlet).
+        mass: :math:`m > 0`.
+        spherical: constrain the flat position to :math:`|x|^2 = N` (geodesic g-BAOAB).
+    """
+
+    energy: Callable
+    dt: Any
+    temperature: Any
+    friction: Any
+    mass: Any
+    spherical: bool = eqx.field(static=True)
+
+    def __init__(self, energy: Callable, dt, temperature, *, friction=1.0, mass=1.0,
+                 spherical: bool = False):
+        _check_energy(energy)
+        check_positive(dt, "dt")
+        check_nonnegative(temperature, "temperature")
+        check_nonnegative(friction, "friction")
+        check_positive(mass, "mass")
+        for v, name in ((dt, "dt"), (temperature, "temperature"), (friction, "friction"),
+                        (mass, "mass")):
+            _check_scalar(v, name)
+        self.energy, self.dt, self.temperature = energy, dt, temperature
+        self.friction, self.mass = friction, mass
+        self.spherical = bool(spherical)
+
+
+class GradientFlow(eqx.Module):
+    """Gradient flow :math:`\\dot x = -\\nabla H(x)` (zero temperature), explicit Euler
+    :math:`x \\leftarrow x + dt\\,f(x)` or Heun :math:`\\tilde x = x + dt\\,f(x)`,
+    :math:`x \\leftarrow x + \\tfrac{dt}{2}[f(x) + f(\\tilde x)]`, with the force
+    :math:`f = -\\nabla H` (tangential part :math:`P_x(-\\nabla H)` on the sphere).
+
+    Attributes:
+        energy: :math:`H`, a callable of the position pytree returning a scalar.
+        dt: step size, > 0.
+        method: ``"euler"`` or ``"heun"``.
+        spherical: constrain the flat position to :math:`|x|^2 = N` (projected force,
+            then radial renormalization).
+    """
+
+    energy: Callable
+    dt: Any
+    method: str = eqx.field(static=True)
+    spherical: bool = eqx.field(static=True)
+
+    def __init__(self, energy: Callable, dt, *, method: str = "euler", spherical: bool = False):
+        _check_energy(energy)
+        check_positive(dt, "dt")
+        _check_scalar(dt, "dt")
+        if method not in ("euler", "heun"):
+            raise ValueError(f"method must be 'euler' or 'heun', got {method!r}")
+        self.energy, self.dt, self.method = energy, dt, method
+        self.spherical = bool(spherical)
+
+
+Dynamics = OverdampedLangevin | UnderdampedLangevin | GradientFlow
+_DYNAMICS = (OverdampedLangevin, UnderdampedLangevin, GradientFlow)
+
+
+class DynamicsState(NamedTuple):
+    """State of one replica.
+
+    Attributes:
+        position: :math:`x`, the pytree the energy takes.
+        momentum: :math:`p` (same structure) for :class:`UnderdampedLangevin`, else ``None``.
+        energy: :math:`H(x)`.
+        gradient: :math:`\\nabla H(x)` (cached for the next step).
+        mu: Lagrange multiplier :math:`\\mu` of the spherical constraint at this state
+            (0 without the constraint).
+        step: number of steps taken (int32).
+        diverged_at: -1 while finite; else the 1-based index of the step that produced a
+            non-finite energy, gradient, position or momentum (the state is frozen at
+            step ``diverged_at - 1``).
+    """
+
+    position: PyTree
+    momentum: PyTree
+    energy: Array
+    gradient: PyTree
+    mu: Array
+    step: Array
+    diverged_at: Array
+
+
+def _check_dynamics(dynamics):
+    if not isinstance(dynamics, _DYNAMICS):
+        raise TypeError(f"dynamics must be an OverdampedLangevin, UnderdampedLangevin or "
+                        f"GradientFlow, got {type(dynamics).__name__}")
+
+
+def _guarded(dynamics):
+    """Runtime guards on traced hyperparameters (concrete ones were checked when the
+    dynamics was built); the guarded values replace the originals so the checks run."""
+    checks = [("dt", lambda v: v > 0, "dt must be finite and > 0")]
+    if not isinstance(dynamics, GradientFlow):
+        checks.append(("temperature", lambda v: v >= 0,
+                       "temperature must be finite and >= 0"))
+    for name, good, msg in checks:
+        value = getattr(dynamics, name)
+        if isinstance(value, jax.Array) and not is_concrete(value):
+            value = eqx.error_if(value, ~good(value), msg)
+            dynamics = eqx.tree_at(lambda d, name=name: getattr(d, name), dynamics, value)
+    return dynamics
+
+
+def _check_position(position, spherical, name="position", batched=False):
+    leaves = jax.tree.leaves(position)
+    if not leaves:
+        raise ValueError(f"{name} must be a pytree with at least one array leaf, got "
+                         f"{position!r}")
+    for leaf in leaves:
+        dtype = jnp.asarray(leaf).dtype if is_concrete(leaf) else leaf.dtype
+        if not jnp.issubdtype(dtype, jnp.floating):
+            raise TypeError(f"{name} must hold real floating-point arrays, got dtype {dtype}")
+        check_finite(leaf, name)
+    if spherical and all(is_concrete(x) for x in leaves):
+        sq = sum(np.sum(np.square(np.asarray(x, dtype=np.float64)),
+                        axis=tuple(range(1, np.ndim(x))) if batched else None)
+                 for x in leaves)
+        if np.any(np.asarray(sq) == 0):
+            where = f" (replica {int(np.argmin(sq))})" if batched else ""
+            raise ValueError(f"{name} is the zero vector{where}: the spherical constraint "
+                             f"|x|^2 = N needs a non-zero initial vector to normalize")
+
+
+def _mu(dynamics, x, g, p, n):
+    if not dynamics.spherical:
+        return jnp.zeros((), jnp.result_type(*jax.tree.leaves(x)))
+    radial = _vdot(x, g) / n
+    if isinstance(dynamics, OverdampedLangevin):
+        return dynamics.temperature * (n - 1) / n - radial
+    if isinstance(dynamics, UnderdampedLangevin):
+        return _sqnorm(p) / (dynamics.mass * n) - radial
+    return -radial
+
+
+def _init(key, dynamics, position, momentum):
+    n = _size(position)
+    x = jax.tree.map(jnp.asarray, position)
+    if dynamics.spherical:
+        norm2 = _sqnorm(x)
+        x = jax.tree.map(lambda u: eqx.error_if(
+            u, ~(norm2 > 0), "position is the zero vector: the spherical constraint "
+            "needs a non-zero initial vector"), x)
+        x = _to_sphere(x, n)
+    energy, grad = energy_and_gradient(dynamics.energy, x)
+    p = None
+    if isinstance(dynamics, UnderdampedLangevin):
+        if momentum is None:
+            std = jnp.sqrt(dynamics.mass * dynamics.temperature)
+            p = _scale(std, _normal_like(key, x))
+        else:
+            p = jax.tree.map(lambda u, ref: jnp.asarray(u, ref.dtype), momentum, x)
+        if dynamics.spherical:
+            p = _tangent(x, p, n)
+    ok = _all_finite(energy, grad, x, p)
+    return DynamicsState(
+        position=x, momentum=p, energy=energy, gradient=grad,
+        mu=_mu(dynamics, x, grad, p, n), step=jnp.zeros((), jnp.int32),
+        diverged_at=jnp.where(ok, -1, 0).astype(jnp.int32))
+
+
+def init_dynamics(key: Array, dynamics: Dynamics, position: PyTree, *,
+                  momentum: PyTree = None) -> DynamicsState:
+    """Initial state of one replica at ``position`` (put on the sphere :math:`|x|^2 = N`
+    by radial rescaling when ``dynamics.spherical``).  For :class:`UnderdampedLangevin` the
+    momentum is drawn from the Maxwell distribution :math:`\\mathcal N(0, mT)` with ``key``
+    (projected on the tangent space on the sphere) unless ``momentum`` is given.
+
+    Raises ``ValueError`` for a zero initial vector with the spherical constraint or a
+    non-finite energy or gradient at the initial position.
+    """
+    _check_dynamics(dynamics)
+    _check_position(position, dynamics.spherical)
+    if momentum is not None and not isinstance(dynamics, UnderdampedLangevin):
+        raise ValueError("momentum is only used by UnderdampedLangevin")
+    state = _init_jit(key, dynamics, position, momentum)
+    if is_concrete(state.diverged_at) and int(state.diverged_at) == 0:
+        raise ValueError("energy(position) or its gradient is not finite at the initial "
+                         "position")
+    return state
+
+
+_init_jit = eqx.filter_jit(_init)
+
+
+def _freeze(old: DynamicsState, new: DynamicsState) -> DynamicsState:
+    ok = _all_finite(new.energy, new.gradient, new.position, new.momentum, new.mu)
+    running = old.diverged_at < 0
+    accept = ok & running
+    out = jax.tree.map(lambda a, b: jnp.where(accept, a, b), new, old)
+    failed = running & ~ok
+    return out._replace(diverged_at=jnp.where(failed, old.step + 1, old.diverged_at)
+                        .astype(jnp.int32))
+
+
+def _overdamped_step(key, dyn: OverdampedLangevin, s: DynamicsState, n):
+    x, g = s.position, s.gradient
+    force = _scale(-1.0, g)
+    if dyn.spherical:
+        force = _tangent(x, force, n)
+    x_new = _axpy(dyn.dt, force, x)
+    x_new = _axpy(jnp.sqrt(2.0 * dyn.temperature * dyn.dt), _normal_like(key, x), x_new)
+    if dyn.spherical:
+        x_new = _to_sphere(x_new, n)
+    return x_new, None
+
+
+def _gradient_flow_step(dyn: GradientFlow, s: DynamicsState, n):
+    x = s.position
+
+    def drift(x, g):
+        f = _scale(-1.0, g)
+        return _tangent(x, f, n) if dyn.spherical else f
+
+    def move(x, f, h):
+        y = _axpy(h, f, x)
+        return _to_sphere(y, n) if dyn.spherical else y
+
+    f0 = drift(x, s.gradient)
+    if dyn.method == "euler":
+        return move(x, f0, dyn.dt), None
+    x_tilde = move(x, f0, dyn.dt)
+    _, g_tilde = energy_and_gradient(dyn.energy, x_tilde)
+    f1 = drift(x_tilde, g_tilde)
+    return move(x, jax.tree.map(lambda a, b: 0.5 * (a + b), f0, f1), dyn.dt), None
+
+
+def _geodesic_drift(x, v, h, n):
+    """Exact great-circle motion on |x|^2 = n for time h with tangent velocity v."""
+    s2 = _sqnorm(v)
+    theta = jnp.sqrt(s2 / n) * h
+    c, sinc = jnp.cos(theta), jnp.sinc(theta / jnp.pi)
+    x_new = jax.tree.map(lambda a, b: c * a + h * sinc * b, x, v)
+    v_new = jax.tree.map(lambda a, b: c * b - (s2 * h / n) * sinc * a, x, v)
+    x_new = _to_sphere(x_new, n)
+    return x_new, _tangent(x_new, v_new, n)
+
+
+def _baoab_step(key, dyn: UnderdampedLangevin, s: DynamicsState, n):
+    x, p, h = s.position, s.momentum, 0.5 * dyn.dt
+    sph = dyn.spherical
+    p = _axpy(-h, s.gradient, p)                                    # B
+    if sph:
+        p = _tangent(x, p, n)
+
+    def drift(x, p):                                                # A
+        if sph:
+            x, v = _geodesic_drift(x, _scale(1.0 / dyn.mass, p), h, n)
+            return x, _scale(dyn.mass, v)
+        return _axpy(h / dyn.mass, p, x), p
+
+    x, p = drift(x, p)
+    c = jnp.exp(-dyn.friction * dyn.dt)                             # O
+    noise = _normal_like(key, p)
+    if sph:
+        noise = _tangent(x, noise, n)
+    p = _axpy(jnp.sqrt((1.0 - c * c) * dyn.mass * dyn.temperature), noise, _scale(c, p))
+    x, p = drift(x, p)                                              # A
+    return x, p
+
+
+def _step(key, dynamics, state):
+    n = _size(state.position)
+    if isinstance(dynamics, OverdampedLangevin):
+        x, p = _overdamped_step(key, dynamics, state, n)
+    elif isinstance(dynamics, GradientFlow):
+        x, p = _gradient_flow_step(dynamics, state, n)
+    else:
+        x, p = _baoab_step(key, dynamics, state, n)
+    energy, grad = energy_and_gradient(dynamics.energy, x)
+    if isinstance(dynamics, UnderdampedLangevin):                  # final B
+        p = _axpy(-0.5 * dynamics.dt, grad, p)
+        if dynamics.spherical:
+            p = _tangent(x, p, n)
+    new = DynamicsState(position=x, momentum=p, energy=energy, gradient=grad,
+                        mu=_mu(dynamics, x, grad, p, n), step=state.step + 1,
+                        diverged_at=state.diverged_at)
+    new = jax.tree.map(lambda a, b: jnp.asarray(a, jnp.asarray(b).dtype), new, state)
+    return _freeze(state, new)
+
+
+@eqx.filter_jit
+def dynamics_step(key: Array, dynamics: Dynamics, state: DynamicsState) -> DynamicsState:
+    """One integration step of one replica (noise drawn from ``key``).  A step that would
+    produce a non-finite value leaves the state unchanged and sets ``diverged_at``; a
+    diverged state is never stepped again."""
+    return _step(key, dynamics, state)
+
+
+def _replica_keys(key, n):
+    return jax.vmap(lambda r: jax.random.fold_in(key, r))(jnp.arange(n))
+
+
+def _leading(tree) -> int:
+    return jax.tree.leaves(tree)[0].shape[0]
+
+
+@eqx.filter_jit
+def _init_replicas(key, dynamics, positions, momenta):
+    keys = _replica_keys(key, _leading(positions))
+    return jax.vmap(lambda k, x, p: _init(k, dynamics, x, p))(keys, positions, momenta)
+
+
+def init_replicas(key: Array, dynamics: Dynamics, positions: PyTree, *,
+                  momenta: PyTree = None) -> DynamicsState:
+    """:func:`init_dynamics` vmapped over the leading (replica) axis of ``positions``;
+    replica ``r`` uses ``fold_in(key, r)``."""
+    _check_dynamics(dynamics)
+    _check_position(positions, dynamics.spherical, "positions", batched=True)
+    sizes = {x.shape[0] if np.ndim(x) else None for x in jax.tree.leaves(positions)}
+    if len(sizes) != 1 or None in sizes:
+        raise ValueError("positions leaves must share a leading replica axis, got leading "
+                         f"sizes {sorted(map(str, sizes))}")
+    if momenta is not None and not isinstance(dynamics, UnderdampedLangevin):
+        raise ValueError("momenta are only used by UnderdampedLangevin")
+    states = _init_replicas(key, dynamics, positions, momenta)
+    if is_concrete(states.diverged_at):
+        bad = np.flatnonzero(np.asarray(states.diverged_at) == 0)
+        if bad.size:
+            raise ValueError(f"energy or its gradient is not finite at the initial positions "
+                             f"of replicas {bad[:5].tolist()}")
+    return states
