@@ -89,3 +89,103 @@ def save_figure(fig, path: str | os.PathLike, *, dpi: int = 150, **savefig_kw) -
         Path(tmp).unlink(missing_ok=True)
         raise
     return path
+
+
+# ---------------------------------------------------------------------------- loss landscapes
+
+
+def _plane_arrays(alphas, betas, values):
+    import numpy as np
+
+    alphas, betas, values = np.asarray(alphas), np.asarray(betas), np.asarray(values)
+    if values.shape != (alphas.shape[0], betas.shape[0]):
+        raise ValueError(f"values must have shape (len(alphas), len(betas)) = "
+                         f"{(alphas.shape[0], betas.shape[0])}, got {values.shape}")
+    return alphas, betas, values
+
+
+def plot_loss_heatmap(
+    ax,
+    alphas,
+    betas,
+    values,
+    *,
+    mark_minimum: bool = True,
+    contours: int = 12,
+    cmap: str = "RdYlGn_r",
+    colorbar: bool = True,
+    label: str = "loss",
+    log: bool = False,
+):
+    r"""Heatmap of a loss plane :math:`\ell(\alpha, \beta)` with the sampled minimum marked.
+
+    ``values[j, k]`` is the loss at :math:`(\alpha_j, \beta_k)`, as returned by
+    :func:`physjax.curvature.landscape.loss_plane`; :math:`\alpha` runs along the x axis.
+    Green is low, red is high (as in seed 001, Fig. 12); ``contours`` black contour lines
+    (0 for none); a black cross marks the smallest sampled value and a small white circle
+    the origin :math:`\theta^*`.  ``log=True`` uses a logarithmic colour scale (positive
+    losses such as an MSE whose range spans decades).  Returns the ``QuadMesh``.
+    """
+    import numpy as np
+    from matplotlib.colors import LogNorm
+
+    alphas, betas, values = _plane_arrays(alphas, betas, values)
+    finite = values[np.isfinite(values)]
+    norm = None
+    if log:
+        if finite.size == 0 or finite.min() <= 0:
+            raise ValueError("log=True needs positive loss values")
+        norm = LogNorm(vmin=finite.min(), vmax=finite.max())
+    mesh = ax.pcolormesh(alphas, betas, values.T, cmap=cmap, shading="auto", norm=norm)
+    if contours and finite.size and np.ptp(finite) > 0:
+        levels = contours
+        if log:
+            levels = np.geomspace(finite.min(), finite.max(), contours + 2)[1:-1]
+        ax.contour(alphas, betas, values.T, levels=levels, colors="k", linewidths=0.4,
+                   alpha=0.5)
+    ax.plot([0], [0], "o", mfc="white", mec="k", ms=4, zorder=3)
+    if mark_minimum:
+        j, k = np.unravel_index(np.nanargmin(np.where(np.isfinite(values), values, np.nan)),
+                                values.shape)
+        ax.plot([alphas[j]], [betas[k]], "kx", ms=9, mew=2, zorder=4)
+    ax.set_xlabel(r"$\alpha$")
+    ax.set_ylabel(r"$\beta$")
+    if colorbar:
+        ax.figure.colorbar(mesh, ax=ax, label=label)
+    return mesh
+
+
+def plot_loss_surface(
+    ax,
+    alphas,
+    betas,
+    values,
+    *,
+    mark_minimum: bool = True,
+    cmap: str = "RdYlGn_r",
+    label: str = "loss",
+):
+    r"""3-D surface :math:`(\alpha, \beta, \ell(\alpha, \beta))` with the sampled minimum marked.
+
+    ``ax`` must be a 3-D axes, e.g. ``fig.add_subplot(projection="3d")``; ``values`` as in
+    :func:`plot_loss_heatmap`.  Returns the surface.
+    """
+    import numpy as np
+
+    if getattr(ax, "name", "") != "3d":
+        raise ValueError("ax must be a 3-D axes: fig.add_subplot(..., projection='3d')")
+    alphas, betas, values = _plane_arrays(alphas, betas, values)
+    a, b = np.meshgrid(alphas, betas, indexing="ij")
+    surf = ax.plot_surface(a, b, values, cmap=cmap, linewidth=0, antialiased=True, alpha=0.9)
+    if mark_minimum:
+        j, k = np.unravel_index(np.nanargmin(np.where(np.isfinite(values), values, np.nan)),
+                                values.shape)
+        ax.scatter([alphas[j]], [betas[k]], [values[j, k]], c="k", marker="x", s=60,
+                   depthshade=False)
+    ax.set_xlabel(r"$\alpha$")
+    ax.set_ylabel(r"$\beta$")
+    ax.set_zlabel(label)
+    return surf
+
+
+__all__ += ["plot_loss_heatmap", "plot_loss_surface"]

@@ -1,0 +1,493 @@
+r"""Eigenpairs of the Hessian from Hessian-vector products: Lanczos eigen-solvers,
+Algorithm 1 of seed 001 (extreme curvature directions), power iteration.
+
+The eigen-solvers run Lanczos (:mod:`physjax.curvature.lanczos`) with *thick restart*
+(Wu & Simon 2000): after a cycle of ``n_steps`` basis vectors, keep the best
+``k + (n_steps - k)//2`` Ritz vectors and the residual direction :math:`q_m` (they satisfy
+:math:`H\tilde q_i = \theta_i \tilde q_i + s_i q_m`, so the projected matrix becomes
+"arrowhead + tridiagonal"), continue Lanczos from :math:`q_m`, and repeat until the wanted
+Ritz pairs meet the tolerance or the restart budget is spent -- all inside one
+``lax.while_loop``, with one compiled Lanczos scan and one small Jacobi eigensolver.
+Convergence is never hidden: residuals are recomputed with real matvecs and a pair that
+missed the tolerance is returned with ``converged = False``.
+
+Compilation: ``matvec`` / ``f`` are static arguments (compiled per function object), while
+``which``, ``tol`` and ``max_restarts`` are traced, so changing them does not recompile;
+reuse the same function object across calls.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any, NamedTuple
+
+import equinox as eqx
+import jax
+import jax.numpy as jnp
+import numpy as np
+from jax.flatten_util import ravel_pytree
+
+from physjax._checks import check_choice, check_positive_int
+from physjax.curvature.hvp import (
+    HVP_MODES,
+    check_params,
+    check_scalar_function,
+    flat_hvp,
+    guarded_params,
+)
+from physjax.curvature.lanczos import (
+    _HI,
+    LanczosResult,
+    _check_matvec,
+    _check_start_vector,
+    _krylov_steps,
+    lanczos,
+    symmetric_eigh,
+)
+
+PyTree = Any
+
+__all__ = [
+    "EigenResult",
+    "ExtremeCurvature",
+    "LanczosResult",
+    "PowerIterationResult",
+    "extreme_curvature_directions",
+    "extreme_curvature_directions_matvec",
+    "hessian_eigenpairs",
+    "lanczos",
+    "lanczos_eigenpairs",
+    "power_iteration",
+    "power_iteration_matvec",
+]
+
+WHICH = ("top", "bottom", "magnitude")
+
+
+class EigenResult(NamedTuple):
+    r"""Eigenpairs of a symmetric operator.
+
+    Attributes:
+        eigenvalues: ``(k,)``, ordered as requested (``top``: descending, ``bottom``:
+            ascending, ``magnitude``: descending :math:`|\lambda|`).
+        eigenvectors: unit eigenvectors as a pytree shaped like ``params`` with a leading
+            ``k`` axis (for the ``*_matvec`` solvers: the flat ``(k, dim)`` array).
+        eigenvectors_flat: ``(k, dim)`` the same vectors flattened.
+        residuals: ``(k,)`` :math:`\|Hv - \lambda v\|` evaluated with ``k`` extra matvecs.
+        converged: ``(k,)`` bool, residual :math:`\le \max(\mathrm{tol}\,|\lambda|,
+            \epsilon^{2/3}\|H\|)`.  False means the budget ran out: the pair is the best
+            found, not an eigenpair to ``tol``.
+        n_matvecs: total number of operator applications (Lanczos + verification).
+    """
+
+    eigenvalues: jax.Array
+    eigenvectors: PyTree
+    eigenvectors_flat: jax.Array
+    residuals: jax.Array
+    converged: jax.Array
+    n_matvecs: jax.Array
+
+
+class ExtremeCurvature(NamedTuple):
+    r"""Most positive and most negative curvature directions (seed 001, Algorithm 1).
+
+    ``residuals``/``converged`` are ``(2,)`` arrays ordered ``[max, min]``.
+    """
+
+    max_eigenvalue: jax.Array
+    max_eigenvector: PyTree
+    min_eigenvalue: jax.Array
+    min_eigenvector: PyTree
+    residuals: jax.Array
+    converged: jax.Array
+    n_matvecs: jax.Array
+
+
+class PowerIterationResult(NamedTuple):
+    r"""Largest-magnitude eigenpairs by power iteration with deflation.
+
+    ``residuals`` are :math:`\|Hv-\lambda v\|` of the returned (last Rayleigh-quotient)
+    vectors, free from the last iteration; ``converged`` says the relative change of the
+    Rayleigh quotient fell below ``tol`` before ``n_iter``; ``n_matvecs`` counts all.
+    """
+
+    eigenvalues: jax.Array
+    eigenvectors: PyTree
+    residuals: jax.Array
+    converged: jax.Array
+    n_matvecs: jax.Array
+
+
+# --------------------------------------------------------------------------- eigen-solver
+
+
+def _order(theta, which):
+    """Indices of Ritz values, most wanted first; ``which`` is a (traced) code into WHICH."""
+    key = jnp.where(which == 0, -theta, jnp.where(which == 1, theta, -jnp.abs(theta)))
+    return jnp.argsort(key)
+
+
+def _dynamic(which, tol, max_restarts):
+    """Solver options as traced arrays, so that changing them does not recompile."""
+    return (jnp.asarray(WHICH.index(which), jnp.int32), jnp.asarray(tol),
+            jnp.asarray(max_restarts, jnp.int32))
+
+
+def _ritz(H, m):
+    theta, Y = symmetric_eigh(H[:m, :m])
+    return theta, Y, jnp.abs(H[m, m - 1] * Y[m - 1])
+
+
+def _thresholds(theta, tol, shift):
+    eps = jnp.finfo(theta.dtype).eps
+    tol = jnp.asarray(tol).astype(theta.dtype)
+    lam = theta + shift
+    scale = jnp.max(jnp.abs(lam))
+    return jnp.maximum(tol * jnp.abs(lam), eps ** (2.0 / 3.0) * scale)
+
+
+def _eigen_core(matvec, v0, k, which, n_steps, tol, max_restarts, shift):
+    """Thick-restart Lanczos for ``k`` eigenpairs of ``matvec - shift I`` (flat vectors).
+
+    One ``while_loop`` whose body compresses the basis to the ``keep`` best Ritz vectors
+    plus the residual direction (skipped on the first pass), runs the Lanczos scan from
+    there, and reassesses; so the scan and the small eigensolver are compiled once.
+    """
+    dim = v0.shape[0]
+    dtype = v0.dtype
+    m = n_steps
+    shift = jnp.asarray(shift, dtype)
+
+    def op(x):
+        return matvec(x) - shift * x
+
+    keep = max(k, min(m - 1, k + (m - k) // 2))
+    if m == dim:  # the Krylov space is the whole space: nothing to restart
+        max_restarts = jnp.zeros((), jnp.int32)
+    idx = jnp.arange(keep)
+
+    def assess(H):
+        theta, Y, est = _ritz(H, m)
+        order = _order(theta, which)
+        want = order[:k]
+        ok = jnp.all(est[want] <= _thresholds(theta, tol, shift)[want])
+        return theta, Y, order, ok
+
+    def cond(state):
+        cycle, ok = state[3], state[7]
+        return (cycle == 0) | ((~ok) & (cycle <= max_restarts))
+
+    def body(state):
+        B, H, anorm, cycle, theta, Y, order, _ = state
+        first = cycle == 0
+        sel = order[:keep]
+        rows = jnp.dot(Y[:, sel].T, B[:m], precision=_HI)
+        Bn = jnp.zeros_like(B).at[:keep].set(rows).at[keep].set(B[m])
+        Hn = (jnp.zeros_like(H).at[idx, idx].set(theta[sel])
+              .at[keep, idx].set(H[m, m - 1] * Y[m - 1, sel]))
+        Bn = jnp.where(first, B, Bn)
+        Hn = jnp.where(first, H, Hn)
+        Bn, Hn, anorm = _krylov_steps(op, Bn, Hn, anorm, m, start=jnp.where(first, 0, keep))
+        return (Bn, Hn, anorm, cycle + 1, *assess(Hn))
+
+    B = jnp.zeros((m + 1, dim), dtype).at[0].set(v0 / jnp.linalg.norm(v0))
+    H = jnp.zeros((m + 1, m), dtype)
+    state = (B, H, jnp.zeros((), dtype), jnp.zeros((), jnp.int32), jnp.zeros((m,), dtype),
+             jnp.eye(m, dtype=dtype), jnp.arange(m), jnp.zeros((), bool))
+    B, H, anorm, cycles, theta, Y, order, _ = jax.lax.while_loop(cond, body, state)
+
+    want = order[:k]
+    vecs = jnp.dot(Y[:, want].T, B[:m], precision=_HI)
+    vecs = vecs / jnp.linalg.norm(vecs, axis=1, keepdims=True)
+    lam = theta[want] + shift
+    hv = jax.vmap(matvec)(vecs)
+    residuals = jnp.linalg.norm(hv - lam[:, None] * vecs, axis=1)
+    thr = _thresholds(theta, tol, shift)[want]
+    converged = residuals <= thr
+    n_matvecs = m + (cycles - 1) * (m - keep) + k
+    return lam, vecs, residuals, converged, n_matvecs
+
+
+@eqx.filter_jit
+def _eigen_jit(matvec, v0, k, n_steps, which, tol, max_restarts):
+    return _eigen_core(matvec, v0, k, which, n_steps, tol, max_restarts, 0.0)
+
+
+def _resolve_steps(n_steps, k, dim):
+    if n_steps is None:
+        return min(dim, max(20, 2 * k + 10))
+    n_steps = check_positive_int(n_steps, "n_steps")
+    if n_steps <= k and n_steps < dim:
+        raise ValueError(f"n_steps must exceed k={k} (the Krylov space must hold the k "
+                         f"wanted vectors and room to improve them), got {n_steps}")
+    return min(n_steps, dim)
+
+
+def _check_eigen_args(k, which, dim, tol, max_restarts):
+    k = check_positive_int(k, "k")
+    if k > dim:
+        raise ValueError(f"k must be at most the dimension {dim} of the operator, got {k}")
+    check_choice(which, "which", WHICH)
+    if not (isinstance(tol, float | int) and np.isfinite(tol) and tol > 0):
+        raise ValueError(f"tol must be a finite number > 0, got {tol!r}")
+    check_positive_int(max_restarts, "max_restarts", minimum=0)
+    return k
+
+
+def _random_start(key, dim, dtype):
+    return jax.random.normal(key, (dim,), dtype)
+
+
+def lanczos_eigenpairs(matvec: Callable[[jax.Array], jax.Array], dim: int, key: jax.Array,
+                       k: int = 5, *, which: str = "top", n_steps: int | None = None,
+                       tol: float = 1e-6, max_restarts: int = 30, v0: jax.Array | None = None,
+                       dtype: Any = None) -> EigenResult:
+    r"""``k`` eigenpairs of a symmetric operator on :math:`\mathbb R^{\rm dim}` by
+    thick-restart Lanczos with full reorthogonalization.
+
+    Each cycle runs Lanczos up to ``n_steps`` basis vectors; the wanted Ritz pairs are
+    accepted when the Lanczos estimate :math:`\beta_m|e_m^\top y|` of their residual is
+    below :math:`\max(\mathrm{tol}\,|\theta|, \epsilon^{2/3}\max|\theta|)`; otherwise the
+    best ``k + (n_steps-k)//2`` Ritz vectors are kept and the iteration continues, at most
+    ``max_restarts`` times.  The returned residuals are then recomputed exactly with ``k``
+    extra matvecs and ``converged`` is judged on those; it is False (never hidden) when the
+    budget ran out.
+
+    Args:
+        matvec: ``x -> H x`` on flat vectors of length ``dim`` (static: compiled per function
+            object, see :func:`physjax.curvature.lanczos`).
+        dim: dimension of the operator.
+        key: PRNG key of the Gaussian start vector (ignored when ``v0`` is given).
+        k: number of eigenpairs, ``1 <= k <= dim``.
+        which: ``"top"`` (algebraically largest), ``"bottom"`` (smallest) or
+            ``"magnitude"`` (largest :math:`|\lambda|`).
+        n_steps: Krylov basis size per cycle (default ``min(dim, max(20, 2k + 10))``; capped
+            at ``dim``).
+        tol: relative residual tolerance.
+        max_restarts: restart budget; total matvecs at most
+            ``n_steps + max_restarts * (n_steps - keep) + k``.
+        v0: optional start vector instead of a random one.
+        dtype: dtype of the start vector (default: the float default).
+
+    Returns:
+        :class:`EigenResult` with flat eigenvectors (``eigenvectors`` is the ``(k, dim)``
+        array).
+    """
+    dim = check_positive_int(dim, "dim")
+    k = _check_eigen_args(k, which, dim, tol, max_restarts)
+    n_steps = _resolve_steps(n_steps, k, dim)
+    if v0 is None:
+        v0 = _random_start(key, dim, dtype or jnp.result_type(float))
+    v0 = _check_start_vector(v0)
+    if v0.shape[0] != dim:
+        raise ValueError(f"v0 must have length dim={dim}, got {v0.shape[0]}")
+    _check_matvec(matvec, v0)
+    lam, vecs, res, conv, nmv = _eigen_jit(matvec, v0, k, n_steps,
+                                           *_dynamic(which, tol, max_restarts))
+    return EigenResult(lam, vecs, vecs, res, conv, nmv)
+
+
+def hessian_eigenpairs(f: Callable[[PyTree], jax.Array], params: PyTree, key: jax.Array,
+                       k: int = 5, *, which: str = "top", n_steps: int | None = None,
+                       tol: float = 1e-6, mode: str = "fwd-rev",
+                       max_restarts: int = 30) -> EigenResult:
+    r"""``k`` eigenpairs :math:`H v = \lambda v` of the Hessian of ``f`` at ``params``.
+
+    Matrix-free: thick-restart Lanczos (:func:`lanczos_eigenpairs`) on the HVP operator;
+    eigenvectors come back as pytrees shaped like ``params`` with a leading ``k`` axis, and
+    flat.  Residuals :math:`\|Hv-\lambda v\|` are evaluated with ``k`` real HVPs.
+
+    Args:
+        f: scalar function of the pytree ``params``.
+        params: the point :math:`\theta` (never modified).
+        key: PRNG key of the random start vector.
+        k: number of eigenpairs (``<=`` number of parameters).
+        which: ``"top"``, ``"bottom"`` or ``"magnitude"``.
+        n_steps, tol, max_restarts: as in :func:`lanczos_eigenpairs`.
+        mode: HVP mode (see :func:`physjax.curvature.hvp`).
+    """
+    check_choice(mode, "mode", HVP_MODES)
+    dim = check_params(params)
+    check_scalar_function(f, params)
+    k = _check_eigen_args(k, which, dim, tol, max_restarts)
+    n_steps = _resolve_steps(n_steps, k, dim)
+    lam, vecs, res, conv, nmv = _hessian_eigen_jit(f, params, key, k, n_steps, mode,
+                                                   *_dynamic(which, tol, max_restarts))
+    unravel = ravel_pytree(params)[1]
+    return EigenResult(lam, jax.vmap(unravel)(vecs), vecs, res, conv, nmv)
+
+
+@eqx.filter_jit
+def _hessian_eigen_jit(f, params, key, k, n_steps, mode, which, tol, max_restarts):
+    matvec, dim, dtype = flat_hvp(f, guarded_params(params), mode)
+    v0 = _random_start(key, dim, dtype)
+    return _eigen_core(matvec, v0, k, which, n_steps, tol, max_restarts, 0.0)
+
+
+def _extreme_core(matvec, v0, n_steps, tol, max_restarts):
+    dtype = v0.dtype
+
+    def solve(lam1, _):
+        # pass 0: largest-magnitude pair of H (shift 0); pass 1: of H - lambda_1 I
+        out = _eigen_core(matvec, v0, 1, jnp.int32(2), n_steps, tol, max_restarts, lam1)
+        lam = out[0][0]
+        return jax.lax.stop_gradient(lam), (lam, out[1][0], out[2][0], out[3][0], out[4])
+
+    # one compiled solver for both passes of Algorithm 1 (lines 2 and 5)
+    _, (lams, vecs, res, conv, nmv) = jax.lax.scan(solve, jnp.zeros((), dtype), None,
+                                                    length=2)
+    lam1, lam2 = lams[0], lams[1]  # lam2 is already shifted back (line 6)
+    order = jnp.where(lam1 >= lam2, jnp.array([0, 1]), jnp.array([1, 0]))  # lines 7-13
+    return (lams[order[0]], vecs[order[0]], lams[order[1]], vecs[order[1]], res[order],
+            conv[order], jnp.sum(nmv).astype(jnp.int32))
+
+
+_extreme_jit = eqx.filter_jit(_extreme_core)
+
+
+def extreme_curvature_directions_matvec(matvec: Callable[[jax.Array], jax.Array], dim: int,
+                                        key: jax.Array, *, n_steps: int | None = None,
+                                        tol: float = 1e-6, max_restarts: int = 30,
+                                        dtype: Any = None) -> ExtremeCurvature:
+    """Algorithm 1 of seed 001 on a flat symmetric operator; see
+    :func:`extreme_curvature_directions`.  Eigenvectors are flat ``(dim,)`` arrays."""
+    dim = check_positive_int(dim, "dim")
+    _check_eigen_args(1, "magnitude", dim, tol, max_restarts)
+    n_steps = _resolve_steps(n_steps, 1, dim)
+    v0 = _random_start(key, dim, dtype or jnp.result_type(float))
+    _check_matvec(matvec, v0)
+    _, tol, max_restarts = _dynamic("magnitude", tol, max_restarts)
+    return ExtremeCurvature(*_extreme_jit(matvec, v0, n_steps, tol, max_restarts))
+
+
+def extreme_curvature_directions(f: Callable[[PyTree], jax.Array], params: PyTree,
+                                 key: jax.Array, *, n_steps: int | None = None,
+                                 tol: float = 1e-6, mode: str = "fwd-rev",
+                                 max_restarts: int = 30) -> ExtremeCurvature:
+    r"""Dominant Hessian directions, Algorithm 1 of seed 001.
+
+    1. :math:`(\lambda_1, v_1)`: the largest-magnitude eigenpair of :math:`H`.
+    2. :math:`(\lambda_2', v_2)`: the largest-magnitude eigenpair of the shifted operator
+       :math:`H - \lambda_1 I` ("annihilation"), whose spectrum :math:`\lambda_i-\lambda_1`
+       is largest in magnitude at the opposite end of the spectrum; :math:`\lambda_2 =
+       \lambda_2' + \lambda_1`.
+    3. If :math:`\lambda_1 \ge \lambda_2`: :math:`(\lambda_{\max}, v_{\max}) = (\lambda_1,
+       v_1)` and :math:`(\lambda_{\min}, v_{\min}) = (\lambda_2, v_2)`, else swapped.
+
+    :math:`\lambda_{\max}` and :math:`\lambda_{\min}` are the algebraically largest and
+    smallest eigenvalues: the most positive and most negative curvatures when :math:`H` is
+    indefinite (at a saddle), the largest and smallest otherwise.  Each solve is the
+    thick-restart Lanczos of :func:`hessian_eigenpairs` with ``k = 1``, its convergence
+    judged relative to the unshifted eigenvalue.  (The shift leaves the Krylov space
+    unchanged, so with Lanczos it costs nothing extra in accuracy; it is kept to follow the
+    seed.)  Residuals :math:`\|Hv - \lambda v\|` (``[max, min]``) come from real HVPs.
+    """
+    check_choice(mode, "mode", HVP_MODES)
+    dim = check_params(params)
+    check_scalar_function(f, params)
+    _check_eigen_args(1, "magnitude", dim, tol, max_restarts)
+    n_steps = _resolve_steps(n_steps, 1, dim)
+    _, tol, max_restarts = _dynamic("magnitude", tol, max_restarts)
+    out = _extreme_hessian_jit(f, params, key, n_steps, tol, mode, max_restarts)
+    unravel = ravel_pytree(params)[1]
+    lmax, vmax, lmin, vmin, res, conv, nmv = out
+    return ExtremeCurvature(lmax, unravel(vmax), lmin, unravel(vmin), res, conv, nmv)
+
+
+@eqx.filter_jit
+def _extreme_hessian_jit(f, params, key, n_steps, tol, mode, max_restarts):
+    matvec, dim, dtype = flat_hvp(f, guarded_params(params), mode)
+    v0 = _random_start(key, dim, dtype)
+    return _extreme_core(matvec, v0, n_steps, tol, max_restarts)
+
+
+# --------------------------------------------------------------------------- power iteration
+
+
+def _power_core(matvec, key, dim, dtype, k, n_iter, tol):
+    keys = jax.random.split(key, k)
+
+    def deflate(v, found):
+        for _ in range(2):
+            v = v - jnp.dot(jnp.dot(found, v, precision=_HI), found, precision=_HI)
+        return v / jnp.linalg.norm(v)
+
+    def one(found, inputs):
+        key, i = inputs
+        v = deflate(jax.random.normal(key, (dim,), dtype), found)
+        zero = jnp.zeros((), dtype)
+
+        def cond(s):
+            return (~s[5]) & (s[4] < n_iter)
+
+        def body(s):
+            v, _, lam, _, it, _ = s
+            v = deflate(v, found)
+            hv = matvec(v)
+            new = jnp.dot(v, hv, precision=_HI)
+            res = jnp.linalg.norm(hv - new * v)
+            done = (it > 0) & (jnp.abs(new - lam) <= tol * jnp.abs(new))
+            # carry: next iterate, the vector whose Rayleigh quotient is `new`, ...
+            return hv / jnp.linalg.norm(hv), v, new, res, it + 1, done
+
+        init = (v, v, zero, zero, jnp.zeros((), jnp.int32), jnp.zeros((), bool))
+        _, vq, lam, res, it, done = jax.lax.while_loop(cond, body, init)
+        return found.at[i].set(vq), (lam, vq, res, done, it)
+
+    found = jnp.zeros((k, dim), dtype)
+    _, (lam, vecs, res, done, its) = jax.lax.scan(one, found, (keys, jnp.arange(k)))
+    return lam, vecs, res, done, jnp.sum(its).astype(jnp.int32)
+
+
+_power_jit = eqx.filter_jit(_power_core)
+
+
+def _check_power_args(k, dim, n_iter, tol):
+    k = check_positive_int(k, "k")
+    if k > dim:
+        raise ValueError(f"k must be at most the dimension {dim} of the operator, got {k}")
+    n_iter = check_positive_int(n_iter, "n_iter")
+    if not (isinstance(tol, float | int) and np.isfinite(tol) and tol > 0):
+        raise ValueError(f"tol must be a finite number > 0, got {tol!r}")
+    return k, n_iter
+
+
+def power_iteration_matvec(matvec: Callable[[jax.Array], jax.Array], dim: int,
+                           key: jax.Array, k: int = 1, *, n_iter: int = 100,
+                           tol: float = 1e-3, dtype: Any = None) -> PowerIterationResult:
+    r"""Top-``k`` largest-magnitude eigenpairs by power iteration with deflation (PyHessian).
+
+    For each pair: start from a Gaussian vector, repeat :math:`v \leftarrow P v/\|Pv\|`,
+    :math:`\lambda = v^\top H v`, :math:`v \leftarrow Hv/\|Hv\|` where :math:`P` projects
+    out the pairs already found, until :math:`|\Delta\lambda| \le \mathrm{tol}\,|\lambda|`
+    (PyHessian's rule) or ``n_iter`` matvecs.  Convergence is geometric with ratio
+    :math:`|\lambda_{i+1}/\lambda_i|` and the stopping rule measures progress, not accuracy;
+    compare ``residuals``.  Given for comparison with :func:`lanczos_eigenpairs`.
+    """
+    dim = check_positive_int(dim, "dim")
+    k, n_iter = _check_power_args(k, dim, n_iter, tol)
+    dtype = dtype or jnp.result_type(float)
+    _check_matvec(matvec, jnp.zeros((dim,), dtype))
+    return PowerIterationResult(*_power_jit(matvec, key, dim, dtype, k, jnp.asarray(n_iter),
+                                            jnp.asarray(tol)))
+
+
+def power_iteration(f: Callable[[PyTree], jax.Array], params: PyTree, key: jax.Array,
+                    k: int = 1, *, n_iter: int = 100, tol: float = 1e-3,
+                    mode: str = "fwd-rev") -> PowerIterationResult:
+    """Power iteration with deflation on the Hessian of ``f`` (see
+    :func:`power_iteration_matvec`); eigenvectors as pytrees with a leading ``k`` axis."""
+    check_choice(mode, "mode", HVP_MODES)
+    dim = check_params(params)
+    check_scalar_function(f, params)
+    k, n_iter = _check_power_args(k, dim, n_iter, tol)
+    lam, vecs, res, conv, nmv = _power_hessian_jit(f, params, key, k, jnp.asarray(n_iter),
+                                                   jnp.asarray(tol), mode)
+    unravel = ravel_pytree(params)[1]
+    return PowerIterationResult(lam, jax.vmap(unravel)(vecs), res, conv, nmv)
+
+
+@eqx.filter_jit
+def _power_hessian_jit(f, params, key, k, n_iter, tol, mode):
+    matvec, dim, dtype = flat_hvp(f, guarded_params(params), mode)
+    return _power_core(matvec, key, dim, dtype, k, n_iter, tol)
