@@ -103,12 +103,25 @@ def _rotr1(x):
 def lane_sums(words: Array, n_lead: int = 1) -> Array:
     """Number of set bits of every lane summed over all but the first ``n_lead`` axes.
 
-    Returns an int32 array of shape ``words.shape[:n_lead] + (32,)``.
+    Returns an int32 array of shape ``words.shape[:n_lead] + (32,)``.  Byte-sliced: the
+    mask ``0x01010101 << k`` puts lanes k, k+8, k+16, k+24 into separate bytes, so up to
+    255 words are summed per byte without overflow — 8 shift/mask/add per word instead
+    of 32.
     """
-    shifts = jnp.arange(WORD_BITS, dtype=jnp.uint32)
-    bits = (words[..., None] >> shifts) & _u32(1)
-    axes = tuple(range(n_lead, words.ndim))
-    return jnp.sum(bits.astype(jnp.int32), axis=axes)
+    lead = words.shape[:n_lead]
+    flat = words.reshape(lead + (-1,))
+    n = flat.shape[-1]
+    chunk = 255
+    n_chunks = -(-n // chunk)
+    flat = jnp.pad(flat, [(0, 0)] * n_lead + [(0, n_chunks * chunk - n)])
+    x = flat.reshape(lead + (n_chunks, chunk))
+    out = []
+    for k in range(8):
+        packed = jnp.sum((x >> _u32(k)) & _u32(0x01010101), axis=-1, dtype=jnp.uint32)
+        out.append(jnp.stack([jnp.sum(((packed >> _u32(8 * j)) & _u32(0xFF)).astype(jnp.int32),
+                                      axis=-1) for j in range(4)], axis=-1))
+    lanes = jnp.stack(out, axis=-2)  # (..., k, j) holds lane k + 8 j
+    return jnp.swapaxes(lanes, -1, -2).reshape(lead + (WORD_BITS,))
 
 
 # ----------------------------------------------------------------------- geometry
