@@ -34,6 +34,7 @@ demo: venv
 	"$(BIN)/physjax" demo $(DEMO_ARGS)
 
 bench: venv
+	@"$(BIN)/python" -c "import thrml" 2>/dev/null || "$(BIN)/python" -m pip install --quiet -e ".[dev,bench]"
 	"$(BIN)/python" benchmarks/run.py $(BENCH_ARGS)
 
 lint: venv
