@@ -3,6 +3,8 @@
 Every routine takes a scalar function ``f(params)`` of a pytree ``params`` (an Equinox
 model's loss, a network's cost, an energy) and never forms the Hessian unless asked
 (:func:`full_hessian`); each ``*_matvec`` variant takes a flat linear operator instead.
+Every stochastic routine takes its ``jax.random`` key as the first argument, e.g.
+``hessian_eigenpairs(key, f, params, k=5)``, ``lanczos_eigenpairs(key, matvec, dim)``.
 
 * :mod:`~physjax.curvature.hvp`: Hessian-vector products (three AD modes), Gauss-Newton
   products, dense Hessians.

@@ -112,17 +112,17 @@ def _check_density_args(n_runs, n_steps, grid, sigma, probe, batch_size, n_grid,
     return n_runs, n_steps, n_grid
 
 
-def spectral_density_matvec(matvec: Callable[[jax.Array], jax.Array], dim: int,
-                            key: jax.Array, *, n_runs: int = 10, n_steps: int = 80,
+def spectral_density_matvec(key: jax.Array, matvec: Callable[[jax.Array], jax.Array],
+                            dim: int, *, n_runs: int = 10, n_steps: int = 80,
                             grid: Any = None, sigma: Any = None, probe: str = "rademacher",
                             batch_size: int | None = 1, n_grid: int = 1000,
                             dtype: Any = None) -> SpectralDensity:
     r"""Spectral density of a symmetric operator on :math:`\mathbb R^{\rm dim}` by SLQ.
 
     Args:
+        key: PRNG key; run ``r`` uses ``jax.random.split(key, n_runs)[r]``.
         matvec: ``x -> A x`` on flat vectors.
         dim: dimension :math:`N`.
-        key: PRNG key; run ``r`` uses ``jax.random.split(key, n_runs)[r]``.
         n_runs: number of independent probes :math:`R`.
         n_steps: Lanczos steps per run :math:`m` (capped at ``dim``, where the quadrature
             becomes exact).
@@ -142,12 +142,13 @@ def spectral_density_matvec(matvec: Callable[[jax.Array], jax.Array], dim: int,
                     n_grid)
 
 
-def spectral_density(f: Callable[[PyTree], jax.Array], params: PyTree, key: jax.Array, *,
+def spectral_density(key: jax.Array, f: Callable[[PyTree], jax.Array], params: PyTree, *,
                      n_runs: int = 10, n_steps: int = 80, grid: Any = None, sigma: Any = None,
                      probe: str = "rademacher", mode: str = "fwd-rev",
                      batch_size: int | None = 1, n_grid: int = 1000) -> SpectralDensity:
     r"""Hessian eigenvalue density of ``f`` at ``params`` by stochastic Lanczos quadrature
-    (see :func:`spectral_density_matvec`; one HVP per Lanczos step)."""
+    (see :func:`spectral_density_matvec`, ``key`` first as there; one HVP per Lanczos
+    step)."""
     check_choice(mode, "mode", HVP_MODES)
     dim = check_params(params)
     check_scalar_function(f, params)

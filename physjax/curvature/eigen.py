@@ -238,8 +238,8 @@ def _random_start(key, dim, dtype):
     return jax.random.normal(key, (dim,), dtype)
 
 
-def lanczos_eigenpairs(matvec: Callable[[jax.Array], jax.Array], dim: int, key: jax.Array,
-                       k: int = 5, *, which: str = "top", n_steps: int | None = None,
+def lanczos_eigenpairs(key: jax.Array | None, matvec: Callable[[jax.Array], jax.Array],
+                       dim: int, k: int = 5, *, which: str = "top", n_steps: int | None = None,
                        tol: float = 1e-6, max_restarts: int = 30, v0: jax.Array | None = None,
                        dtype: Any = None) -> EigenResult:
     r"""``k`` eigenpairs of a symmetric operator on :math:`\mathbb R^{\rm dim}` by
@@ -254,10 +254,11 @@ def lanczos_eigenpairs(matvec: Callable[[jax.Array], jax.Array], dim: int, key: 
     budget ran out.
 
     Args:
+        key: PRNG key of the Gaussian start vector (ignored, and may be None, when ``v0``
+            is given).
         matvec: ``x -> H x`` on flat vectors of length ``dim`` (static: compiled per function
             object, see :func:`physjax.curvature.lanczos`).
         dim: dimension of the operator.
-        key: PRNG key of the Gaussian start vector (ignored when ``v0`` is given).
         k: number of eigenpairs, ``1 <= k <= dim``.
         which: ``"top"`` (algebraically largest), ``"bottom"`` (smallest) or
             ``"magnitude"`` (largest :math:`|\lambda|`).
@@ -287,7 +288,7 @@ def lanczos_eigenpairs(matvec: Callable[[jax.Array], jax.Array], dim: int, key: 
     return EigenResult(lam, vecs, vecs, res, conv, nmv)
 
 
-def hessian_eigenpairs(f: Callable[[PyTree], jax.Array], params: PyTree, key: jax.Array,
+def hessian_eigenpairs(key: jax.Array, f: Callable[[PyTree], jax.Array], params: PyTree,
                        k: int = 5, *, which: str = "top", n_steps: int | None = None,
                        tol: float = 1e-6, mode: str = "fwd-rev",
                        max_restarts: int = 30) -> EigenResult:
@@ -298,9 +299,9 @@ def hessian_eigenpairs(f: Callable[[PyTree], jax.Array], params: PyTree, key: ja
     flat.  Residuals :math:`\|Hv-\lambda v\|` are evaluated with ``k`` real HVPs.
 
     Args:
+        key: PRNG key of the random start vector.
         f: scalar function of the pytree ``params``.
         params: the point :math:`\theta` (never modified).
-        key: PRNG key of the random start vector.
         k: number of eigenpairs (``<=`` number of parameters).
         which: ``"top"``, ``"bottom"`` or ``"magnitude"``.
         n_steps, tol, max_restarts: as in :func:`lanczos_eigenpairs`.
@@ -345,12 +346,14 @@ def _extreme_core(matvec, v0, n_steps, tol, max_restarts):
 _extreme_jit = eqx.filter_jit(_extreme_core)
 
 
-def extreme_curvature_directions_matvec(matvec: Callable[[jax.Array], jax.Array], dim: int,
-                                        key: jax.Array, *, n_steps: int | None = None,
+def extreme_curvature_directions_matvec(key: jax.Array,
+                                        matvec: Callable[[jax.Array], jax.Array], dim: int,
+                                        *, n_steps: int | None = None,
                                         tol: float = 1e-6, max_restarts: int = 30,
                                         dtype: Any = None) -> ExtremeCurvature:
     """Algorithm 1 of seed 001 on a flat symmetric operator; see
-    :func:`extreme_curvature_directions`.  Eigenvectors are flat ``(dim,)`` arrays."""
+    :func:`extreme_curvature_directions`.  ``key`` (the PRNG key of the Gaussian start
+    vector) comes first; eigenvectors are flat ``(dim,)`` arrays."""
     dim = check_positive_int(dim, "dim")
     _check_eigen_args(1, "magnitude", dim, tol, max_restarts)
     n_steps = _resolve_steps(n_steps, 1, dim)
@@ -360,8 +363,8 @@ def extreme_curvature_directions_matvec(matvec: Callable[[jax.Array], jax.Array]
     return ExtremeCurvature(*_extreme_jit(matvec, v0, n_steps, tol, max_restarts))
 
 
-def extreme_curvature_directions(f: Callable[[PyTree], jax.Array], params: PyTree,
-                                 key: jax.Array, *, n_steps: int | None = None,
+def extreme_curvature_directions(key: jax.Array, f: Callable[[PyTree], jax.Array],
+                                 params: PyTree, *, n_steps: int | None = None,
                                  tol: float = 1e-6, mode: str = "fwd-rev",
                                  max_restarts: int = 30) -> ExtremeCurvature:
     r"""Dominant Hessian directions, Algorithm 1 of seed 001.
@@ -381,6 +384,13 @@ def extreme_curvature_directions(f: Callable[[PyTree], jax.Array], params: PyTre
     judged relative to the unshifted eigenvalue.  (The shift leaves the Krylov space
     unchanged, so with Lanczos it costs nothing extra in accuracy; it is kept to follow the
     seed.)  Residuals :math:`\|Hv - \lambda v\|` (``[max, min]``) come from real HVPs.
+
+    Args:
+        key: PRNG key of the Gaussian Lanczos start vector (shared by both solves).
+        f: scalar function of the pytree ``params``.
+        params: the point :math:`\theta` (never modified).
+        n_steps, tol, max_restarts: as in :func:`lanczos_eigenpairs`.
+        mode: HVP mode (see :func:`physjax.curvature.hvp`).
     """
     check_choice(mode, "mode", HVP_MODES)
     dim = check_params(params)
@@ -452,8 +462,8 @@ def _check_power_args(k, dim, n_iter, tol):
     return k, n_iter
 
 
-def power_iteration_matvec(matvec: Callable[[jax.Array], jax.Array], dim: int,
-                           key: jax.Array, k: int = 1, *, n_iter: int = 100,
+def power_iteration_matvec(key: jax.Array, matvec: Callable[[jax.Array], jax.Array],
+                           dim: int, k: int = 1, *, n_iter: int = 100,
                            tol: float = 1e-3, dtype: Any = None) -> PowerIterationResult:
     r"""Top-``k`` largest-magnitude eigenpairs by power iteration with deflation (PyHessian).
 
@@ -463,6 +473,16 @@ def power_iteration_matvec(matvec: Callable[[jax.Array], jax.Array], dim: int,
     (PyHessian's rule) or ``n_iter`` matvecs.  Convergence is geometric with ratio
     :math:`|\lambda_{i+1}/\lambda_i|` and the stopping rule measures progress, not accuracy;
     compare ``residuals``.  Given for comparison with :func:`lanczos_eigenpairs`.
+
+    Args:
+        key: PRNG key; pair ``i`` starts from a Gaussian vector drawn with
+            ``jax.random.split(key, k)[i]``.
+        matvec: ``x -> H x`` on flat vectors of length ``dim``.
+        dim: dimension of the operator.
+        k: number of eigenpairs, ``1 <= k <= dim``.
+        n_iter: matvec budget per pair.
+        tol: relative change of the Rayleigh quotient that stops an iteration.
+        dtype: dtype of the start vectors (default: the float default).
     """
     dim = check_positive_int(dim, "dim")
     k, n_iter = _check_power_args(k, dim, n_iter, tol)
@@ -472,11 +492,12 @@ def power_iteration_matvec(matvec: Callable[[jax.Array], jax.Array], dim: int,
                                             jnp.asarray(tol)))
 
 
-def power_iteration(f: Callable[[PyTree], jax.Array], params: PyTree, key: jax.Array,
+def power_iteration(key: jax.Array, f: Callable[[PyTree], jax.Array], params: PyTree,
                     k: int = 1, *, n_iter: int = 100, tol: float = 1e-3,
                     mode: str = "fwd-rev") -> PowerIterationResult:
     """Power iteration with deflation on the Hessian of ``f`` (see
-    :func:`power_iteration_matvec`); eigenvectors as pytrees with a leading ``k`` axis."""
+    :func:`power_iteration_matvec`; ``key`` first, as there); eigenvectors as pytrees with a
+    leading ``k`` axis."""
     check_choice(mode, "mode", HVP_MODES)
     dim = check_params(params)
     check_scalar_function(f, params)

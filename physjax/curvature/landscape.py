@@ -271,7 +271,7 @@ class HessianDirections(NamedTuple):
 
 
 def hessian_directions(
-    f: Callable[[PyTree], jax.Array], params: PyTree, key: jax.Array, **kwargs
+    key: jax.Array, f: Callable[[PyTree], jax.Array], params: PyTree, **kwargs
 ) -> HessianDirections:
     r"""Most positive and most negative curvature directions of :math:`L` at ``params``.
 
@@ -281,11 +281,15 @@ def hessian_directions(
     to it.  The plane :math:`L(\theta^* + \alpha\,v_{\max} + \beta\,v_{\min})` shows a saddle
     whenever :math:`\lambda_{\max} > 0 > \lambda_{\min}`.
 
-    Note the key comes third here (after ``f`` and ``params``) to match
-    ``extreme_curvature_directions``.
+    Args:
+        key: PRNG key of the Lanczos start vector (first, as for every stochastic function).
+        f: scalar loss of ``params``.
+        params: :math:`\theta^*` (a pytree or an Equinox model); not modified.
+        **kwargs: ``n_steps``, ``tol``, ``mode``, ``max_restarts`` of
+            :func:`~physjax.curvature.eigen.extreme_curvature_directions`.
     """
     dyn, static = _split(params)
-    res = extreme_curvature_directions(_OfArrays(f, static), dyn, key, **kwargs)
+    res = extreme_curvature_directions(key, _OfArrays(f, static), dyn, **kwargs)
     return HessianDirections(
         max_direction=res.max_eigenvector,
         min_direction=res.min_eigenvector,
@@ -481,9 +485,9 @@ class ProjectionCurvatures(NamedTuple):
 
 
 def random_projection_curvatures(
+    key: jax.Array,
     f: Callable[[PyTree], jax.Array],
     params: PyTree,
-    key: jax.Array,
     n_planes: int,
     *,
     normalization: str | None = None,
@@ -496,8 +500,9 @@ def random_projection_curvatures(
     Plane :math:`s` uses two independent directions :math:`\eta^{(s)}, \delta^{(s)}` from
     :func:`random_direction` (``normalization``, ``bias``) and its projected Hessian from
     two HVPs; all planes are evaluated with ``vmap`` (in chunks of ``batch_size`` with
-    ``lax.map`` if given).  The key is first after ``f`` and ``params`` (as in
-    :func:`hessian_directions`) so the three calls read alike.
+    ``lax.map`` if given).  The key comes first, as in :func:`random_direction` and
+    :func:`hessian_directions`, so the three calls read alike; plane :math:`s` uses
+    ``jax.random.split(key, n_planes)[s]``.
 
     Returns:
         :class:`ProjectionCurvatures`; e.g. for seed 001's eq. (40) at :math:`\theta^*`

@@ -114,18 +114,18 @@ def _hutchinson_core(matvec, key, dim, dtype, n_probes, probe, batch_size):
 _hutchinson_jit = eqx.filter_jit(_hutchinson_core)
 
 
-def hutchinson_trace_matvec(matvec: Callable[[jax.Array], jax.Array], dim: int,
-                            key: jax.Array, n_probes: int, *, probe: str = "rademacher",
+def hutchinson_trace_matvec(key: jax.Array, matvec: Callable[[jax.Array], jax.Array],
+                            dim: int, n_probes: int, *, probe: str = "rademacher",
                             batch_size: int | None = None, dtype: Any = None
                             ) -> TraceEstimate:
     r"""Hutchinson's estimate of :math:`\mathrm{tr}\,A` for a symmetric operator on
     :math:`\mathbb R^{\rm dim}`: the mean of :math:`z_i^\top A z_i`, :math:`i=1..m`.
 
     Args:
-        matvec: ``x -> A x`` on flat vectors (static: compiled per function object).
-        dim: dimension.
         key: PRNG key; probe ``i`` uses ``jax.random.split(key, n_probes)[i]``; the function
             can be ``jax.vmap``-ed over keys.
+        matvec: ``x -> A x`` on flat vectors (static: compiled per function object).
+        dim: dimension.
         n_probes: number of probes (= matvecs), at least 2 for an error bar.
         probe: ``"rademacher"`` (:math:`\pm1`, smallest variance,
             :math:`2\sum_{i\ne j}A_{ij}^2`) or ``"gaussian"`` (variance :math:`2\|A\|_F^2`).
@@ -141,11 +141,12 @@ def hutchinson_trace_matvec(matvec: Callable[[jax.Array], jax.Array], dim: int,
     return _hutchinson_jit(matvec, key, dim, dtype, n_probes, probe, batch_size)
 
 
-def hutchinson_trace(f: Callable[[PyTree], jax.Array], params: PyTree, key: jax.Array,
+def hutchinson_trace(key: jax.Array, f: Callable[[PyTree], jax.Array], params: PyTree,
                      n_probes: int, *, probe: str = "rademacher", mode: str = "fwd-rev",
                      batch_size: int | None = None) -> TraceEstimate:
     r"""Hutchinson's estimate of the Hessian trace :math:`\mathrm{tr}\,H = \mathbb
-    E[z^\top H z]` with ``n_probes`` HVPs (see :func:`hutchinson_trace_matvec`)."""
+    E[z^\top H z]` with ``n_probes`` HVPs (see :func:`hutchinson_trace_matvec`; ``key``
+    first, as there)."""
     check_choice(mode, "mode", HVP_MODES)
     check_params(params)
     check_scalar_function(f, params)
@@ -185,8 +186,8 @@ def _hpp_core(matvec, key, dim, dtype, n_matvecs, probe):
 _hpp_jit = eqx.filter_jit(_hpp_core)
 
 
-def hutch_plus_plus_matvec(matvec: Callable[[jax.Array], jax.Array], dim: int,
-                           key: jax.Array, n_matvecs: int, *, probe: str = "rademacher",
+def hutch_plus_plus_matvec(key: jax.Array, matvec: Callable[[jax.Array], jax.Array],
+                           dim: int, n_matvecs: int, *, probe: str = "rademacher",
                            dtype: Any = None) -> TraceEstimate:
     r"""Hutch++ estimate of :math:`\mathrm{tr}\,A` with ``n_matvecs`` matvecs (Meyer et al.
     2021, Algorithm 1).
@@ -200,6 +201,8 @@ def hutch_plus_plus_matvec(matvec: Callable[[jax.Array], jax.Array], dim: int,
     that of the deflated Hutchinson part (the sketch part is taken as fixed).
 
     Args:
+        key: PRNG key of the sketch and of the deflated probes.
+        matvec, dim, probe, dtype: as in :func:`hutchinson_trace_matvec`.
         n_matvecs: total matvec budget, at least 4 (two deflated probes for an error bar).
     """
     dim = check_positive_int(dim, "dim")
@@ -210,11 +213,11 @@ def hutch_plus_plus_matvec(matvec: Callable[[jax.Array], jax.Array], dim: int,
     return _hpp_jit(matvec, key, dim, dtype, n_matvecs, probe)
 
 
-def hutch_plus_plus(f: Callable[[PyTree], jax.Array], params: PyTree, key: jax.Array,
+def hutch_plus_plus(key: jax.Array, f: Callable[[PyTree], jax.Array], params: PyTree,
                     n_matvecs: int, *, probe: str = "rademacher",
                     mode: str = "fwd-rev") -> TraceEstimate:
     r"""Hutch++ estimate of the Hessian trace with ``n_matvecs`` HVPs (see
-    :func:`hutch_plus_plus_matvec`)."""
+    :func:`hutch_plus_plus_matvec`; ``key`` first, as there)."""
     check_choice(mode, "mode", HVP_MODES)
     check_params(params)
     check_scalar_function(f, params)
@@ -287,8 +290,8 @@ def _curvature_core(f, params, key, n_directions, alphas, directions, batch_size
 _curvature_jit = eqx.filter_jit(_curvature_core)
 
 
-def curvature_trace_estimate(f: Callable[[PyTree], jax.Array], params: PyTree,
-                             key: jax.Array, n_directions: int, *,
+def curvature_trace_estimate(key: jax.Array | None, f: Callable[[PyTree], jax.Array],
+                             params: PyTree, n_directions: int, *,
                              alphas: Any = DEFAULT_ALPHAS,
                              directions: PyTree | None = None,
                              batch_size: int | None = None) -> TraceEstimate:
@@ -308,10 +311,11 @@ def curvature_trace_estimate(f: Callable[[PyTree], jax.Array], params: PyTree,
     float32 the :math:`\alpha^2` signal must stand above the rounding of :math:`L`.
 
     Args:
+        key: PRNG key of the directions (ignored, and may be None, when ``directions`` is
+            given); the same key gives the same vectors as
+            ``hutchinson_trace(key, ..., probe="gaussian")``.
         f: scalar loss of the pytree ``params``.
         params: the point :math:`\theta^*` (never modified).
-        key: PRNG key of the directions (ignored when ``directions`` is given); the same
-            key gives the same vectors as ``hutchinson_trace(..., probe="gaussian")``.
         n_directions: number of directions :math:`m`, at least 2.
         alphas: 1-D step sizes, at least 3 distinct (default 11 points on
             :math:`[-0.05, 0.05]`; seed 001 uses 50).

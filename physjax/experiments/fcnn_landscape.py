@@ -98,7 +98,7 @@ def fcnn_landscape(key, *, depths, width, n_steps, learning_rate, grid, radius, 
                                      n_steps=n_steps, learning_rate=learning_rate)
             f_train, params = loss_of_parameters(mse_loss, trained, ds.x_train, ds.y_train)
             f_test, _ = loss_of_parameters(mse_loss, trained, ds.x_test, ds.y_test)
-            hd = hessian_directions(f_train, params, k_hess, n_steps=lanczos_steps,
+            hd = hessian_directions(k_hess, f_train, params, n_steps=lanczos_steps,
                                     max_restarts=100)
             k1, k2 = jax.random.split(k_rand)
             d1 = random_direction(k1, params, normalization=random_normalization)

@@ -79,10 +79,10 @@ def random_vs_hessian(key, *, n, n_tilde, n_planes, grid, progress=None) -> Expe
     with jax.enable_x64(True):
         theta = saddle_critical_point(n)
         for i, (name, loss) in enumerate(losses.items()):
-            res = random_projection_curvatures(loss, theta, jax.random.fold_in(k_planes, i),
+            res = random_projection_curvatures(jax.random.fold_in(k_planes, i), loss, theta,
                                                n_planes)
             mkp, mkm, tkp, tkm = _running_means(res.projected_hessians)
-            hd = hessian_directions(loss, theta, jax.random.fold_in(k_hess, i))
+            hd = hessian_directions(jax.random.fold_in(k_hess, i), loss, theta)
             kp_h, km_h = principal_curvatures(
                 projected_hessian(loss, theta, hd.max_direction, hd.min_direction))
             data[name] = {
@@ -111,7 +111,7 @@ def random_vs_hessian(key, *, n, n_tilde, n_planes, grid, progress=None) -> Expe
         random_plane = loss_plane(loss, theta, e1, e2, coords, coords)
         if progress is not None:
             progress(3, total)
-        hd = hessian_directions(loss, theta, jax.random.fold_in(k_hess, 1))
+        hd = hessian_directions(jax.random.fold_in(k_hess, 1), loss, theta)
         hessian_plane = loss_plane(loss, theta, hd.max_direction, hd.min_direction, coords,
                                    coords)
         random_kappas = principal_curvatures(projected_hessian(loss, theta, e1, e2))

@@ -75,11 +75,11 @@ def trace_estimates(key, *, n, n_tilde, n_probes, hpp_budgets, n_repeats, n_alph
         alphas = jnp.linspace(-alpha_max, alpha_max, n_alphas)
         for i, (name, loss) in enumerate(losses.items()):
             k_probe, k_hpp = jax.random.split(jax.random.fold_in(key, i))
-            hutch = hutchinson_trace(loss, theta, k_probe, n_probes, probe="gaussian")
+            hutch = hutchinson_trace(k_probe, loss, theta, n_probes, probe="gaussian")
             done += 1
             if progress is not None:
                 progress(done, total)
-            curv = curvature_trace_estimate(loss, theta, k_probe, n_probes, alphas=alphas)
+            curv = curvature_trace_estimate(k_probe, loss, theta, n_probes, alphas=alphas)
             done += 1
             if progress is not None:
                 progress(done, total)
@@ -87,7 +87,7 @@ def trace_estimates(key, *, n, n_tilde, n_probes, hpp_budgets, n_repeats, n_alph
             for b in budgets:
                 keys = jax.random.split(jax.random.fold_in(k_hpp, b), n_repeats)
                 est = jax.vmap(
-                    lambda k, b=b, loss=loss: hutch_plus_plus(loss, theta, k, b,
+                    lambda k, b=b, loss=loss: hutch_plus_plus(k, loss, theta, b,
                                                               probe="gaussian").estimate
                 )(keys)
                 hpp_mean.append(float(jnp.mean(est)))

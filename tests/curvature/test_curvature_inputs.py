@@ -1,5 +1,7 @@
 """Bad input to physjax.curvature: errors that name the argument, flags that are not hidden."""
 
+import inspect
+
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -31,13 +33,13 @@ CALLS = {
     "hvp": lambda f, p: pc.hvp(f, p, ones_like(p)),
     "hvp_fn": lambda f, p: pc.hvp_fn(f, p),
     "full_hessian": lambda f, p: pc.full_hessian(f, p),
-    "hessian_eigenpairs": lambda f, p: pc.hessian_eigenpairs(f, p, KEY, k=2),
-    "extreme_curvature_directions": lambda f, p: pc.extreme_curvature_directions(f, p, KEY),
-    "power_iteration": lambda f, p: pc.power_iteration(f, p, KEY),
-    "hutchinson_trace": lambda f, p: pc.hutchinson_trace(f, p, KEY, 4),
-    "hutch_plus_plus": lambda f, p: pc.hutch_plus_plus(f, p, KEY, 6),
-    "curvature_trace_estimate": lambda f, p: pc.curvature_trace_estimate(f, p, KEY, 3),
-    "spectral_density": lambda f, p: pc.spectral_density(f, p, KEY, n_steps=4),
+    "hessian_eigenpairs": lambda f, p: pc.hessian_eigenpairs(KEY, f, p, k=2),
+    "extreme_curvature_directions": lambda f, p: pc.extreme_curvature_directions(KEY, f, p),
+    "power_iteration": lambda f, p: pc.power_iteration(KEY, f, p),
+    "hutchinson_trace": lambda f, p: pc.hutchinson_trace(KEY, f, p, 4),
+    "hutch_plus_plus": lambda f, p: pc.hutch_plus_plus(KEY, f, p, 6),
+    "curvature_trace_estimate": lambda f, p: pc.curvature_trace_estimate(KEY, f, p, 3),
+    "spectral_density": lambda f, p: pc.spectral_density(KEY, f, p, n_steps=4),
 }
 
 
@@ -64,7 +66,7 @@ def test_params_must_be_finite_floating_and_non_empty(name):
 
 def test_traced_non_finite_params_raise_at_run_time():
     bad = {"w": PARAMS["w"].at[0, 0].set(jnp.inf), "b": PARAMS["b"]}
-    run = jax.jit(lambda p: pc.hutchinson_trace(loss, p, KEY, 4).estimate)
+    run = jax.jit(lambda p: pc.hutchinson_trace(KEY, loss, p, 4).estimate)
     assert np.isfinite(run(PARAMS))
     with pytest.raises(Exception, match="params must be finite"):
         run(bad)
@@ -74,15 +76,15 @@ def test_traced_non_finite_params_raise_at_run_time():
 
 def test_k_out_of_range():
     with pytest.raises(ValueError, match="k must be at most the dimension 8"):
-        pc.hessian_eigenpairs(loss, PARAMS, KEY, k=9)
+        pc.hessian_eigenpairs(KEY, loss, PARAMS, k=9)
     with pytest.raises(ValueError, match="k must be an integer >= 1"):
-        pc.lanczos_eigenpairs(lambda x: x, 8, KEY, k=0)
+        pc.lanczos_eigenpairs(KEY, lambda x: x, 8, k=0)
     with pytest.raises(TypeError, match="k must be an integer"):
-        pc.lanczos_eigenpairs(lambda x: x, 8, KEY, k=2.0)
+        pc.lanczos_eigenpairs(KEY, lambda x: x, 8, k=2.0)
     with pytest.raises(ValueError, match="k must be at most the dimension 4"):
-        pc.power_iteration_matvec(lambda x: x, 4, KEY, k=5)
+        pc.power_iteration_matvec(KEY, lambda x: x, 4, k=5)
     with pytest.raises(ValueError, match="n_steps must exceed k"):
-        pc.lanczos_eigenpairs(lambda x: x, 50, KEY, k=5, n_steps=5)
+        pc.lanczos_eigenpairs(KEY, lambda x: x, 50, k=5, n_steps=5)
 
 
 def test_lanczos_start_vector_and_steps():
@@ -102,7 +104,7 @@ def test_lanczos_start_vector_and_steps():
     with pytest.raises(ValueError, match="matvec must map a vector of shape"):
         pc.lanczos(lambda x: x[:3], jnp.ones(5), 2)
     with pytest.raises(ValueError, match="v0 must have length dim=6"):
-        pc.lanczos_eigenpairs(matvec, 6, KEY, k=1, v0=jnp.ones(5))
+        pc.lanczos_eigenpairs(KEY, matvec, 6, k=1, v0=jnp.ones(5))
     # traced zero start vector: a run-time error, not NaN
     with pytest.raises(Exception, match="v0 must be finite and non-zero"):
         jax.jit(lambda v: pc.lanczos(matvec, v, 2).alphas)(jnp.zeros(5))
@@ -118,35 +120,35 @@ def test_bad_directions_vectors_and_alphas():
     dirs = {"w": jnp.ones((3, 3, 2)), "b": jnp.ones((3, 2))}
     zero = {"w": dirs["w"].at[1].set(0.0), "b": dirs["b"].at[1].set(0.0)}
     with pytest.raises(ValueError, match="directions must be non-zero"):
-        pc.curvature_trace_estimate(loss, PARAMS, KEY, 3, directions=zero)
+        pc.curvature_trace_estimate(KEY, loss, PARAMS, 3, directions=zero)
     with pytest.raises(ValueError, match="directions must be finite"):
-        pc.curvature_trace_estimate(loss, PARAMS, KEY, 3,
+        pc.curvature_trace_estimate(KEY, loss, PARAMS, 3,
                                     directions={"w": dirs["w"].at[0, 0, 0].set(jnp.inf),
                                                 "b": dirs["b"]})
     with pytest.raises(ValueError, match="directions leaves must have shape"):
-        pc.curvature_trace_estimate(loss, PARAMS, KEY, 4, directions=dirs)
+        pc.curvature_trace_estimate(KEY, loss, PARAMS, 4, directions=dirs)
     for alphas in ([0.0, 0.1], [[0.0, 0.1, 0.2]], [0.0, np.nan, 0.1], [0.1, 0.1, 0.0, 0.0]):
         with pytest.raises(ValueError, match="alphas must"):
-            pc.curvature_trace_estimate(loss, PARAMS, KEY, 3, alphas=np.asarray(alphas))
+            pc.curvature_trace_estimate(KEY, loss, PARAMS, 3, alphas=np.asarray(alphas))
 
 
 def test_bad_options_name_the_argument():
     with pytest.raises(ValueError, match="mode must be one of"):
         pc.hvp(loss, PARAMS, ones_like(PARAMS), mode="fwd-fwd")
     with pytest.raises(ValueError, match="which must be one of"):
-        pc.hessian_eigenpairs(loss, PARAMS, KEY, k=1, which="largest")
+        pc.hessian_eigenpairs(KEY, loss, PARAMS, k=1, which="largest")
     with pytest.raises(ValueError, match="tol must be a finite number > 0"):
-        pc.hessian_eigenpairs(loss, PARAMS, KEY, k=1, tol=0.0)
+        pc.hessian_eigenpairs(KEY, loss, PARAMS, k=1, tol=0.0)
     with pytest.raises(ValueError, match="probe must be one of"):
-        pc.hutchinson_trace(loss, PARAMS, KEY, 4, probe="sphere")
+        pc.hutchinson_trace(KEY, loss, PARAMS, 4, probe="sphere")
     with pytest.raises(ValueError, match="n_probes must be an integer >= 2"):
-        pc.hutchinson_trace_matvec(lambda x: x, 5, KEY, 1)
+        pc.hutchinson_trace_matvec(KEY, lambda x: x, 5, 1)
     with pytest.raises(ValueError, match="n_matvecs must be an integer >= 4"):
-        pc.hutch_plus_plus_matvec(lambda x: x, 5, KEY, 3)
+        pc.hutch_plus_plus_matvec(KEY, lambda x: x, 5, 3)
     with pytest.raises(ValueError, match="sigma must be a finite scalar > 0"):
-        pc.spectral_density_matvec(lambda x: x, 5, KEY, sigma=0.0)
+        pc.spectral_density_matvec(KEY, lambda x: x, 5, sigma=0.0)
     with pytest.raises(ValueError, match="grid must be a 1-D array"):
-        pc.spectral_density_matvec(lambda x: x, 5, KEY, grid=np.ones((3, 3)))
+        pc.spectral_density_matvec(KEY, lambda x: x, 5, grid=np.ones((3, 3)))
     with pytest.raises(ValueError, match="loss_fn must return a scalar"):
         pc.ggn_vp(lambda p: p["w"], lambda z: z, PARAMS, ones_like(PARAMS))
 
@@ -160,13 +162,37 @@ def test_unconverged_lanczos_is_flagged_not_hidden():
     def matvec(x):
         return d * x
 
-    res = pc.lanczos_eigenpairs(matvec, 2000, KEY, k=3, n_steps=10, max_restarts=0)
+    res = pc.lanczos_eigenpairs(KEY, matvec, 2000, k=3, n_steps=10, max_restarts=0)
     assert not np.any(res.converged)
     assert int(res.n_matvecs) == 10 + 3
     V = np.asarray(res.eigenvectors)
     true = np.linalg.norm(V * np.asarray(d) - np.asarray(res.eigenvalues)[:, None] * V, axis=1)
     np.testing.assert_allclose(res.residuals, true, rtol=1e-4)
     assert np.all(true > 1e-6 * np.abs(np.asarray(res.eigenvalues)))
-    out = pc.extreme_curvature_directions_matvec(matvec, 2000, KEY, n_steps=10,
+    out = pc.extreme_curvature_directions_matvec(KEY, matvec, 2000, n_steps=10,
                                                  max_restarts=0)
     assert not np.any(out.converged)
+
+
+STOCHASTIC = {
+    "hessian_eigenpairs", "lanczos_eigenpairs", "extreme_curvature_directions",
+    "extreme_curvature_directions_matvec", "power_iteration", "power_iteration_matvec",
+    "hutchinson_trace", "hutchinson_trace_matvec", "hutch_plus_plus", "hutch_plus_plus_matvec",
+    "curvature_trace_estimate", "spectral_density", "spectral_density_matvec",
+    "random_direction", "random_projection_curvatures", "hessian_directions", "fcnn",
+    "digits_data",
+}
+
+
+def test_key_is_the_first_argument_of_every_stochastic_function():
+    """DESIGN.md: a jax.random key is always the first argument of anything stochastic."""
+    with_key = set()
+    for name in pc.__all__:
+        obj = getattr(pc, name)
+        if not inspect.isfunction(obj):
+            continue
+        params = list(inspect.signature(obj).parameters)
+        if "key" in params:
+            with_key.add(name)
+            assert params[0] == "key", f"{name}{inspect.signature(obj)}: key must come first"
+    assert with_key == STOCHASTIC

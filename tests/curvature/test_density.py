@@ -37,7 +37,7 @@ def test_slq_weights_and_first_two_moments():
     n = 4096
     lam = np.linspace(0.75, 1.25, n)
     matvec = dct_operator(lam, 0)
-    out = pc.spectral_density_matvec(matvec, n, jax.random.key(1), n_runs=10, n_steps=80)
+    out = pc.spectral_density_matvec(jax.random.key(1), matvec, n, n_runs=10, n_steps=80)
     assert out.nodes.shape == (10, 80) and out.weights.shape == (10, 80)
     w, th = np.asarray(out.weights), np.asarray(out.nodes)
     np.testing.assert_allclose(w.sum(axis=1), 1.0, atol=1e-12)
@@ -62,7 +62,7 @@ def test_slq_on_few_distinct_eigenvalues_is_exact():
     probe is invariant after 3 steps.  The quadrature measure of v/|v| is then exactly
     500/1001 at +-1 and 1/1001 at 0; later (restarted) blocks carry zero weight."""
     d = jnp.concatenate([jnp.ones(500), -jnp.ones(500), jnp.zeros(1)])
-    out = pc.spectral_density_matvec(lambda x: d * x, 1001, jax.random.key(2), n_runs=3,
+    out = pc.spectral_density_matvec(jax.random.key(2), lambda x: d * x, 1001, n_runs=3,
                                      n_steps=30)
     w, th = np.asarray(out.weights), np.asarray(out.nodes)
     assert np.all(np.isfinite(w)) and np.all(np.isfinite(th))
@@ -83,7 +83,7 @@ def test_spectral_density_of_hessian_full_krylov_space():
         return 0.5 * jnp.sum(lamj * x**2) + jnp.sum(jnp.sin(x) * 0)
 
     params = {"a": jnp.zeros(4), "b": jnp.zeros((2, 4))}
-    out = pc.spectral_density(loss, params, jax.random.key(3), n_runs=2, n_steps=12)
+    out = pc.spectral_density(jax.random.key(3), loss, params, n_runs=2, n_steps=12)
     np.testing.assert_allclose(np.asarray(out.nodes), np.tile(lam, (2, 1)), atol=1e-10)
     np.testing.assert_allclose(np.asarray(out.weights), 1 / 12, atol=1e-12)
 
@@ -91,7 +91,7 @@ def test_spectral_density_of_hessian_full_krylov_space():
 def test_slq_float32_uses_float64_tridiagonal_eigensolve():
     with jax.enable_x64(False):
         d = jnp.linspace(0.0, 2.0, 500, dtype=jnp.float32)
-        out = pc.spectral_density_matvec(lambda x: d * x, 500, jax.random.key(4), n_runs=2,
+        out = pc.spectral_density_matvec(jax.random.key(4), lambda x: d * x, 500, n_runs=2,
                                          n_steps=40)
         assert out.weights.dtype == jnp.float32
         np.testing.assert_allclose(np.asarray(out.weights).sum(axis=1), 1.0, atol=1e-5)

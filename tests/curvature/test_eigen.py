@@ -47,7 +47,7 @@ def outlier_operator(n=100_000, seed=0):
 
 def test_top5_hessian_eigenpairs_match_eigh(mlp):
     params, loss, H, evals, evecs = mlp
-    res = pc.hessian_eigenpairs(loss, params, jax.random.key(0), k=5)
+    res = pc.hessian_eigenpairs(jax.random.key(0), loss, params, k=5)
     exact = evals[::-1][:5]
     assert np.all(res.converged)
     np.testing.assert_allclose(res.eigenvalues, exact, rtol=1e-6)
@@ -68,7 +68,7 @@ def test_top5_hessian_eigenpairs_match_eigh(mlp):
 def test_algorithm1_extreme_curvatures_match_eigh(mlp):
     params, loss, H, evals, _ = mlp
     assert evals[0] < 0 < evals[-1]
-    out = pc.extreme_curvature_directions(loss, params, jax.random.key(1))
+    out = pc.extreme_curvature_directions(jax.random.key(1), loss, params)
     np.testing.assert_allclose([out.max_eigenvalue, out.min_eigenvalue],
                                [evals[-1], evals[0]], rtol=1e-6)
     assert np.all(out.converged)
@@ -89,7 +89,7 @@ def test_synthetic_1e5_top1_in_15_and_top5_in_25_matvecs():
     for n_steps, k in [(15, 1), (25, 5)]:
         ritz = np.sort(np.linalg.eigvalsh(T[:n_steps, :n_steps]))[::-1][:k]
         np.testing.assert_allclose(ritz, exact[:k], rtol=1e-6)
-    res = pc.lanczos_eigenpairs(matvec, exact.size, jax.random.key(2), k=5, n_steps=25,
+    res = pc.lanczos_eigenpairs(jax.random.key(2), matvec, exact.size, k=5, n_steps=25,
                                 max_restarts=0)
     assert np.all(res.converged) and int(res.n_matvecs) == 25 + 5
     np.testing.assert_allclose(res.eigenvalues, exact[:5], rtol=1e-6)
@@ -151,7 +151,7 @@ def test_invariant_krylov_space_few_distinct_eigenvalues():
     T = np.diag(lz.alphas) + np.diag(lz.betas[:-1], 1) + np.diag(lz.betas[:-1], -1)
     ritz = np.linalg.eigvalsh(T)
     assert ritz.min() == pytest.approx(-1, abs=1e-12) and ritz.max() == pytest.approx(1, abs=1e-12)
-    out = pc.extreme_curvature_directions_matvec(lambda x: d * x, 1001, jax.random.key(5))
+    out = pc.extreme_curvature_directions_matvec(jax.random.key(5), lambda x: d * x, 1001)
     assert float(out.max_eigenvalue) == pytest.approx(1, abs=1e-10)
     assert float(out.min_eigenvalue) == pytest.approx(-1, abs=1e-10)
     assert np.all(out.converged)
@@ -180,14 +180,14 @@ def known_spectrum():
                                          ("magnitude", [10.0, -9.0, 8.0])])
 def test_top_bottom_magnitude_on_known_spectrum(known_spectrum, which, exact):
     matvec, _ = known_spectrum
-    res = pc.lanczos_eigenpairs(matvec, 400, jax.random.key(7), k=3, which=which)
+    res = pc.lanczos_eigenpairs(jax.random.key(7), matvec, 400, k=3, which=which)
     assert np.all(res.converged)
     np.testing.assert_allclose(res.eigenvalues, exact, rtol=1e-6)
 
 
 def test_power_iteration_needs_more_matvecs_than_lanczos(known_spectrum):
     matvec, A = known_spectrum
-    out = pc.power_iteration_matvec(matvec, 400, jax.random.key(9), k=2, n_iter=1000,
+    out = pc.power_iteration_matvec(jax.random.key(9), matvec, 400, k=2, n_iter=1000,
                                     tol=1e-10)
     assert np.all(out.converged)
     np.testing.assert_allclose(out.eigenvalues, [10.0, -9.0], rtol=1e-6)
@@ -196,7 +196,7 @@ def test_power_iteration_needs_more_matvecs_than_lanczos(known_spectrum):
                                np.linalg.norm(V @ A - out.eigenvalues[:, None] * V, axis=1),
                                rtol=1e-6, atol=1e-12)
     # Lanczos reaches the same pairs (and a third) to tol 1e-6 with far fewer matvecs
-    lz = pc.lanczos_eigenpairs(matvec, 400, jax.random.key(9), k=3, which="magnitude")
+    lz = pc.lanczos_eigenpairs(jax.random.key(9), matvec, 400, k=3, which="magnitude")
     assert np.all(lz.converged) and 2 * int(lz.n_matvecs) < int(out.n_matvecs)
 
 
@@ -208,7 +208,7 @@ def test_power_iteration_on_hessian():
         return 0.5 * jnp.sum(lam * x**2) + jnp.sum(x)
 
     params = {"u": jnp.ones(2), "v": jnp.ones((2, 2))}
-    out = pc.power_iteration(loss, params, jax.random.key(10), k=2, n_iter=300, tol=1e-12)
+    out = pc.power_iteration(jax.random.key(10), loss, params, k=2, n_iter=300, tol=1e-12)
     np.testing.assert_allclose(out.eigenvalues, [4.0, -3.0], rtol=1e-8)
     # a Rayleigh quotient is within its residual of an eigenvalue
     assert np.all(np.abs(out.eigenvalues - np.array([4.0, -3.0])) <= out.residuals + 1e-12)

@@ -58,7 +58,7 @@ LOSS_45 = partial(saddle_loss, n_positive=800)  # one object: jit caches stay wa
 def test_random_planes_hide_the_saddle(loss, expected, tol):
     with jax.enable_x64(True):
         theta = saddle_critical_point(N)
-        res = random_projection_curvatures(loss, theta, jax.random.key(7), 2000)
+        res = random_projection_curvatures(jax.random.key(7), loss, theta, 2000)
         assert res.kappa_plus.shape == res.kappa_minus.shape == (2000,)
         assert res.projected_hessians.shape == (2000, 2, 2)
         assert np.all(res.kappa_plus >= res.kappa_minus)
@@ -79,7 +79,7 @@ def test_hessian_direction_planes_show_the_saddle_every_time(loss):
         theta = saddle_critical_point(N)
         alphas = jnp.linspace(-1.0, 1.0, 5)
         for seed in range(4):
-            hd = hessian_directions(loss, theta, jax.random.key(seed))
+            hd = hessian_directions(jax.random.key(seed), loss, theta)
             assert bool(np.all(hd.result.converged))
             assert float(hd.max_eigenvalue) == pytest.approx(1.0, abs=1e-8)
             assert float(hd.min_eigenvalue) == pytest.approx(-1.0, abs=1e-8)
@@ -110,8 +110,8 @@ def test_trace_estimates_converge_to_the_exact_trace(loss, n_positive):
         theta = saddle_critical_point(N)
         exact = saddle_hessian_trace(N, n_positive)
         m = 1000
-        hutch = hutchinson_trace(loss, theta, jax.random.key(3), m, probe="gaussian")
-        curv = curvature_trace_estimate(loss, theta, jax.random.key(3), m)
+        hutch = hutchinson_trace(jax.random.key(3), loss, theta, m, probe="gaussian")
+        curv = curvature_trace_estimate(jax.random.key(3), loss, theta, m)
         for est in (hutch, curv):
             assert float(est.standard_error) == pytest.approx(np.sqrt(2 * 2 * N / m), rel=0.15)
             assert abs(float(est.estimate) - exact) < 4.5 * float(est.standard_error)
@@ -173,7 +173,7 @@ def test_lines_and_planes_evaluate_the_loss_and_leave_params_untouched():
         plane = loss_plane(f, model, d1, d2, alphas, betas)
         plane_chunked = loss_plane(f, model, d1, d2, alphas, betas, batch_size=4)
         projected_hessian(f, model, d1, d2)
-        random_projection_curvatures(f, model, jax.random.key(3), 4, normalization="filter")
+        random_projection_curvatures(jax.random.key(3), f, model, 4, normalization="filter")
         after = [np.asarray(x) for x in jax.tree.leaves(eqx.filter(model, eqx.is_array))]
         assert all(np.array_equal(a, b) for a, b in zip(before, after, strict=True))
 
@@ -257,7 +257,7 @@ def test_bad_input_names_the_argument():
     with pytest.raises(ValueError, match="params"):
         loss_line(LOSS_40, theta.at[0].set(jnp.nan), d, alphas)
     with pytest.raises(ValueError, match="params"):
-        random_projection_curvatures(LOSS_40, theta.at[0].set(jnp.inf), jax.random.key(0), 3)
+        random_projection_curvatures(jax.random.key(0), LOSS_40, theta.at[0].set(jnp.inf), 3)
     with pytest.raises(ValueError, match="alphas"):
         loss_line(LOSS_40, theta, d, jnp.ones((2, 2)))
     with pytest.raises(ValueError, match="betas"):
@@ -269,7 +269,7 @@ def test_bad_input_names_the_argument():
     with pytest.raises(ValueError, match="bias"):
         random_direction(jax.random.key(0), theta, normalization="filter", bias="drop")
     with pytest.raises(ValueError, match="n_planes"):
-        random_projection_curvatures(LOSS_40, theta, jax.random.key(0), 0)
+        random_projection_curvatures(jax.random.key(0), LOSS_40, theta, 0)
     with pytest.raises(ValueError, match="batch_size"):
         loss_line(LOSS_40, theta, d, alphas, batch_size=0)
 

@@ -41,7 +41,7 @@ def test_hutchinson_spread_and_error_bar_coverage(probe):
     sigma = np.sqrt(var1 / m)
 
     keys = jax.random.split(jax.random.key(1), N_SEEDS)
-    out = jax.vmap(lambda k: pc.hutchinson_trace_matvec(lambda x: Aj @ x, n, k, m,
+    out = jax.vmap(lambda k: pc.hutchinson_trace_matvec(k, lambda x: Aj @ x, n, m,
                                                         probe=probe))(keys)
     est, se = np.asarray(out.estimate), np.asarray(out.standard_error)
     assert out.samples.shape == (N_SEEDS, m)
@@ -71,8 +71,8 @@ def test_hutch_plus_plus_beats_hutchinson_on_low_rank_plus_noise():
         return Aj @ x
 
     keys = jax.random.split(jax.random.key(4), n_seeds)
-    hpp = jax.vmap(lambda k: pc.hutch_plus_plus_matvec(matvec, n, k, budget))(keys)
-    hut = jax.vmap(lambda k: pc.hutchinson_trace_matvec(matvec, n, k, budget))(keys)
+    hpp = jax.vmap(lambda k: pc.hutch_plus_plus_matvec(k, matvec, n, budget))(keys)
+    hut = jax.vmap(lambda k: pc.hutchinson_trace_matvec(k, matvec, n, budget))(keys)
     err_hpp = np.asarray(hpp.estimate) - tr
     err_hut = np.asarray(hut.estimate) - tr
     assert np.median(np.abs(err_hpp)) < 0.2 * np.median(np.abs(err_hut))
@@ -99,11 +99,11 @@ def _quadratic(n, seed):
 def test_hessian_hutchinson_and_hutch_plus_plus_converge_to_the_trace():
     """f-versions on a quadratic loss of a pytree (Hessian A exactly, non-zero gradient)."""
     loss, params, A = _quadratic(30, 5)
-    out = pc.hutchinson_trace(loss, params, jax.random.key(6), 400)
+    out = pc.hutchinson_trace(jax.random.key(6), loss, params, 400)
     assert out.samples.shape == (400,)
     sigma = np.sqrt(2 * (np.sum(A**2) - np.sum(np.diag(A) ** 2)) / 400)
     assert abs(float(out.estimate) - np.trace(A)) < 4 * sigma
-    hpp = pc.hutch_plus_plus(loss, params, jax.random.key(6), 60)
+    hpp = pc.hutch_plus_plus(jax.random.key(6), loss, params, 60)
     sigma_hpp = 2 * np.sqrt(2 * np.sum(A**2) / 20)  # loose upper bound on its spread
     assert abs(float(hpp.estimate) - np.trace(A)) < 4 * sigma_hpp
 
@@ -114,7 +114,7 @@ def test_curvature_estimate_fits_exact_quadratic_curvature():
     etas = rng.standard_normal((6, 30))
     directions = {"w": jnp.asarray(etas[:, :20].reshape(6, 4, 5)),
                   "c": jnp.asarray(etas[:, 20:])}
-    out = pc.curvature_trace_estimate(loss, params, None, 6, directions=directions)
+    out = pc.curvature_trace_estimate(None, loss, params, 6, directions=directions)
     exact = np.einsum("ij,jk,ik->i", etas, A, etas)
     np.testing.assert_allclose(out.samples, exact, rtol=1e-8)
     np.testing.assert_allclose(out.estimate, exact.mean(), rtol=1e-8)
@@ -126,9 +126,9 @@ def test_curvature_estimate_uses_hutchinsons_gaussian_probes_and_converges():
     for a quadratic loss, and both converge to tr H within their error bars."""
     loss, params, A = _quadratic(30, 9)
     key = jax.random.key(10)
-    curv = pc.curvature_trace_estimate(loss, params, key, 300,
+    curv = pc.curvature_trace_estimate(key, loss, params, 300,
                                        alphas=np.linspace(-0.05, 0.05, 50))
-    hut = pc.hutchinson_trace(loss, params, key, 300, probe="gaussian")
+    hut = pc.hutchinson_trace(key, loss, params, 300, probe="gaussian")
     np.testing.assert_allclose(curv.samples, hut.samples, rtol=1e-7, atol=1e-9)
     sigma = np.sqrt(2 * np.sum(A**2) / 300)
     assert abs(float(curv.estimate) - np.trace(A)) < 4 * sigma
