@@ -10,6 +10,9 @@
   al.) and spherical p-spin energies with analytic gradients and signal overlaps.
 * :mod:`~physjax.dynamics.aging`: two-time correlation, mean-square displacement, scaling
   collapse in :math:`t/t_w`, power-law decay exponents.
+* :mod:`~physjax.dynamics.sgd`: minibatch SGD (optax) on Equinox MLPs as a dynamics
+  (digits, teacher--student), width sweeps through a hidden-unit mask as one sharded
+  ensemble, recording losses and parameters for the aging observables.
 """
 
 from physjax.dynamics.aging import (
@@ -47,6 +50,23 @@ from physjax.dynamics.runs import (
     run_replicas,
     scan_with_records,
 )
+from physjax.dynamics.sgd import (
+    MaskedMLP,
+    MinibatchSGD,
+    SGDRecord,
+    SGDState,
+    SupervisedTask,
+    WidthSweep,
+    digits_task,
+    embed_mlp,
+    init_sgd,
+    masked_mlp,
+    mlp_parameter_count,
+    run_sgd,
+    sgd_step,
+    sgd_width_sweep,
+    teacher_student_task,
+)
 
 __all__ = [
     # integrators and runs
@@ -79,4 +99,20 @@ __all__ = [
     "Collapse",
     "scaling_collapse",
     "loglog_slope",
+    # SGD as a dynamics
+    "MaskedMLP",
+    "masked_mlp",
+    "embed_mlp",
+    "mlp_parameter_count",
+    "SupervisedTask",
+    "digits_task",
+    "teacher_student_task",
+    "MinibatchSGD",
+    "SGDState",
+    "SGDRecord",
+    "init_sgd",
+    "sgd_step",
+    "run_sgd",
+    "WidthSweep",
+    "sgd_width_sweep",
 ]

@@ -1,0 +1,667 @@
+"""Minibatch SGD as a dynamics: the parameters of a small network are the "particle",
+training is a quench from a random start, and the aging observables of
+:mod:`physjax.dynamics.aging` apply to the flattened parameter vector (Baity-Jesi et al.,
+"Comparing dynamics: deep neural networks versus glassy systems", ICML 2018).
+
+**Dynamics**.  :class:`MinibatchSGD` holds a :class:`SupervisedTask` (data and loss), the
+learning rate :math:`\\eta` and the batch size :math:`B`; one step is
+
+.. math::  w \\leftarrow w - \\eta\\,\\nabla_w \\frac1B\\sum_{a\\in\\mathcal B}
+           \\ell(w; x_a, y_a),
+
+with the minibatch :math:`\\mathcal B` drawn i.i.d. uniformly *with replacement* from the
+training set by ``fold_in(key, n)`` at step ``n`` (a Markov chain whose noise does not depend
+on where the run is recorded, as for the Langevin integrators), the update made by
+``optax.sgd(learning_rate, momentum)``.  :func:`run_sgd` is one ``lax.scan`` over the
+records (:func:`~physjax.dynamics.runs.scan_with_records`): at each record the full-batch
+training and test losses (and accuracies for classification) and, optionally, the
+flattened parameters.  A step whose loss, gradient or parameters are not finite leaves the
+state unchanged and sets ``diverged_at`` (nothing is returned as NaN).
+
+**Width by a mask** (:class:`MaskedMLP`).  A width sweep must compile once, so every width
+shares the shapes of one network of ``max_width`` hidden units per layer.  Hidden units
+:math:`j \\ge` ``width`` are switched off: their incoming weights, biases and outgoing
+weights are zero, their activations are multiplied by the 0/1 ``hidden_mask``, and the
+gradients are multiplied by :meth:`MaskedMLP.parameter_mask` before the optimizer sees
+them, so the switched-off entries stay exactly zero for any optimizer.  The network of
+width ``w`` computes the same function as an unmasked ``eqx.nn.MLP`` of width ``w`` with
+the same active weights (:meth:`MaskedMLP.to_mlp`, :func:`embed_mlp`; equal to rounding,
+a few ulp: the matrix products sum over the padded length, in another order), and
+:func:`masked_mlp` draws its active weights from Equinox's default (LeCun-uniform,
+:math:`U(\\pm 1/\\sqrt{\\text{fan-in}})` with fan-in = ``width``) initialization of a width-``w``
+network, with ``width`` a traced value.  The flattened parameter vector has the
+``max_width`` length with zeros in the switched-off entries: divide squared distances by the
+number of *active* parameters (:func:`mlp_parameter_count`;
+:meth:`WidthSweep.mean_square_displacement` does).
+
+**Sweeps**.  :func:`sgd_width_sweep` runs every (width, replica) pair as one sharded
+:func:`physjax.ensemble.sweep` (vmap within a device, sharding across devices); the task's
+data are constants of the compiled program (the ensemble engine passes only the grid as
+arguments), which is fine for data sets of the size of the digits.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any, NamedTuple
+
+import equinox as eqx
+import jax
+import jax.numpy as jnp
+import numpy as np
+import optax
+from jax import Array
+from jax.flatten_util import ravel_pytree
+
+from physjax._checks import (
+    check_choice,
+    check_finite,
+    check_nonnegative,
+    check_positive,
+    check_positive_int,
+    check_step_schedule,
+    is_concrete,
+)
+from physjax.dynamics._tree import _all_finite
+from physjax.dynamics.aging import mean_square_displacement
+from physjax.dynamics.runs import _scan_records
+
+__all__ = [
+    "MaskedMLP",
+    "masked_mlp",
+    "embed_mlp",
+    "mlp_parameter_count",
+    "SupervisedTask",
+    "digits_task",
+    "teacher_student_task",
+    "MinibatchSGD",
+    "SGDState",
+    "SGDRecord",
+    "init_sgd",
+    "sgd_step",
+    "run_sgd",
+    "WidthSweep",
+    "sgd_width_sweep",
+]
+
+PyTree = Any
+LOSSES = ("cross_entropy", "mse")
+
+
+# ------------------------------------------------------------------------- the network
+
+class MaskedMLP(eqx.Module):
+    """A ReLU/tanh/... MLP with ``max_width`` units per hidden layer of which only the first
+    ``width`` are active (the same ``width`` in every hidden layer).
+
+    :math:`h_0 = x`, :math:`h_l = m\\odot\\sigma(W_l h_{l-1} + b_l)` for the hidden layers,
+    :math:`f(x) = W_{L+1}h_L + b_{L+1}`, with the 0/1 mask :math:`m_j = [j < \\text{width}]`.
+
+    Attributes:
+        layers: the ``eqx.nn.Linear`` layers (the trainable parameters).
+        hidden_mask: :math:`m`, shape ``(max_width,)`` (not trained).
+        activation: :math:`\\sigma` (static).
+    """
+
+    layers: tuple[eqx.nn.Linear, ...]
+    hidden_mask: Array
+    activation: Callable = eqx.field(static=True)
+
+    def __call__(self, x: Array) -> Array:
+        """Output for one input ``x`` of shape ``(in_size,)`` (``jax.vmap`` over a batch)."""
+        h = x
+        for layer in self.layers[:-1]:
+            h = self.activation(layer(h)) * self.hidden_mask
+        return self.layers[-1](h)
+
+    @property
+    def max_width(self) -> int:
+        return self.hidden_mask.shape[-1]
+
+    @property
+    def depth(self) -> int:
+        """Number of hidden layers."""
+        return len(self.layers) - 1
+
+    def parameter_mask(self) -> tuple[eqx.nn.Linear, ...]:
+        """0/1 masks shaped like ``layers``: 1 on the weights and biases of the active
+        units (rows into, columns out of active hidden units)."""
+        m = self.hidden_mask
+        masks = []
+        for i, layer in enumerate(self.layers):
+            rows = m if i < self.depth else jnp.ones(layer.weight.shape[0], m.dtype)
+            cols = m if i > 0 else jnp.ones(layer.weight.shape[1], m.dtype)
+            w = (rows[:, None] * cols[None, :]).astype(layer.weight.dtype)
+            masks.append(eqx.tree_at(lambda lin: (lin.weight, lin.bias), layer,
+                                     (w, rows.astype(layer.bias.dtype))))
+        return tuple(masks)
+
+    def flat_parameters(self) -> Array:
+        """All weights and biases as one vector (``ravel_pytree(layers)``, length fixed by
+        ``max_width``; switched-off entries are 0)."""
+        return ravel_pytree(self.layers)[0]
+
+    def to_mlp(self, width: int) -> eqx.nn.MLP:
+        """The active sub-network as an unmasked ``eqx.nn.MLP`` of hidden width ``width``
+        (concrete; must equal the mask's width).  Same outputs as ``self``."""
+        width = check_positive_int(width, "width")
+        if is_concrete(self.hidden_mask):
+            active = int(np.sum(np.asarray(self.hidden_mask)))
+            if active != width:
+                raise ValueError(f"width must be the number of active hidden units "
+                                 f"({active}), got {width}")
+        first, last = self.layers[0], self.layers[-1]
+        mlp = eqx.filter_eval_shape(eqx.nn.MLP, first.in_features, last.out_features, width,
+                                    self.depth, activation=self.activation,
+                                    dtype=first.weight.dtype, key=jax.random.key(0))
+        new = []
+        for i, layer in enumerate(self.layers):
+            rows = slice(0, width) if i < self.depth else slice(None)
+            cols = slice(0, width) if i > 0 else slice(None)
+            new.append((layer.weight[rows, cols], layer.bias[rows]))
+        return eqx.tree_at(lambda m: [x for lin in m.layers for x in (lin.weight, lin.bias)],
+                           mlp, [x for pair in new for x in pair])
+
+
+def _check_activation(activation):
+    if not callable(activation):
+        raise TypeError(f"activation must be a callable such as jax.nn.relu, got "
+                        f"{type(activation).__name__}")
+    return activation
+
+
+def _check_width(width, max_width):
+    if is_concrete(width):
+        w = np.asarray(width)
+        if w.ndim != 0 or (not np.issubdtype(w.dtype, np.integer) and w != np.round(w)):
+            raise TypeError(f"width must be an integer, got {width!r}")
+        if not 1 <= int(w) <= max_width:
+            raise ValueError(f"width must be in [1, max_width = {max_width}], got {int(w)}")
+
+
+def _hidden_mask(width, max_width, dtype):
+    width = eqx.error_if(width, (width < 1) | (width > max_width),
+                         "width must be in [1, max_width]")
+    return (jnp.arange(max_width) < width).astype(dtype)
+
+
+def _linear(weight, bias):
+    """An ``eqx.nn.Linear`` holding the given arrays (no random initialization)."""
+    shape = eqx.filter_eval_shape(eqx.nn.Linear, weight.shape[1], weight.shape[0],
+                                  dtype=weight.dtype, key=jax.random.key(0))
+    return eqx.tree_at(lambda n: (n.weight, n.bias), shape, (weight, bias))
+
+
+def masked_mlp(key: Array, in_size: int, out_size: int, max_width: int, width, *,
+               depth: int = 1, activation: Callable = jax.nn.relu,
+               dtype=None) -> MaskedMLP:
+    """A :class:`MaskedMLP` whose active weights and biases follow Equinox's default
+    initialization of a width-``width`` network (:math:`U(\\pm1/\\sqrt{\\text{fan-in}})`,
+    fan-in = ``in_size`` for the first layer, ``width`` after it); ``width`` may be traced
+    (a sweep over widths), ``1 <= width <= max_width``."""
+    in_size = check_positive_int(in_size, "in_size")
+    out_size = check_positive_int(out_size, "out_size")
+    max_width = check_positive_int(max_width, "max_width")
+    depth = check_positive_int(depth, "depth")
+    _check_activation(activation)
+    dtype = jnp.result_type(float) if dtype is None else jnp.dtype(dtype)
+    _check_width(width, max_width)
+    return _build_masked_mlp(key, width, in_size, out_size, max_width, depth, activation,
+                             dtype)
+
+
+@eqx.filter_jit
+def _build_masked_mlp(key, width, in_size, out_size, max_width, depth, activation, dtype):
+    mask = _hidden_mask(width, max_width, dtype)
+    keys = jax.random.split(key, depth + 1)
+    sizes = [in_size] + [max_width] * depth + [out_size]
+    # Linear(max_width -> .) draws U(+-1/sqrt(max_width)); rescale to fan-in = width
+    rescale = jnp.sqrt(max_width / jnp.sum(mask)).astype(dtype)
+    layers = []
+    for i in range(depth + 1):
+        layer = eqx.nn.Linear(sizes[i], sizes[i + 1], dtype=dtype, key=keys[i])
+        if i > 0:
+            layer = eqx.tree_at(lambda lin: (lin.weight, lin.bias), layer,
+                                (layer.weight * rescale, layer.bias * rescale))
+        layers.append(layer)
+    net = MaskedMLP(layers=tuple(layers), hidden_mask=mask, activation=activation)
+    return _apply_mask(net)
+
+
+def _apply_mask(net: MaskedMLP) -> MaskedMLP:
+    layers = jax.tree.map(lambda x, m: x * m, net.layers, net.parameter_mask())
+    return eqx.tree_at(lambda n: n.layers, net, layers)
+
+
+def embed_mlp(mlp: eqx.nn.MLP, max_width: int, *,
+              activation: Callable | None = None) -> MaskedMLP:
+    """Embed an ``eqx.nn.MLP`` of hidden width ``w <= max_width`` (with biases) into a
+    :class:`MaskedMLP` of ``max_width`` units, zero-padded; same outputs.  ``activation``:
+    the elementwise activation the MLP was built with (default ``jax.nn.relu``, Equinox's
+    default; ``eqx.nn.MLP`` stores it per neuron, so it is not read back)."""
+    if not isinstance(mlp, eqx.nn.MLP):
+        raise TypeError(f"mlp must be an eqx.nn.MLP, got {type(mlp).__name__}")
+    if mlp.depth < 1 or not mlp.use_bias or not mlp.use_final_bias or mlp.scan:
+        raise ValueError("mlp must have depth >= 1, biases and scan=False")
+    max_width = check_positive_int(max_width, "max_width")
+    width = mlp.width_size
+    if width > max_width:
+        raise ValueError(f"max_width must be >= the MLP's width {width}, got {max_width}")
+    activation = _check_activation(jax.nn.relu if activation is None else activation)
+    layers = []
+    for i, lin in enumerate(mlp.layers):
+        out_pad = max_width - width if i < mlp.depth else 0
+        in_pad = max_width - width if i > 0 else 0
+        layers.append(_linear(jnp.pad(lin.weight, ((0, out_pad), (0, in_pad))),
+                              jnp.pad(lin.bias, (0, out_pad))))
+    mask = (jnp.arange(max_width) < width).astype(mlp.layers[0].weight.dtype)
+    return MaskedMLP(tuple(layers), mask, activation)
+
+
+def mlp_parameter_count(in_size: int, out_size: int, width, *, depth: int = 1):
+    """Number of weights and biases of an MLP of hidden width ``width`` (an int or an
+    array of widths): :math:`(d_{in}+1)w + (depth-1)(w+1)w + (w+1)d_{out}`."""
+    w = np.asarray(width, dtype=np.int64)
+    return (in_size + 1) * w + (depth - 1) * (w + 1) * w + (w + 1) * out_size
+
+
+# --------------------------------------------------------------------------- the data
+
+class SupervisedTask(eqx.Module):
+    """A training and a test set and the loss :math:`\\ell`.
+
+    ``loss = "cross_entropy"``: integer labels ``y`` in ``0..C-1``, the network outputs
+    ``C`` logits, :math:`\\ell = \\log\\sum_c e^{f_c} - f_y`; accuracies are recorded.
+    ``loss = "mse"``: real targets of shape ``(m, d_out)``, :math:`\\ell = |f - y|^2/d_{out}`.
+    The loss of a set is the mean of :math:`\\ell` over it.
+
+    Attributes:
+        x_train, y_train, x_test, y_test: the data, inputs of shape ``(m, in_size)``.
+        loss: ``"cross_entropy"`` or ``"mse"`` (static).
+    """
+
+    x_train: Array
+    y_train: Array
+    x_test: Array
+    y_test: Array
+    loss: str = eqx.field(static=True)
+
+    def __check_init__(self):
+        check_choice(self.loss, "loss", LOSSES)
+        for name in ("x_train", "x_test"):
+            x = getattr(self, name)
+            if x.ndim != 2:
+                raise ValueError(f"{name} must have shape (m, in_size), got {x.shape}")
+            check_finite(x, name)
+        for xn, yn in (("x_train", "y_train"), ("x_test", "y_test")):
+            if getattr(self, yn).shape[0] != getattr(self, xn).shape[0]:
+                raise ValueError(f"{yn} must have as many rows as {xn}")
+            want = 1 if self.loss == "cross_entropy" else 2
+            if getattr(self, yn).ndim != want:
+                raise ValueError(f"{yn} must be {want}-D for loss={self.loss!r}, got shape "
+                                 f"{getattr(self, yn).shape}")
+
+    @property
+    def in_size(self) -> int:
+        return self.x_train.shape[1]
+
+    @property
+    def n_train(self) -> int:
+        return self.x_train.shape[0]
+
+    def mean_loss(self, net: Callable, x: Array, y: Array) -> Array:
+        """Mean loss of ``net`` (one input -> outputs) on ``(x, y)``."""
+        out = jax.vmap(net)(x)
+        if self.loss == "cross_entropy":
+            return jnp.mean(optax.softmax_cross_entropy_with_integer_labels(out, y))
+        return jnp.mean(jnp.square(out - y))
+
+    def accuracy(self, net: Callable, x: Array, y: Array) -> Array:
+        """Fraction of correctly classified inputs (argmax of the logits)."""
+        return jnp.mean(jnp.argmax(jax.vmap(net)(x), axis=-1) == y)
+
+
+def digits_task(key: Array, *, n_test: int = 297, dtype=None) -> SupervisedTask:
+    """scikit-learn's bundled 8x8 digits (1797 images, 10 classes) as a classification task:
+    pixels / 16 flattened to 64 inputs in [0, 1], shuffled with ``key``, the last ``n_test``
+    images held out; cross-entropy loss."""
+    from sklearn.datasets import load_digits
+
+    digits = load_digits()
+    m = digits.images.shape[0]
+    n_test = check_positive_int(n_test, "n_test")
+    if n_test >= m:
+        raise ValueError(f"n_test must be < {m} (the number of digit images), got {n_test}")
+    dtype = jnp.result_type(float) if dtype is None else jnp.dtype(dtype)
+    perm = np.asarray(jax.random.permutation(key, m))
+    x = jnp.asarray(digits.data[perm] / 16.0, dtype)
+    y = jnp.asarray(digits.target[perm], jnp.int32)
+    k = m - n_test
+    return SupervisedTask(x[:k], y[:k], x[k:], y[k:], "cross_entropy")
+
+
+def teacher_student_task(key: Array, *, in_size: int = 16, teacher_width: int = 8,
+                         n_train: int = 256, n_test: int = 1024, depth: int = 1,
+                         activation: Callable = jnp.tanh, noise: float = 0.0,
+                         dtype=None) -> SupervisedTask:
+    """Regression on the outputs of a random teacher MLP (``depth`` hidden layers of
+    ``teacher_width`` units, scalar output): inputs :math:`x\\sim\\mathcal N(0, I)`,
+    teacher weights :math:`\\mathcal N(0, 1/\\text{fan-in})` and zero biases (so the
+    pre-activations and the output are :math:`O(1)`), targets
+    :math:`y = f_{\\rm teacher}(x) + \\text{noise}\\cdot\\xi`; MSE loss.  A student of width
+    :math:`\\ge` ``teacher_width`` can represent the teacher exactly."""
+    in_size = check_positive_int(in_size, "in_size")
+    teacher_width = check_positive_int(teacher_width, "teacher_width")
+    n_train = check_positive_int(n_train, "n_train")
+    n_test = check_positive_int(n_test, "n_test")
+    depth = check_positive_int(depth, "depth")
+    _check_activation(activation)
+    if not np.isfinite(noise) or noise < 0:
+        raise ValueError(f"noise must be finite and >= 0, got {noise}")
+    dtype = jnp.result_type(float) if dtype is None else jnp.dtype(dtype)
+    x, y = _teacher_data(key, jnp.asarray(noise, dtype), in_size, teacher_width,
+                         n_train + n_test, depth, activation, dtype)
+    return SupervisedTask(x[:n_train], y[:n_train], x[n_train:], y[n_train:], "mse")
+
+
+@eqx.filter_jit
+def _teacher_data(key, noise, in_size, teacher_width, m, depth, activation, dtype):
+    k_w, k_x, k_n = jax.random.split(key, 3)
+    sizes = [in_size] + [teacher_width] * depth + [1]
+    wkeys = jax.random.split(k_w, depth + 1)
+    weights = [jax.random.normal(wkeys[i], (sizes[i + 1], sizes[i]), dtype)
+               / np.sqrt(sizes[i]) for i in range(depth + 1)]
+
+    def teacher(x):
+        h = x
+        for w in weights[:-1]:
+            h = activation(w @ h)
+        return weights[-1] @ h
+
+    x = jax.random.normal(k_x, (m, in_size), dtype)
+    return x, jax.vmap(teacher)(x) + noise * jax.random.normal(k_n, (m, 1), dtype)
+
+
+# ---------------------------------------------------------------------- the dynamics
+
+class MinibatchSGD(eqx.Module):
+    """Minibatch SGD on ``task`` (see the module docs): ``optax.sgd(learning_rate,
+    momentum)`` on minibatches of ``batch_size`` drawn with replacement, optionally with
+    weight decay (``optax.add_decayed_weights``: the loss gains
+    :math:`\tfrac{\\lambda}{2}|w|^2`, which gives the landscape a bottom at finite
+    :math:`|w|` also for a cross-entropy loss on separable data).
+
+    Attributes:
+        task: a :class:`SupervisedTask`.
+        learning_rate: :math:`\\eta > 0` (may be traced, e.g. swept).
+        batch_size: :math:`B` (static).
+        momentum: ``None`` (plain SGD) or the heavy-ball coefficient (static).
+        weight_decay: :math:`\\lambda \\ge 0`.
+    """
+
+    task: SupervisedTask
+    learning_rate: Any
+    weight_decay: Any
+    batch_size: int = eqx.field(static=True)
+    momentum: float | None = eqx.field(static=True, default=None)
+
+    def __init__(self, task: SupervisedTask, learning_rate, batch_size: int, *,
+                 momentum: float | None = None, weight_decay=0.0):
+        if not isinstance(task, SupervisedTask):
+            raise TypeError(f"task must be a SupervisedTask, got {type(task).__name__}")
+        check_positive(learning_rate, "learning_rate")
+        check_nonnegative(weight_decay, "weight_decay")
+        for v, name in ((learning_rate, "learning_rate"), (weight_decay, "weight_decay")):
+            if is_concrete(v) and np.ndim(v) != 0:
+                raise ValueError(f"{name} must be a scalar, got shape {np.shape(v)}")
+        batch_size = check_positive_int(batch_size, "batch_size")
+        if batch_size > task.n_train:
+            raise ValueError(f"batch_size must be <= the number of training samples "
+                             f"{task.n_train}, got {batch_size}")
+        if momentum is not None and not 0 <= momentum < 1:
+            raise ValueError(f"momentum must be None or in [0, 1), got {momentum}")
+        self.task, self.learning_rate, self.batch_size = task, learning_rate, batch_size
+        self.weight_decay = weight_decay
+        self.momentum = None if momentum is None else float(momentum)
+
+    @property
+    def optimizer(self) -> optax.GradientTransformation:
+        """``add_decayed_weights(weight_decay)`` then ``sgd(learning_rate, momentum)``."""
+        return optax.chain(optax.add_decayed_weights(self.weight_decay),
+                           optax.sgd(self.learning_rate, self.momentum))
+
+
+class SGDState(NamedTuple):
+    """State of one SGD run.
+
+    Attributes:
+        network: the current :class:`MaskedMLP`.
+        opt_state: the optax state of ``network.layers``.
+        loss: minibatch loss of the last step (full training loss at init).
+        step: steps taken (int32).
+        diverged_at: -1 while finite; else the 1-based index of the step that produced a
+            non-finite loss, gradient or parameter (the state is frozen before it).
+    """
+
+    network: MaskedMLP
+    opt_state: PyTree
+    loss: Array
+    step: Array
+    diverged_at: Array
+
+
+class SGDRecord(NamedTuple):
+    """Observables recorded by :func:`run_sgd` (leading axis: the records).
+
+    Attributes:
+        step: absolute step of each record.
+        train_loss, test_loss: full-batch losses.
+        train_accuracy, test_accuracy: for ``cross_entropy`` tasks, else ``None``.
+        parameters: flattened parameters (``MaskedMLP.flat_parameters``) when recorded,
+            else ``None``.
+        diverged: True where the run had stopped on a non-finite value before the record.
+    """
+
+    step: Array
+    train_loss: Array
+    test_loss: Array
+    train_accuracy: Array | None
+    test_accuracy: Array | None
+    parameters: Array | None
+    diverged: Array
+
+
+def _check_network(network, task):
+    if not isinstance(network, MaskedMLP):
+        raise TypeError(f"network must be a MaskedMLP (see masked_mlp, embed_mlp), got "
+                        f"{type(network).__name__}")
+    if network.layers[0].in_features != task.in_size:
+        raise ValueError(f"network takes {network.layers[0].in_features} inputs but the "
+                         f"task has {task.in_size} features")
+
+
+def _init(sgd, network):
+    task = sgd.task
+    loss = task.mean_loss(network, task.x_train, task.y_train)
+    return SGDState(network=network, opt_state=sgd.optimizer.init(network.layers),
+                    loss=loss, step=jnp.zeros((), jnp.int32),
+                    diverged_at=jnp.where(jnp.isfinite(loss), -1, 0).astype(jnp.int32))
+
+
+def init_sgd(sgd: MinibatchSGD, network: MaskedMLP) -> SGDState:
+    """Initial state (optimizer state, full training loss) of SGD from ``network``."""
+    if not isinstance(sgd, MinibatchSGD):
+        raise TypeError(f"sgd must be a MinibatchSGD, got {type(sgd).__name__}")
+    _check_network(network, sgd.task)
+    return _init_jit(sgd, network)
+
+
+_init_jit = eqx.filter_jit(_init)
+
+
+def _step(key, sgd, state):
+    task, net = sgd.task, state.network
+    idx = jax.random.randint(key, (sgd.batch_size,), 0, task.n_train)
+    xb, yb = task.x_train[idx], task.y_train[idx]
+
+    def loss_of(layers):
+        return task.mean_loss(eqx.tree_at(lambda n: n.layers, net, layers), xb, yb)
+
+    loss, grads = jax.value_and_grad(loss_of)(net.layers)
+    grads = jax.tree.map(lambda g, m: g * m, grads, net.parameter_mask())
+    updates, opt_state = sgd.optimizer.update(grads, state.opt_state, net.layers)
+    layers = optax.apply_updates(net.layers, updates)
+    new = SGDState(network=eqx.tree_at(lambda n: n.layers, net, layers),
+                   opt_state=opt_state, loss=loss, step=state.step + 1,
+                   diverged_at=state.diverged_at)
+    ok = _all_finite(loss, grads, layers)
+    running = state.diverged_at < 0
+    out = jax.tree.map(lambda a, b: jnp.where(ok & running, a, b), new, state)
+    failed = running & ~ok
+    return out._replace(diverged_at=jnp.where(failed, state.step + 1, state.diverged_at)
+                        .astype(jnp.int32))
+
+
+@eqx.filter_jit
+def sgd_step(key: Array, sgd: MinibatchSGD, state: SGDState) -> SGDState:
+    """One SGD step on the minibatch drawn with ``key``."""
+    return _step(key, sgd, state)
+
+
+def _observe(sgd, state, n, record_parameters):
+    task, net = sgd.task, state.network
+    classify = task.loss == "cross_entropy"
+    diverged = state.diverged_at >= 0
+
+    def loss(x, y):  # the frozen state of a diverged run may overflow: +inf, never NaN
+        value = task.mean_loss(net, x, y)
+        return jnp.where(diverged & ~jnp.isfinite(value), jnp.inf, value)
+
+    return SGDRecord(
+        step=n,
+        train_loss=loss(task.x_train, task.y_train),
+        test_loss=loss(task.x_test, task.y_test),
+        train_accuracy=task.accuracy(net, task.x_train, task.y_train) if classify else None,
+        test_accuracy=task.accuracy(net, task.x_test, task.y_test) if classify else None,
+        parameters=net.flat_parameters() if record_parameters else None,
+        diverged=diverged)
+
+
+def _run(key, sgd, state, record_steps, record_parameters):
+    """The engine of :func:`~physjax.dynamics.runs.scan_with_records` (``record_steps``
+    already validated, possibly traced: one compilation per number of records)."""
+    return _scan_records(
+        key, lambda k, s: _step(k, sgd, s), state, jnp.asarray(record_steps, jnp.int32),
+        lambda s, n: _observe(sgd, s, n, record_parameters), state.step)
+
+
+_run_jit = eqx.filter_jit(_run)
+
+
+def run_sgd(key: Array, sgd: MinibatchSGD, state: SGDState, record_steps, *,
+            record_parameters: bool = True) -> tuple[SGDState, SGDRecord]:
+    """Run SGD inside one ``lax.scan`` (the :func:`~physjax.dynamics.runs.scan_with_records`
+    engine) and record at ``record_steps`` (static, strictly increasing, counted from the
+    start of this run; e.g. ``log_spaced_steps(10_000, 40)`` or
+    :func:`~physjax.dynamics.aging.aging_schedule`).  Step ``n`` (absolute counter
+    ``state.step``) draws its minibatch with ``fold_in(key, n)``, so continuing a run with
+    the same key reproduces one long run.  Returns ``(final_state, record)``; check
+    ``final_state.diverged_at`` (-1 when every step stayed finite).  The losses recorded
+    after a divergence are those of the frozen last finite parameters (``+inf`` where they
+    overflow), flagged by ``record.diverged``."""
+    steps = check_step_schedule(record_steps, "record_steps")
+    if not isinstance(sgd, MinibatchSGD):
+        raise TypeError(f"sgd must be a MinibatchSGD, got {type(sgd).__name__}")
+    if not isinstance(state, SGDState):
+        raise TypeError(f"state must be an SGDState (from init_sgd), got "
+                        f"{type(state).__name__}")
+    return _run_jit(key, sgd, state, jnp.asarray(steps, jnp.int32), bool(record_parameters))
+
+
+# ------------------------------------------------------------------------ width sweeps
+
+class WidthSweep(NamedTuple):
+    """Result of :func:`sgd_width_sweep`.
+
+    Attributes:
+        widths: the hidden widths, shape ``(G,)``.
+        record_steps: the schedule of the records.
+        record: an :class:`SGDRecord` whose leaves have leading axes
+            ``(G, R, n_records)`` (numpy).
+        n_parameters: active parameters per width, shape ``(G,)``.
+        max_width: the common width of the masked networks.
+    """
+
+    widths: np.ndarray
+    record_steps: np.ndarray
+    record: SGDRecord
+    n_parameters: np.ndarray
+    max_width: int
+
+    def mean_square_displacement(self, waiting_steps, lag_steps) -> np.ndarray:
+        """:math:`\\Delta(t_w, t_w + t) = |w(t_w + t) - w(t_w)|^2/N_w` per *active*
+        parameter (:math:`N_w` = ``n_parameters``), shape ``(G, R, n_w, n_lag)``."""
+        if self.record.parameters is None:
+            raise ValueError("the sweep did not record the parameters "
+                             "(record_parameters=False)")
+        pos = self.record.parameters
+        msd = np.asarray(mean_square_displacement(pos, self.record_steps, waiting_steps,
+                                                  lag_steps))
+        scale = pos.shape[-1] / self.n_parameters
+        return msd * scale[:, None, None, None]
+
+
+def sgd_width_sweep(key: Array, sgd: MinibatchSGD, widths, n_replicas: int, record_steps,
+                    *, max_width: int | None = None, out_size: int | None = None,
+                    depth: int = 1, activation: Callable = jax.nn.relu,
+                    record_parameters: bool = True, chunk_size: int | None = None,
+                    out_dir=None, progress: bool = False) -> WidthSweep:
+    """SGD from independent random initializations for every (width, replica) pair, as one
+    sharded :func:`physjax.ensemble.sweep` over the grid ``{"width": widths}``: one compiled
+    function serves every width (a :class:`MaskedMLP` of ``max_width``, default
+    ``max(widths)``).  Replica ``r`` at width index ``g`` uses
+    ``fold_in(fold_in(key, g), r)`` for its initialization and its minibatches.
+    ``out_size`` defaults to the number of classes (cross-entropy) or of targets (MSE).
+    ``out_dir``: resumable checkpoints (see :func:`physjax.ensemble.sweep`)."""
+    from physjax.ensemble import sweep
+
+    if not isinstance(sgd, MinibatchSGD):
+        raise TypeError(f"sgd must be a MinibatchSGD, got {type(sgd).__name__}")
+    w = np.asarray(widths).reshape(-1)
+    if w.size == 0 or not np.issubdtype(w.dtype, np.integer) or np.any(w < 1):
+        raise ValueError(f"widths must be a non-empty list of integers >= 1, got {widths!r}")
+    max_width = int(w.max()) if max_width is None else check_positive_int(max_width,
+                                                                          "max_width")
+    if w.max() > max_width:
+        raise ValueError(f"max_width must be >= max(widths) = {w.max()}, got {max_width}")
+    n_replicas = check_positive_int(n_replicas, "n_replicas")
+    depth = check_positive_int(depth, "depth")
+    _check_activation(activation)
+    steps = check_step_schedule(record_steps, "record_steps")
+    task = sgd.task
+    if out_size is None:
+        out_size = (int(np.max(np.asarray(task.y_train))) + 1 if task.loss == "cross_entropy"
+                    else task.y_train.shape[1])
+    out_size = check_positive_int(out_size, "out_size")
+    dtype = task.x_train.dtype
+    lr = sgd.learning_rate
+    tag = {"max_width": max_width, "depth": depth, "steps": steps.tolist(),
+           "batch_size": sgd.batch_size, "momentum": sgd.momentum, "loss": task.loss,
+           "learning_rate": float(lr) if is_concrete(lr) else None,
+           "weight_decay": (float(sgd.weight_decay) if is_concrete(sgd.weight_decay)
+                            else None),
+           "activation": getattr(activation, "__name__", repr(activation))}
+
+    def sgd_at_width(k, point):
+        k_init, k_run = jax.random.split(k)
+        net = masked_mlp(k_init, task.in_size, out_size, max_width, point["width"],
+                         depth=depth, activation=activation, dtype=dtype)
+        _, record = _run(k_run, sgd, _init(sgd, net), steps, record_parameters)
+        return record
+
+    result = sweep(sgd_at_width, key, {"width": w.astype(np.int32)}, n_replicas,
+                   chunk_size=chunk_size, out_dir=out_dir, progress=progress, tag=tag)
+    return WidthSweep(widths=w, record_steps=steps, record=result.values,
+                      n_parameters=mlp_parameter_count(task.in_size, out_size, w,
+                                                       depth=depth),
+                      max_width=max_width)
