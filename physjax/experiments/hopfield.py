@@ -27,7 +27,8 @@ compiled program serves every load.  At T = 0 the model is an argument (not a vm
 axis) of one jitted ``vmap(relax)``.  In the phase-diagram sweep each grid cell has its own
 K, so the model is built inside the vmapped replica: there the shared pattern matrix is a
 constant and only a :math:`(K_{max},)` 0/1 vector of active patterns belongs to the cell
-(:class:`_ActivePatterns`), instead of a batched :math:`K_{max}\times N` matrix per replica
+(``LowRankIsing(patterns, weights=active)``), instead of a batched
+:math:`K_{max}\times N` matrix per replica
 (25x faster on a CPU at N = 1000, K_max = 200).
 
 Edwards–Anderson order parameter.  The measuring window of ``n_measure`` sweeps is cut
@@ -199,46 +200,13 @@ def retrieval_threshold(alphas, overlaps, level=AGS_M_C) -> float:
 
 # -------------------------------------------------------------------- shared machinery
 
-class _ActivePatterns(LowRankIsing):
+def _active_hebbian(patterns, active):
     """Hebbian couplings of the active rows of a shared pattern matrix,
-    :math:`J = \\sum_\\mu a_\\mu\\xi^\\mu\\xi^{\\mu T}/N` (zero diagonal),
-    :math:`a_\\mu\\in\\{0,1\\}`.
-
-    Same energy and dynamics as ``hebbian(patterns[a == 1])`` (checked in the tests), but
-    the per-network data is the vector ``active``: vmapping networks of different loads
-    over a shared pattern matrix batches K numbers, not a K x N matrix.  The field cache
-    holds the overlaps with all K_max patterns; inactive ones are carried and ignored.
-    """
-
-    active: jax.Array
-
-    def __init__(self, patterns, active):
-        super().__init__(patterns)
-        self.active = jnp.asarray(active, self.patterns.dtype)
-        self.self_coupling = self.active @ self.patterns**2 / self.patterns.shape[1]
-
-    def couplings(self):
-        J = (self.patterns.T * self.active) @ self.patterns / self.n_spins
-        return J * (1 - jnp.eye(self.n_spins, dtype=J.dtype))
-
-    def block_fields(self, cache, spins, idx):
-        return (self.patterns[:, idx].T @ (self.active * cache)
-                - self.self_coupling[idx] * spins[idx] + self.h[idx])
-
-    def block_couplings(self, idx):
-        xb = self.patterns[:, idx]
-        Jbb = (xb.T * self.active) @ xb / self.n_spins
-        return Jbb * (1 - jnp.eye(idx.shape[0], dtype=Jbb.dtype))
-
-    def fields(self, spins):
-        m = self.field_cache(spins)
-        return self.patterns.T @ (self.active * m) - self.self_coupling * spins + self.h
-
-    def energy(self, spins):
-        s = jnp.asarray(spins, dtype=self.patterns.dtype)
-        m = self.field_cache(s)
-        return (-0.5 * (self.n_spins * jnp.sum(self.active * m * m)
-                        - jnp.sum(self.self_coupling)) - self.h @ s)
+    :math:`J = \\sum_\\mu a_\\mu\\xi^\\mu\\xi^{\\mu T}/N`, :math:`a_\\mu\\in\\{0,1\\}`: the
+    per-network data is the vector ``active`` (``LowRankIsing`` weights), so vmapping
+    networks of different loads over a shared pattern matrix batches K numbers, not a
+    K x N matrix."""
+    return LowRankIsing(patterns, weights=active)
 
 
 def _active(n_max, n_active, dtype=jnp.float32):
@@ -278,7 +246,7 @@ def _mean_se(x):
 
 def _hebbian_network(patterns, n_patterns):
     """Hebb's couplings of the first ``n_patterns`` rows (shapes fixed by K_max)."""
-    return _ActivePatterns(patterns, _active(patterns.shape[0], n_patterns, patterns.dtype))
+    return _active_hebbian(patterns, _active(patterns.shape[0], n_patterns, patterns.dtype))
 
 
 def _dreaming_network(patterns, n_patterns, sleep_time):
@@ -293,7 +261,7 @@ def _dreaming_network(patterns, n_patterns, sleep_time):
     A = (1 + sleep_time) * np.linalg.inv(np.eye(K) + sleep_time * (xi @ xi.T) / N)
     eta = np.zeros(patterns.shape)
     eta[:K] = np.linalg.cholesky(0.5 * (A + A.T)).T @ xi
-    return _ActivePatterns(jnp.asarray(eta, patterns.dtype),
+    return _active_hebbian(jnp.asarray(eta, patterns.dtype),
                            _active(patterns.shape[0], n_patterns, patterns.dtype))
 
 
@@ -497,7 +465,7 @@ def _phase_replica(patterns, n_burn, n_measure, block=8):
     overlap = lambda s: patterns[0] @ s / N
 
     def one_replica(key, params):
-        model = _ActivePatterns(patterns, _active(K_max, params["n_patterns"], patterns.dtype))
+        model = _active_hebbian(patterns, _active(K_max, params["n_patterns"], patterns.dtype))
         k_init, k_burn, k_measure = jax.random.split(key, 3)
         state = init_dense(k_init, model, params["temperature"], spins=patterns[0])
         state, _ = run_dense(k_burn, model, state, n_burn, rule="heat_bath",

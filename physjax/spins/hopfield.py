@@ -134,7 +134,7 @@ def unsupervised_hebbian(examples, quality: float, h=0.0) -> LowRankIsing:
         raise ValueError(f"examples must have shape (K, M, N), got {eta.shape}")
     K, M, N = eta.shape
     c = _example_normalization(M, float(quality))
-    return LowRankIsing(eta.reshape(K * M, N), jnp.eye(K * M) / (M * c), h)
+    return LowRankIsing(eta.reshape(K * M, N), None, h, weights=jnp.full((K * M,), 1 / (M * c)))
 
 
 def supervised_hebbian(examples, quality: float, h=0.0) -> LowRankIsing:
@@ -145,4 +145,4 @@ def supervised_hebbian(examples, quality: float, h=0.0) -> LowRankIsing:
         raise ValueError(f"examples must have shape (K, M, N), got {eta.shape}")
     K, M, N = eta.shape
     c = _example_normalization(M, float(quality))
-    return LowRankIsing(eta.mean(axis=1), jnp.eye(K) / c, h)
+    return LowRankIsing(eta.mean(axis=1), None, h, weights=jnp.full((K,), 1 / c))

@@ -168,53 +168,70 @@ class DenseIsing(eqx.Module):
 
 
 class LowRankIsing(eqx.Module):
-    """Couplings of low rank, :math:`J = \\xi^T A \\xi / N` with zero diagonal.
+    r"""Couplings of low rank, :math:`J = \xi^T A \xi / N` with zero diagonal.
 
-    ``patterns`` :math:`\\xi` has shape (K, N) and ``kernel`` A shape (K, K): Hebb is
-    A = I, the dreaming kernel A = (1+t)(I+tC)^{-1}.  Samplers keep the K Mattis overlaps
-    :math:`m = \\xi\\sigma/N` up to date, so a spin update costs O(K) instead of O(N)
-    (a sweep O(NK) instead of O(N^2)).  Same energy and dynamics as
-    ``DenseIsing(J, h)`` with this J.
+    ``patterns`` :math:`\xi` has shape (K, N).  The K x K kernel A is the identity (Hebb)
+    unless ``kernel`` (a symmetric matrix, e.g. the dreaming kernel (1+t)(I+tC)^{-1}) or
+    ``weights`` (a diagonal :math:`A = \mathrm{diag}(w)`, e.g. 0/1 to switch patterns on
+    and off while the pattern matrix stays shared across a sweep) is given.  Samplers keep
+    the K Mattis overlaps :math:`m = \xi\sigma/N` up to date, so a spin update costs O(K)
+    (O(K^2) per block of spins with a full kernel) instead of O(N).  Same energy and
+    dynamics as ``DenseIsing(J, h)`` with this J.
     """
 
     patterns: Array
-    kernel: Array
+    kernel: Array | None
+    weights: Array | None
     h: Array
     self_coupling: Array
 
-    def __init__(self, patterns, kernel=None, h=0.0):
+    def __init__(self, patterns, kernel=None, h=0.0, *, weights=None):
         xi = jnp.asarray(check_finite(patterns, "patterns"), dtype=float)
         if xi.ndim != 2 or xi.shape[0] == 0:
             raise ValueError(f"patterns must have shape (K, N) with K >= 1, got {xi.shape}")
         K, N = xi.shape
-        A = jnp.eye(K, dtype=xi.dtype) if kernel is None else _check_square_symmetric(
-            kernel, "kernel").astype(xi.dtype)
-        if A.shape != (K, K):
+        if kernel is not None and weights is not None:
+            raise ValueError("give kernel or weights, not both")
+        A = None if kernel is None else _check_square_symmetric(kernel, "kernel").astype(
+            xi.dtype)
+        if A is not None and A.shape != (K, K):
             raise ValueError(f"kernel must have shape ({K}, {K}) for {K} patterns, "
                              f"got {A.shape}")
-        self.patterns, self.kernel = xi, A
+        w = None if weights is None else jnp.asarray(check_finite(weights, "weights"),
+                                                     dtype=xi.dtype)
+        if w is not None and w.shape != (K,):
+            raise ValueError(f"weights must have shape ({K},) for {K} patterns, got {w.shape}")
+        self.patterns, self.kernel, self.weights = xi, A, w
         self.h = _field_vector(h, N)
-        self.self_coupling = jnp.einsum("ki,kl,li->i", xi, A, xi) / N
+        self.self_coupling = jnp.einsum("ki,ki->i", xi, self.apply_kernel(xi)) / N
 
     @property
     def n_spins(self) -> int:
         return self.patterns.shape[1]
 
+    def apply_kernel(self, v):
+        r""":math:`A v` along the leading (pattern) axis of ``v``."""
+        if self.kernel is not None:
+            return jnp.tensordot(self.kernel, v, axes=1)
+        if self.weights is not None:
+            return self.weights.reshape(self.weights.shape + (1,) * (v.ndim - 1)) * v
+        return v
+
     def couplings(self) -> Array:
         """The dense (N, N) coupling matrix with zero diagonal (O(N^2) memory)."""
-        J = self.patterns.T @ self.kernel @ self.patterns / self.n_spins
+        J = self.patterns.T @ self.apply_kernel(self.patterns) / self.n_spins
         return J * (1 - jnp.eye(self.n_spins, dtype=J.dtype))
 
     def field_cache(self, spins):
         return self.patterns @ spins / self.n_spins
 
     def block_fields(self, cache, spins, idx):
-        full = self.patterns[:, idx].T @ (self.kernel @ cache)
+        full = self.patterns[:, idx].T @ self.apply_kernel(cache)
         return full - self.self_coupling[idx] * spins[idx] + self.h[idx]
 
     def block_couplings(self, idx):
         xb = self.patterns[:, idx]
-        Jbb = xb.T @ self.kernel @ xb / self.n_spins
+        Jbb = xb.T @ self.apply_kernel(xb) / self.n_spins
         return Jbb * (1 - jnp.eye(idx.shape[0], dtype=Jbb.dtype))
 
     def update_cache(self, cache, idx, dspins):
@@ -222,12 +239,12 @@ class LowRankIsing(eqx.Module):
 
     def fields(self, spins):
         m = self.field_cache(spins)
-        return self.patterns.T @ (self.kernel @ m) - self.self_coupling * spins + self.h
+        return self.patterns.T @ self.apply_kernel(m) - self.self_coupling * spins + self.h
 
     def energy(self, spins):
         s = jnp.asarray(spins, dtype=self.patterns.dtype)
         m = self.field_cache(s)
-        return (-0.5 * (self.n_spins * m @ (self.kernel @ m) - jnp.sum(self.self_coupling))
+        return (-0.5 * (self.n_spins * m @ self.apply_kernel(m) - jnp.sum(self.self_coupling))
                 - self.h @ s)
 
 
