@@ -6,37 +6,22 @@ the under- vs over-parametrized SGD dynamics.  Seeds are fixed; margins are stat
 
 from __future__ import annotations
 
-import json
-
 import numpy as np
 import pytest
 
 from physjax.experiments import dynamics as dx
-from physjax.experiments import names, run_experiment
-
-PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
-
-
-def _run(name, tmp_path_factory, **overrides):
-    out = tmp_path_factory.mktemp(name)
-    result = run_experiment(name, size="quick", overrides=overrides, out_dir=out)
-    assert (out / f"{name}.png").read_bytes()[:8] == PNG_MAGIC
-    record = json.loads((out / f"{name}.json").read_text())
-    assert record["summary"].keys() == result.summary.keys()
-    assert all(np.isscalar(v) for v in result.summary.values())
-    assert result.summary["seconds"] > 0
-    return result
+from physjax.experiments import names
 
 
 @pytest.fixture(scope="module")
-def recovery(tmp_path_factory):
-    return _run("spiked-recovery", tmp_path_factory, snrs=(0.5, 2.0, 3.0),
+def recovery(tmp_path_factory, run_quick_experiment):
+    return run_quick_experiment("spiked-recovery", tmp_path_factory, snrs=(0.5, 2.0, 3.0),
                 wigner_replicas=4, wigner_n=300)
 
 
 @pytest.fixture(scope="module")
-def aging(tmp_path_factory):
-    return _run("aging", tmp_path_factory, pspin_replicas=24, sgd_replicas=2)
+def aging(tmp_path_factory, run_quick_experiment):
+    return run_quick_experiment("aging", tmp_path_factory, pspin_replicas=24, sgd_replicas=2)
 
 
 def test_registered():

@@ -11,51 +11,37 @@ each check.
 
 from __future__ import annotations
 
-import json
-
 import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
 
 from physjax.experiments import hopfield as hop
-from physjax.experiments import names, run_experiment
+from physjax.experiments import names
 from physjax.spins import dreaming, hebbian, init_dense, random_patterns, run_dense
 
-PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 EXPERIMENTS = ("hopfield-retrieval", "hopfield-capacity", "hopfield-phase-diagram", "dreaming")
 
 
-def _run(name, tmp_path_factory, **overrides):
-    out = tmp_path_factory.mktemp(name)
-    result = run_experiment(name, size="quick", overrides=overrides, out_dir=out)
-    assert (out / f"{name}.png").read_bytes()[:8] == PNG_MAGIC
-    record = json.loads((out / f"{name}.json").read_text())
-    assert record["summary"].keys() == result.summary.keys()
-    assert all(np.isscalar(v) for v in result.summary.values())
-    assert result.summary["seconds"] > 0
-    return result
-
-
 @pytest.fixture(scope="module")
-def retrieval(tmp_path_factory):
-    return _run("hopfield-retrieval", tmp_path_factory, alphas=(0.05, 0.2),
+def retrieval(tmp_path_factory, run_quick_experiment):
+    return run_quick_experiment("hopfield-retrieval", tmp_path_factory, alphas=(0.05, 0.2),
                 initial_overlaps=(0.4, 0.7, 1.0))
 
 
 @pytest.fixture(scope="module")
-def capacity(tmp_path_factory):
-    return _run("hopfield-capacity", tmp_path_factory)
+def capacity(tmp_path_factory, run_quick_experiment):
+    return run_quick_experiment("hopfield-capacity", tmp_path_factory)
 
 
 @pytest.fixture(scope="module")
-def phase_diagram(tmp_path_factory):
-    return _run("hopfield-phase-diagram", tmp_path_factory)
+def phase_diagram(tmp_path_factory, run_quick_experiment):
+    return run_quick_experiment("hopfield-phase-diagram", tmp_path_factory)
 
 
 @pytest.fixture(scope="module")
-def dreaming_result(tmp_path_factory):
-    return _run("dreaming", tmp_path_factory, sleep_times=(0.0, 1.0, 1e4),
+def dreaming_result(tmp_path_factory, run_quick_experiment):
+    return run_quick_experiment("dreaming", tmp_path_factory, sleep_times=(0.0, 1.0, 1e4),
                 alphas=(0.05, 0.1, 0.15, 0.2, 0.3, 0.4))
 
 
