@@ -13,6 +13,7 @@ import numbers
 from collections.abc import Sequence
 
 import jax
+import jax.numpy as jnp
 import numpy as np
 
 
@@ -162,3 +163,76 @@ def check_step_schedule(steps, name: str = "record_steps") -> np.ndarray:
     if np.any(np.diff(a) <= 0):
         raise ValueError(f"{name} must be strictly increasing, got {a[:8].tolist()}...")
     return a.astype(np.int64)
+
+
+def check_key(key, name: str = "key"):
+    """A single concrete ``jax.random`` key: a typed key (``jax.random.key(seed)``) of shape
+    ``()`` or a raw ``uint32`` key (``jax.random.PRNGKey(seed)``).  Returns it as an array."""
+    if not is_concrete(key):
+        raise TypeError(f"{name} must be a concrete PRNG key, got a traced value "
+                        f"(this function runs on the host, outside jit/vmap)")
+    try:
+        key = jnp.asarray(key)
+    except TypeError:
+        raise TypeError(f"{name} must be a PRNG key (jax.random.key(seed)), "
+                        f"got {type(key).__name__}") from None
+    if jax.dtypes.issubdtype(key.dtype, jax.dtypes.prng_key):
+        if key.shape != ():
+            raise ValueError(f"{name} must be a single PRNG key, got a key array of shape "
+                             f"{key.shape}")
+    elif key.dtype != np.uint32 or key.ndim != 1:
+        raise TypeError(f"{name} must be a PRNG key (jax.random.key(seed) or "
+                        f"jax.random.PRNGKey(seed)), got dtype {key.dtype} shape {key.shape}")
+    return key
+
+
+def check_edge_array(edges, n_nodes: int, name: str = "edges") -> jax.Array:
+    """Edges of a simple graph on ``n_nodes`` nodes: shape (n_edges, 2), integer, indices in
+    range, no self loops, no duplicates in either orientation.  Returns an int32 jax array
+    (tracers: shape and dtype checks only)."""
+    if not is_concrete(edges):
+        if edges.ndim != 2 or edges.shape[1] != 2:
+            raise ValueError(f"{name} must have shape (n_edges, 2), got {edges.shape}")
+        if not jnp.issubdtype(edges.dtype, jnp.integer):
+            raise TypeError(f"{name} must hold integer node indices, got dtype {edges.dtype}")
+        return edges.astype(jnp.int32)
+    e = np.asarray(edges)
+    if e.size == 0 and e.ndim <= 2:
+        e = np.zeros((0, 2), np.int64)
+    if e.dtype == np.bool_ or not np.issubdtype(e.dtype, np.integer):
+        raise TypeError(f"{name} must hold integer node indices, got dtype {e.dtype}")
+    if e.ndim != 2 or e.shape[1] != 2:
+        raise ValueError(f"{name} must have shape (n_edges, 2), got {e.shape}")
+    bad = np.flatnonzero(((e < 0) | (e >= n_nodes)).any(axis=1))
+    if bad.size:
+        raise ValueError(f"{name} must hold node indices in [0, {n_nodes - 1}] "
+                         f"(n_nodes={n_nodes}); edge {bad[0]} is {e[bad[0]].tolist()}")
+    loops = np.flatnonzero(e[:, 0] == e[:, 1])
+    if loops.size:
+        raise ValueError(f"{name} must not contain self loops; edge {loops[0]} is "
+                         f"{e[loops[0]].tolist()}")
+    canon = np.sort(e, axis=1)
+    _, first, counts = np.unique(canon, axis=0, return_index=True, return_counts=True)
+    if np.any(counts > 1):
+        dup = canon[first[np.argmax(counts > 1)]]
+        rows = np.flatnonzero((canon == dup).all(axis=1))
+        raise ValueError(f"{name} must not contain duplicate edges (in either orientation); "
+                         f"edges {rows.tolist()} all join nodes {dup.tolist()}")
+    return jnp.asarray(e, dtype=jnp.int32)
+
+
+def check_positions(positions, n_nodes: int, name: str = "positions"):
+    """None, or finite real node coordinates of shape (n_nodes, dim) as a float jax array."""
+    if positions is None:
+        return None
+    if is_concrete(positions):
+        p = np.asarray(positions)
+        if not np.issubdtype(p.dtype, np.number) or np.issubdtype(p.dtype, np.complexfloating):
+            raise TypeError(f"{name} must be a real numeric array, got dtype {p.dtype}")
+        check_finite(p, name)
+        positions = p
+    if positions.ndim != 2 or positions.shape[0] != n_nodes:
+        raise ValueError(f"{name} must have shape (n_nodes, dim) = ({n_nodes}, dim), "
+                         f"got {positions.shape}")
+    inexact = jnp.issubdtype(positions.dtype, jnp.floating)
+    return jnp.asarray(positions, dtype=None if inexact else jax.dtypes.canonicalize_dtype(float))
