@@ -86,30 +86,49 @@ def double_optimization_gradient(graph, conductances, task, *, solver="auto", cu
     return c, grad, free
 
 
+def _equilibria(graph, conductances, task, *, solver, current, initial):
+    """Free state plus functions giving the clamped (eta) and nudged (beta) states.
+
+    For linear networks all three come from one factorization: the clamped and nudged
+    states add the response of the targets' Green's function to the free state."""
+    k = jnp.asarray(conductances)
+    if current is None:
+        free, green = _res._linear_free_state(graph, k, task, solver=solver, initial=initial,
+                                              rtol=None, green=True)
+        return (free, lambda eta: _res._clamp_with_green(free, green, task, eta),
+                lambda beta: _res._nudge_with_green(free, green, task, beta))
+    kw = dict(solver=solver, current=current, check=False)
+    free = _res.free_state(graph, k, task, initial=initial, **kw)
+    return (free, lambda eta: _res.clamped_state(graph, k, task, eta, free=free, **kw),
+            lambda beta: _res.nudged_state(graph, k, task, beta, initial=free, **kw))
+
+
 def contrast(graph, conductances, task, eta, *, solver="auto", current=None):
     r"""Contrast :math:`\mathcal C_\eta = [P(V^C) - P(V^F)]/\eta` (hard clamp), averaged over
     examples; non-negative because :math:`V^F` minimizes :math:`P` with only the sources
     fixed."""
-    free = _res.free_state(graph, conductances, task, solver=solver, current=current)
-    clamped = _res.clamped_state(graph, conductances, task, eta, free=free, solver=solver,
-                                 current=current, check=False)
+    _res.check_network(graph, conductances, task)
+    check_positive(eta, "eta")
+    free, clamp, _ = _equilibria(graph, conductances, task, solver=solver, current=current,
+                                 initial=None)
     p = lambda v: _res.power(graph, conductances, v, current=current)  # noqa: E731
-    return jnp.mean(p(clamped) - p(free)) / eta
+    return jnp.mean(p(clamp(eta)) - p(free)) / eta
+
+
+def _contrast_gradient(graph, free, clamp, eta, current):
+    return (_power_partials(graph, clamp(eta), current) - _power_partials(graph, free, current)) / eta
 
 
 def contrast_gradient(graph, conductances, task, eta, *, solver="auto", current=None,
-                      free=None, initial=None, check=True):
+                      initial=None, check=True):
     r"""Partial :math:`\partial_k \mathcal C_\eta = [\partial_k P(V^C) - \partial_k P(V^F)]/
     \eta` at fixed states (what each edge can measure locally)."""
     if check:
         _res.check_network(graph, conductances, task)
         check_positive(eta, "eta")
-    if free is None:
-        free = _res.free_state(graph, conductances, task, solver=solver, current=current,
-                               initial=initial, check=False)
-    clamped = _res.clamped_state(graph, conductances, task, eta, free=free, solver=solver,
-                                 current=current, check=False)
-    return (_power_partials(graph, clamped, current) - _power_partials(graph, free, current)) / eta
+    free, clamp, _ = _equilibria(graph, conductances, task, solver=solver, current=current,
+                                 initial=initial)
+    return _contrast_gradient(graph, free, clamp, eta, current)
 
 
 def coupled_learning_update(graph, conductances, task, eta, **kwargs):
@@ -119,29 +138,29 @@ def coupled_learning_update(graph, conductances, task, eta, **kwargs):
     return -2.0 * contrast_gradient(graph, conductances, task, eta, **kwargs)
 
 
+def _ep_gradient(graph, free, nudge_fn, beta, nudge, current):
+    def partials(b):
+        return _power_partials(graph, nudge_fn(b), current)
+
+    if nudge == "centred":
+        return (partials(beta) - partials(-beta)) / (2.0 * beta)
+    p0 = _power_partials(graph, free, current)
+    if nudge == "positive":
+        return (partials(beta) - p0) / beta
+    return (p0 - partials(-beta)) / beta
+
+
 def equilibrium_propagation_gradient(graph, conductances, task, beta, *, nudge="centred",
-                                     solver="auto", current=None, free=None, initial=None,
-                                     check=True):
+                                     solver="auto", current=None, initial=None, check=True):
     r"""Equilibrium-propagation estimate of :math:`\nabla_k C` from nudged states
     (``nudge`` = ``"positive"``, ``"negative"`` or ``"centred"``)."""
     check_choice(nudge, "nudge", NUDGES)
     if check:
         _res.check_network(graph, conductances, task)
         check_positive(beta, "beta")
-    kw = dict(solver=solver, current=current, initial=initial, check=False)
-
-    def partials(b):
-        return _power_partials(graph, _res.nudged_state(graph, conductances, task, b, **kw),
-                               current)
-
-    if nudge == "centred":
-        return (partials(beta) - partials(-beta)) / (2.0 * beta)
-    if free is None:
-        free = _res.free_state(graph, conductances, task, **kw)
-    p0 = _power_partials(graph, free, current)
-    if nudge == "positive":
-        return (partials(beta) - p0) / beta
-    return (p0 - partials(-beta)) / beta
+    free, _, nudge_fn = _equilibria(graph, conductances, task, solver=solver, current=current,
+                                    initial=initial)
+    return _ep_gradient(graph, free, nudge_fn, beta, nudge, current)
 
 
 def learning_direction(rule, graph, conductances, task, *, eta=1e-3, nudge="centred",
@@ -152,17 +171,14 @@ def learning_direction(rule, graph, conductances, task, *, eta=1e-3, nudge="cent
     if rule == "double_optimization":
         return double_optimization_gradient(graph, conductances, task, solver=solver,
                                             current=current, initial=initial, check=False)
-    free = _res.free_state(graph, conductances, task, solver=solver, current=current,
-                           initial=initial, check=False)
+    free, clamp, nudge_fn = _equilibria(graph, conductances, task, solver=solver,
+                                        current=current, initial=initial)
     c = 0.5 * jnp.sum((free[:, np.asarray(task.target_nodes)] - task.desired) ** 2)
     c = c / task.n_examples
     if rule == "coupled_learning":
-        g = -coupled_learning_update(graph, conductances, task, eta, solver=solver,
-                                     current=current, free=free, check=False)
+        g = 2.0 * _contrast_gradient(graph, free, clamp, eta, current)
     else:
-        g = equilibrium_propagation_gradient(graph, conductances, task, eta, nudge=nudge,
-                                             solver=solver, current=current, free=free,
-                                             initial=free, check=False)
+        g = _ep_gradient(graph, free, nudge_fn, eta, nudge, current)
     return c, g, free
 
 
