@@ -6,6 +6,6 @@ experiments (they load lazily through ``physjax.experiments`` and ``physjax.plot
 
 __version__ = "0.1.0"
 
-from physjax import curvature, dynamics, ensemble, graphs, spins
+from physjax import curvature, dynamics, ensemble, graphs, networks, spins
 
-__all__ = ["__version__", "curvature", "dynamics", "ensemble", "graphs", "spins"]
+__all__ = ["__version__", "curvature", "dynamics", "ensemble", "graphs", "networks", "spins"]

@@ -19,7 +19,10 @@ physical network would apply to its edges).
   conductance matrix between the targets (the Schur complement of the Laplacian on the
   targets, sources grounded).  A hard clamp injects the current :math:`\eta G_{eff}
   (V^{desired} - V^F)`, so coupled learning descends :math:`C` in the metric
-  :math:`G_{eff}` -- along :math:`-\nabla C` exactly when there is a single target.
+  :math:`G_{eff}` -- along :math:`-\nabla C` exactly when there is a single target.  With
+  several targets :math:`\nabla C \cdot J^\top G_{eff} r` need not be positive, so how fast
+  (and whether) coupled learning converges depends on the step size and optimizer: on the
+  seed-000 task some networks need plain steps, others Adam (see the tests and README).
 * **Equilibrium propagation** (Scellier & Bengio 2017): the nudged state minimizes
   :math:`P + \beta C`; :math:`\partial_k P(V^\beta)` with :math:`\partial_{k_e} P =
   \int_0^{\Delta V_e} f` gives :math:`g_+ = [\partial_k P(V^{\beta}) - \partial_k P(V^0)]
