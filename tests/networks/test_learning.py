@@ -57,6 +57,14 @@ def test_gradient_is_jacobian_transpose_residual(grid10):
     np.testing.assert_allclose(jac.T @ r / task.n_examples, grad, rtol=1e-10, atol=1e-16)
 
 
+def test_learning_direction_of_double_optimization_is_the_gradient(grid10):
+    g, k, task, grad = grid10
+    c, direction, free = N.learning_direction("double_optimization", g, k, task)
+    np.testing.assert_allclose(direction, grad, rtol=1e-12)
+    np.testing.assert_allclose(c, N.cost(g, k, task), rtol=1e-12)
+    np.testing.assert_allclose(free, N.free_state(g, k, task), atol=1e-14)
+
+
 def test_equilibrium_propagation_converges_like_beta_and_beta_squared(grid10):
     g, k, task, grad = grid10
     errors = {nudge: [] for nudge in N.NUDGES}

@@ -88,6 +88,8 @@ def test_power_balance_and_minimum():
     delivered = jnp.sum(N.source_currents(g, k, v, task)[0] * task.inputs[0])
     np.testing.assert_allclose(heat, delivered, rtol=1e-12)
     np.testing.assert_allclose(heat, 2 * N.power(g, k, v)[0], rtol=1e-12)
+    dv = np.asarray(G.edge_differences(g, v[0]))
+    np.testing.assert_allclose(N.edge_currents(g, k, v)[0], np.asarray(k) * dv, rtol=1e-14)
     free = free_mask(task, g.n_nodes)
     dv = np.zeros(g.n_nodes)
     dv[free] = np.random.default_rng(0).normal(size=free.size) * 1e-3
@@ -223,6 +225,9 @@ def test_disconnected_component_without_source_is_named():
     task = N.make_task([0], [2], [1.0], desired=[0.5], ground_nodes=[3], n_nodes=7)
     with pytest.raises(ValueError, match=r"graph.*nodes \[4, 5, 6\]"):
         N.free_state(g, jnp.ones(5), task)
+    with pytest.raises(ValueError, match=r"graph.*nodes \[4, 5, 6\]"):
+        N.check_network(g, jnp.ones(5), task)
+    N.check_network(g, jnp.ones(5))  # without a task only the conductances are checked
 
 
 @pytest.mark.parametrize("bad, match", [
