@@ -1,0 +1,150 @@
+"""RBM benchmark: CD-1 training throughput against scikit-learn's BernoulliRBM, and AIS.
+
+Figure of merit for training: **samples per second** (training images passed through a
+parameter update per second).  Rows:
+
+* ``CD-1 epochs, digits``: :func:`physjax.spins.train_epochs` (CD-1, Optax SGD) on the 1797
+  binarized ``load_digits`` images (64 visible, 256 hidden, batch 100, 10 epochs per timed
+  call; physjax drops the last incomplete batch: 1700 images per epoch are counted).
+* ``PCD-1 epochs, digits``: the same with persistent chains (100 chains), which is the
+  algorithm scikit-learn's BernoulliRBM runs (``h_samples_``).
+* ``CD-1 epoch, Ising 32x32``: 20000 independent 32 x 32 Ising configurations at
+  T = 2.27 (multi-spin Metropolis, 200 sweeps from random starts; 0/1 units), 1024 visible,
+  512 hidden, batch 100, one epoch per timed call.
+
+Anchor for each row, in the same run on the same data: ``BernoulliRBM(n_components,
+learning_rate, batch_size=100, n_iter)`` ``.fit`` -- the workload of
+``../shared/anchors/sklearn_rbm.py`` (PCD-1 in float64), timed the same way (one warm-up
+fit, then the median of the timed fits); samples/s = n_iter * n_images / seconds.  The
+target is 5x scikit-learn on a CPU.
+
+* ``AIS``: :func:`physjax.spins.ais_log_partition` with 1000 chains and 10^4 temperatures on
+  the digits RBM after the CD-1 row's training; the figure is the wall time (no anchor).
+  ``--quick``: 10^3 temperatures.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from _harness import log, summarize, time_repeats
+
+NAME = "boltzmann"
+DESCRIPTION = ("RBM CD-1 training epochs (samples/s) on binarized digits 64x256 and 20000 "
+               "Ising 32x32 configurations 1024x512 vs scikit-learn BernoulliRBM; AIS 1000 "
+               "chains x 1e4 temperatures wall time")
+
+UNIT = "samples/s"
+TARGET_RATIO = 5.0
+BATCH = 100
+
+
+def digits_data() -> np.ndarray:
+    from sklearn.datasets import load_digits
+
+    return (load_digits().data > 7).astype(np.float64)
+
+
+def ising_data(n: int, L: int = 32, temperature: float = 2.27) -> np.ndarray:
+    import jax
+
+    import physjax.spins as ps
+
+    d = ps.ising_configurations(jax.random.key(0), L, [temperature], n, burn_in=200,
+                                units="binary")
+    return np.asarray(d.spins[0], np.float64)
+
+
+def _time_sklearn(X, n_hidden, lr, n_iter, runs) -> dict:
+    from sklearn import __version__
+    from sklearn.neural_network import BernoulliRBM
+
+    def fit(i):
+        return BernoulliRBM(n_components=n_hidden, learning_rate=lr, batch_size=BATCH,
+                            n_iter=n_iter, random_state=max(i, 0)).fit(X)
+    seconds, _ = time_repeats(fit, lambda i: (i,), runs)
+    stats = summarize(seconds)
+    return {"name": "sklearn BernoulliRBM", "version": __version__, **stats,
+            "figure": n_iter * X.shape[0] / stats["median_s"],
+            "figure_best": n_iter * X.shape[0] / stats["min_s"],
+            "detail": f"BernoulliRBM(n_components={n_hidden}, learning_rate={lr}, "
+                      f"batch_size={BATCH}, n_iter={n_iter}).fit on the same float64 data "
+                      "(PCD-1, the anchor harness's workload)"}
+
+
+def _time_physjax(X, n_hidden, lr, n_epochs, method, runs):
+    import jax
+    import jax.numpy as jnp
+    import optax
+
+    import physjax.spins as ps
+
+    opt = optax.sgd(lr)
+    data = jnp.asarray(X, jnp.float32)
+    rbm = ps.init_rbm(jax.random.key(0), X.shape[1], n_hidden)
+    state = ps.init_training(jax.random.key(1), rbm, opt, method=method, n_chains=BATCH)
+
+    def call(key):
+        return ps.train_epochs(key, state, data, opt, n_epochs=n_epochs, batch_size=BATCH)
+    seconds, (trained, hist) = time_repeats(call, lambda i: (jax.random.key(i + 2),), runs)
+    stats = summarize(seconds)
+    n = n_epochs * (X.shape[0] // BATCH) * BATCH
+    return {**stats, "sweeps": n_epochs, "figure": n / stats["median_s"],
+            "figure_best": n / stats["min_s"],
+            "reconstruction_error": float(hist.reconstruction_error[-1])}, trained.rbm
+
+
+def _training_row(name, label, X, n_hidden, lr, n_epochs, method, runs, anchor) -> tuple:
+    log(f"boltzmann {name}: physjax ({runs} runs)")
+    row, rbm = _time_physjax(X, n_hidden, lr, n_epochs, method, runs)
+    row = {"name": name, "workload": label, "unit": UNIT, "n_visible": X.shape[1],
+           "n_hidden": n_hidden, "batch_size": BATCH, "learning_rate": lr, "method": method,
+           **row}
+    row["anchors"] = [{**anchor, "ratio": row["figure"] / anchor["figure"]}]
+    row["target"] = TARGET_RATIO * anchor["figure"]
+    row["target_text"] = f">= {TARGET_RATIO:g}x scikit-learn BernoulliRBM samples/s (CPU)"
+    row["meets_target"] = bool(row["figure"] >= row["target"])
+    return row, rbm
+
+
+def _ais_row(rbm, n_betas, runs) -> dict:
+    import jax
+
+    import physjax.spins as ps
+
+    def call(key):
+        return ps.ais_log_partition(key, rbm, n_chains=1000, n_betas=n_betas)
+    seconds, res = time_repeats(call, lambda i: (jax.random.key(100 + i),), runs)
+    stats = summarize(seconds)
+    return {"name": "AIS", "workload": f"1000 chains x {n_betas} temperatures, digits RBM "
+                                       f"{rbm.n_visible}x{rbm.n_hidden}",
+            "unit": "s", **stats, "figure": stats["median_s"], "wall_s": stats["median_s"],
+            "sweeps": n_betas, "log_partition": float(res.log_partition),
+            "stderr": float(res.stderr), "anchors": []}
+
+
+def run(quick: bool, repeats: int) -> list[dict]:
+    X = digits_data()
+    label = f"binarized digits {X.shape[0]} x 64, 256 hidden, batch {BATCH}"
+    runs = min(repeats, 3) if quick else repeats
+    log(f"boltzmann digits: sklearn anchor ({runs} runs of 10 epochs)")
+    sk = _time_sklearn(X, 256, 0.05, 10, runs)
+    rows = []
+    row, digits_rbm = _training_row("CD-1 epochs, digits", label + ", 10 epochs", X, 256, 0.05,
+                                    10, "cd", runs, sk)
+    rows.append(row)
+    rows.append(_training_row("PCD-1 epochs, digits", label + ", 10 epochs", X, 256, 0.05, 10,
+                              "pcd", runs, sk)[0])
+    n = 4000 if quick else 20000
+    log(f"boltzmann ising: generating {n} 32x32 configurations")
+    Xi = ising_data(n)
+    big_runs = max(1, min(repeats, 2 if quick else 3))
+    log(f"boltzmann ising: sklearn anchor ({big_runs} runs of 1 epoch)")
+    sk_big = _time_sklearn(Xi, 512, 0.01, 1, big_runs)
+    rows.append(_training_row("CD-1 epoch, Ising 32x32",
+                              f"{n} Ising 32x32 configurations at T=2.27 (0/1), 512 hidden, "
+                              f"batch {BATCH}, 1 epoch", Xi, 512, 0.01, 1, "cd", big_runs,
+                              sk_big)[0])
+    n_betas = 1000 if quick else 10_000
+    log(f"boltzmann AIS: 1000 chains x {n_betas} temperatures")
+    rows.append(_ais_row(digits_rbm, n_betas, max(1, min(repeats, 3))))
+    return rows

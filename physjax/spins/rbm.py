@@ -1,0 +1,475 @@
+r"""Restricted Boltzmann machines: energy, free energy, block Gibbs sampling, exact
+enumeration, and the RBM <-> Hopfield correspondence.
+
+An RBM couples ``n_visible`` units :math:`v` and ``n_hidden`` units :math:`h` only across
+the layers (seed 001, Fig. 5):
+
+.. math::
+    E(v, h) = -v^TWh - b^Tv - c^Th\;\bigl[+\tfrac12|h|^2\ \text{for Gaussian hidden units}\bigr],
+    \qquad p(v, h) = e^{-E(v,h)}/Z.
+
+Visible units are ``"binary"`` (0/1) or ``"spin"`` (:math:`\pm1`); hidden units are
+``"binary"``, ``"spin"`` or ``"gaussian"`` (real, unit variance).  Summing out the hidden
+layer gives the free energy :math:`p(v) = e^{-F(v)}/Z` with :math:`a = c + W^Tv` and
+
+.. math::
+    F(v) = -b^Tv - \sum_j \phi(a_j),\qquad
+    \phi(a) = \log(1+e^a)\ \text{(binary)},\ \log 2\cosh a\ \text{(spin)},\
+    \tfrac12 a^2 + \tfrac12\log 2\pi\ \text{(Gaussian)}.
+
+The layers are conditionally independent: :math:`p(h_j=1|v) = \sigma(a_j)` (binary),
+:math:`p(h_j=\pm1|v) = \sigma(\pm 2a_j)` (spin), :math:`h_j|v \sim \mathcal N(a_j, 1)`
+(Gaussian), and likewise for :math:`v` given :math:`u = b + Wh`.  Block Gibbs sampling
+alternates the two layers; R chains are a leading batch axis (one key per step drives all of
+them through batched matrix products; `jax.vmap` with per-chain keys gives the same chains
+in distribution).
+
+Hopfield networks (seed 003, Hubbard–Stratonovich).  For spins :math:`\sigma` and Gaussian
+:math:`z`,
+:math:`\int\!dz\,e^{-\beta|z|^2/2 + \frac{\beta}{\sqrt N}\sigma^T\xi z}
+\propto e^{\frac{\beta}{2N}\sum_\mu(\xi^\mu\cdot\sigma)^2} = e^{-\beta H_{Hebb}(\sigma)}`
+(up to the constant diagonal term).  With :math:`h = \sqrt\beta z` this is the unit-variance
+Gaussian RBM with :math:`W = \sqrt\beta\,\xi^T/\sqrt N`: :func:`hopfield_to_rbm` builds it
+and :func:`rbm_to_hopfield` goes back (:math:`J = WW^T/\beta`, :math:`h = (b + Wc)/\beta`).
+"""
+
+from __future__ import annotations
+
+import math
+from functools import partial
+from typing import NamedTuple
+
+import equinox as eqx
+import jax
+import jax.numpy as jnp
+from jax import Array
+
+from physjax._checks import check_choice, check_finite, check_positive, check_positive_int
+from physjax.spins.boltzmann import (
+    check_enumerable,
+    check_unit_data,
+    enumerate_states,
+    float_array,
+)
+from physjax.spins.models import LowRankIsing
+
+__all__ = [
+    "VISIBLE_UNITS",
+    "HIDDEN_UNITS",
+    "RBM",
+    "RBMChains",
+    "init_rbm",
+    "rbm_energy",
+    "free_energy",
+    "hidden_mean",
+    "visible_mean",
+    "sample_hidden",
+    "sample_visible",
+    "init_chains",
+    "gibbs_step",
+    "run_gibbs",
+    "rbm_log_partition",
+    "rbm_exact_log_likelihood",
+    "rbm_exact_gradient",
+    "hopfield_to_rbm",
+    "rbm_to_hopfield",
+]
+
+VISIBLE_UNITS = ("binary", "spin")
+HIDDEN_UNITS = ("binary", "spin", "gaussian")
+_HALF_LOG_2PI = 0.5 * math.log(2 * math.pi)
+
+
+class RBM(eqx.Module):
+    r"""Restricted Boltzmann machine :math:`E(v,h) = -v^TWh - b^Tv - c^Th` (+ :math:`|h|^2/2`
+    for Gaussian hidden units).
+
+    Attributes:
+        weights: (n_visible, n_hidden) couplings W.
+        visible_bias: (n_visible,) b.
+        hidden_bias: (n_hidden,) c.
+        visible: ``"binary"`` (0/1) or ``"spin"`` (:math:`\pm1`) (static).
+        hidden: ``"binary"``, ``"spin"`` or ``"gaussian"`` (static).
+    """
+
+    weights: Array
+    visible_bias: Array
+    hidden_bias: Array
+    visible: str = eqx.field(static=True)
+    hidden: str = eqx.field(static=True)
+
+    def __init__(self, weights, visible_bias=0.0, hidden_bias=0.0, *, visible: str = "binary",
+                 hidden: str = "binary"):
+        W = float_array(weights, "weights")
+        if W.ndim != 2 or 0 in W.shape:
+            raise ValueError(f"weights must have shape (n_visible, n_hidden) with n_visible >= 1 "
+                             f"and n_hidden >= 1, "
+                             f"got {W.shape}")
+        self.weights = W
+        self.visible_bias = _bias(visible_bias, W.shape[0], "visible_bias", W.dtype)
+        self.hidden_bias = _bias(hidden_bias, W.shape[1], "hidden_bias", W.dtype)
+        self.visible = check_choice(visible, "visible", VISIBLE_UNITS)
+        self.hidden = check_choice(hidden, "hidden", HIDDEN_UNITS)
+
+    @property
+    def n_visible(self) -> int:
+        return self.weights.shape[0]
+
+    @property
+    def n_hidden(self) -> int:
+        return self.weights.shape[1]
+
+
+def _bias(b, n, name, dtype):
+    b = float_array(b, name).astype(dtype)
+    if b.ndim == 0:
+        b = jnp.full((n,), b)
+    if b.shape != (n,):
+        raise ValueError(f"{name} must be a scalar or have shape ({n},), got {b.shape}")
+    return b
+
+
+def check_rbm(rbm, name: str = "rbm") -> RBM:
+    """An :class:`RBM` with finite parameters (checked when concrete)."""
+    if not isinstance(rbm, RBM):
+        raise TypeError(f"{name} must be a physjax.spins.RBM, got {type(rbm).__name__}")
+    for field in ("weights", "visible_bias", "hidden_bias"):
+        check_finite(getattr(rbm, field), f"{name}.{field}")
+    return rbm
+
+
+def check_visible_data(rbm: RBM, data, name: str = "data") -> Array:
+    """Visible configurations (n_samples, n_visible) in the RBM's visible convention."""
+    return check_unit_data(data, rbm.visible, name, rbm.n_visible).astype(rbm.weights.dtype)
+
+
+def init_rbm(key, n_visible: int, n_hidden: int, *, visible: str = "binary",
+             hidden: str = "binary", scale: float = 0.01, data=None) -> RBM:
+    """Weights :math:`\\mathcal N(0, \\text{scale}^2)`, zero biases; with ``data`` the visible
+    biases start at the data's base rates (:math:`\\log\\bar v/(1-\\bar v)` for binary units,
+    :math:`\\mathrm{artanh}\\,\\bar v` for spins; Hinton's practical guide)."""
+    nv = check_positive_int(n_visible, "n_visible")
+    nh = check_positive_int(n_hidden, "n_hidden")
+    check_positive(scale, "scale")
+    check_choice(visible, "visible", VISIBLE_UNITS)
+    W = jax.random.normal(key, (nv, nh)) * scale
+    b = 0.0
+    if data is not None:
+        b = base_rate_bias(check_unit_data(data, visible, "data", nv), visible)
+    return RBM(W, b, 0.0, visible=visible, hidden=hidden)
+
+
+@partial(jax.jit, static_argnums=(1, 2))
+def base_rate_bias(data: Array, visible: str, eps: float = 1e-3) -> Array:
+    """Visible biases of the independent-unit model matching the data means."""
+    if visible == "binary":
+        p = jnp.clip(jnp.mean(data, 0), eps, 1 - eps)
+        return jnp.log(p) - jnp.log1p(-p)
+    return jnp.arctanh(jnp.clip(jnp.mean(data, 0), -1 + 2 * eps, 1 - 2 * eps))
+
+
+# --------------------------------------------------------------- energies and F(v)
+
+def _log_sum_unit(a, units):
+    r""":math:`\log\sum_s e^{a s}` over the values s of one unit (elementwise)."""
+    if units == "binary":
+        return jax.nn.softplus(a)
+    if units == "spin":
+        return jnp.logaddexp(a, -a)
+    return 0.5 * a * a + _HALF_LOG_2PI
+
+
+def _free_energy(rbm, v):
+    a = v @ rbm.weights + rbm.hidden_bias
+    return -(v @ rbm.visible_bias) - jnp.sum(_log_sum_unit(a, rbm.hidden), axis=-1)
+
+
+def _hidden_free_energy(rbm, h):
+    u = h @ rbm.weights.T + rbm.visible_bias
+    return -(h @ rbm.hidden_bias) - jnp.sum(_log_sum_unit(u, rbm.visible), axis=-1)
+
+
+def rbm_energy(rbm: RBM, v, h) -> Array:
+    """:math:`E(v,h)` for configurations with leading batch axes."""
+    check_rbm(rbm)
+    v = jnp.asarray(v, dtype=rbm.weights.dtype)
+    h = jnp.asarray(h, dtype=rbm.weights.dtype)
+    e = -jnp.sum((v @ rbm.weights) * h, -1) - v @ rbm.visible_bias - h @ rbm.hidden_bias
+    return e + 0.5 * jnp.sum(h * h, -1) if rbm.hidden == "gaussian" else e
+
+
+def free_energy(rbm: RBM, v) -> Array:
+    """Free energy :math:`F(v) = -\\log\\sum_h e^{-E(v,h)}` (integral for Gaussian hidden
+    units) of visible configurations (..., n_visible)."""
+    check_rbm(rbm)
+    v = jnp.asarray(check_finite(v, "v"), dtype=rbm.weights.dtype)
+    if v.shape[-1:] != (rbm.n_visible,):
+        raise ValueError(f"v must have last axis n_visible = {rbm.n_visible}, got {v.shape}")
+    return _jit_free_energy(rbm, v)
+
+
+_jit_free_energy = jax.jit(_free_energy)
+
+
+# --------------------------------------------------------------- conditionals
+
+def _mean(a, units):
+    if units == "binary":
+        return jax.nn.sigmoid(a)
+    if units == "spin":
+        return jnp.tanh(a)
+    return a
+
+
+def _sample(key, a, units):
+    if units == "gaussian":
+        return a + jax.random.normal(key, a.shape, a.dtype)
+    u = jax.random.uniform(key, a.shape, a.dtype)
+    if units == "binary":
+        return (u < jax.nn.sigmoid(a)).astype(a.dtype)
+    return jnp.where(u < jax.nn.sigmoid(2 * a), 1.0, -1.0).astype(a.dtype)
+
+
+@jax.jit
+def hidden_mean(rbm: RBM, v) -> Array:
+    """:math:`E[h|v]`: :math:`\\sigma(a)`, :math:`\\tanh a` or :math:`a`, with
+    :math:`a = c + W^Tv` (any leading batch axes)."""
+    return _mean(jnp.asarray(v, rbm.weights.dtype) @ rbm.weights + rbm.hidden_bias, rbm.hidden)
+
+
+@jax.jit
+def visible_mean(rbm: RBM, h) -> Array:
+    """:math:`E[v|h]` with :math:`u = b + Wh` (any leading batch axes)."""
+    return _mean(jnp.asarray(h, rbm.weights.dtype) @ rbm.weights.T + rbm.visible_bias,
+                 rbm.visible)
+
+
+@jax.jit
+def sample_hidden(key, rbm: RBM, v) -> Array:
+    """Draw :math:`h \\sim p(h|v)` (any leading batch axes)."""
+    return _sample(key, jnp.asarray(v, rbm.weights.dtype) @ rbm.weights + rbm.hidden_bias,
+                   rbm.hidden)
+
+
+@jax.jit
+def sample_visible(key, rbm: RBM, h) -> Array:
+    """Draw :math:`v \\sim p(v|h)` (any leading batch axes)."""
+    return _sample(key, jnp.asarray(h, rbm.weights.dtype) @ rbm.weights.T + rbm.visible_bias,
+                   rbm.visible)
+
+
+# --------------------------------------------------------------- block Gibbs chains
+
+class RBMChains(NamedTuple):
+    """Block-Gibbs chains: ``visible`` (R, n_visible) and ``hidden`` (R, n_hidden) with
+    ``hidden`` drawn from :math:`p(h|v)` of the current ``visible``."""
+
+    visible: Array
+    hidden: Array
+
+
+def random_visible(key, rbm: RBM, shape) -> Array:
+    lo = 0.0 if rbm.visible == "binary" else -1.0
+    return jnp.where(jax.random.bernoulli(key, 0.5, (*shape, rbm.n_visible)), 1.0, lo
+                     ).astype(rbm.weights.dtype)
+
+
+def init_chains(key, rbm: RBM, n_chains: int, *, visible=None) -> RBMChains:
+    """``n_chains`` chains from uniformly random visible states (or the given ``visible``
+    (n_chains, n_visible)), hidden units drawn from :math:`p(h|v)`."""
+    check_rbm(rbm)
+    R = check_positive_int(n_chains, "n_chains")
+    if visible is not None:
+        visible = check_visible_data(rbm, visible, "visible")
+        if visible.shape[0] != R:
+            raise ValueError(f"visible must hold n_chains = {R} rows, got {visible.shape[0]}")
+    return _init_chains(key, rbm, R, visible)
+
+
+@partial(jax.jit, static_argnums=2)
+def _init_chains(key, rbm, R, v):
+    k1, k2 = jax.random.split(key)
+    if v is None:
+        v = random_visible(k1, rbm, (R,))
+    return RBMChains(v, _sample(k2, v @ rbm.weights + rbm.hidden_bias, rbm.hidden))
+
+
+def _gibbs(key, rbm, v):
+    k1, k2, k3 = jax.random.split(key, 3)
+    h = _sample(k1, v @ rbm.weights + rbm.hidden_bias, rbm.hidden)
+    v = _sample(k2, h @ rbm.weights.T + rbm.visible_bias, rbm.visible)
+    return RBMChains(v, _sample(k3, v @ rbm.weights + rbm.hidden_bias, rbm.hidden))
+
+
+@jax.jit
+def gibbs_step(key, rbm: RBM, chains: RBMChains) -> RBMChains:
+    """One block-Gibbs step, :math:`v \\to h \\sim p(h|v) \\to v' \\sim p(v|h)` (and a fresh
+    :math:`h' \\sim p(h|v')`).  Leading axes of ``chains.visible`` are independent chains
+    updated together with one key (batched matrix products); ``jax.vmap`` over per-chain
+    keys works as well and gives the same distribution."""
+    return _gibbs(key, rbm, chains.visible)
+
+
+@jax.jit
+def _run_gibbs(keys, rbm, chains):
+    def body(ch, k):
+        return _gibbs(k, rbm, ch.visible), None
+    return jax.lax.scan(body, chains, keys)[0]
+
+
+def run_gibbs(key, rbm: RBM, chains: RBMChains, n_steps: int) -> RBMChains:
+    """``n_steps`` block-Gibbs steps of all chains inside one ``lax.scan``."""
+    check_rbm(rbm)
+    check_positive_int(n_steps, "n_steps")
+    v = chains.visible
+    if v.ndim != 2 or v.shape[1] != rbm.n_visible:
+        raise ValueError(f"chains.visible must have shape (n_chains, {rbm.n_visible}), "
+                         f"got {v.shape}")
+    return _run_gibbs(jax.random.split(key, n_steps), rbm, chains)
+
+
+# --------------------------------------------------------------- exact enumeration
+
+def enumerated_layer(rbm: RBM, name: str = "rbm") -> str:
+    """The layer summed over by exact enumeration: the smaller one (Gaussian hidden units
+    cannot be enumerated, so then the visible layer)."""
+    if rbm.hidden == "gaussian" or rbm.n_visible <= rbm.n_hidden:
+        check_enumerable(rbm.n_visible, name, what="visible layer")
+        return "visible"
+    check_enumerable(rbm.n_hidden, name, what="hidden layer (the smaller layer)")
+    return "hidden"
+
+
+def _log_partition(rbm, layer):
+    dt = rbm.weights.dtype
+    if layer == "visible":
+        return enumerate_states(rbm.n_visible, rbm.visible, dt,
+                                lambda v: -_free_energy(rbm, v))[0]
+    return enumerate_states(rbm.n_hidden, rbm.hidden, dt,
+                            lambda h: -_hidden_free_energy(rbm, h))[0]
+
+
+_jit_log_partition = jax.jit(_log_partition, static_argnums=1)
+
+
+def rbm_log_partition(rbm: RBM) -> Array:
+    """Exact :math:`\\log Z` by enumerating the smaller layer (at most 24 units)."""
+    check_rbm(rbm)
+    return _jit_log_partition(rbm, enumerated_layer(rbm))
+
+
+def rbm_exact_log_likelihood(rbm: RBM, data) -> Array:
+    """Exact mean log-likelihood :math:`\\frac1M\\sum_m[-F(v^m)] - \\log Z` (per sample)."""
+    check_rbm(rbm)
+    layer = enumerated_layer(rbm)
+    data = check_visible_data(rbm, data)
+    return _exact_log_likelihood(rbm, data, layer)
+
+
+@partial(jax.jit, static_argnums=2)
+def _exact_log_likelihood(rbm, data, layer):
+    return jnp.mean(-_free_energy(rbm, data)) - _log_partition(rbm, layer)
+
+
+def _model_moments(rbm, layer):
+    """:math:`\\langle vh^T\\rangle, \\langle v\\rangle, \\langle h\\rangle` under the model."""
+    dt = rbm.weights.dtype
+    if layer == "visible":
+        def moments(v, p):
+            eh = _mean(v @ rbm.weights + rbm.hidden_bias, rbm.hidden)
+            return ((p[:, None] * v).T @ eh, p @ v, p @ eh)
+        return enumerate_states(rbm.n_visible, rbm.visible, dt,
+                                lambda v: -_free_energy(rbm, v), moments)[1]
+
+    def moments(h, p):
+        ev = _mean(h @ rbm.weights.T + rbm.visible_bias, rbm.visible)
+        return ((p[:, None] * ev).T @ h, p @ ev, p @ h)
+    return enumerate_states(rbm.n_hidden, rbm.hidden, dt,
+                            lambda h: -_hidden_free_energy(rbm, h), moments)[1]
+
+
+def data_moments(rbm: RBM, data: Array):
+    """Positive phase :math:`\\langle v E[h|v]^T\\rangle_{data}` etc."""
+    eh = _mean(data @ rbm.weights + rbm.hidden_bias, rbm.hidden)
+    M = data.shape[0]
+    return data.T @ eh / M, jnp.mean(data, 0), jnp.mean(eh, 0)
+
+
+def moments_to_gradient(rbm: RBM, positive, negative) -> RBM:
+    """An RBM-shaped gradient from positive minus negative moments."""
+    return eqx.tree_at(lambda m: (m.weights, m.visible_bias, m.hidden_bias), rbm,
+                       tuple(p - n for p, n in zip(positive, negative, strict=True)))
+
+
+def rbm_exact_gradient(rbm: RBM, data) -> RBM:
+    r"""Exact gradient of the mean log-likelihood, as an RBM of the same shape:
+    :math:`\partial_W = \langle vh^T\rangle_{data} - \langle vh^T\rangle_{model}`,
+    :math:`\partial_b = \langle v\rangle_{data} - \langle v\rangle_{model}`,
+    :math:`\partial_c = \langle h\rangle_{data} - \langle h\rangle_{model}`, the model
+    averages by enumerating the smaller layer and the hidden units given the data
+    Rao-Blackwellized (:math:`E[h|v]`)."""
+    check_rbm(rbm)
+    layer = enumerated_layer(rbm)
+    data = check_visible_data(rbm, data)
+    return _exact_gradient(rbm, data, layer)
+
+
+@partial(jax.jit, static_argnums=2)
+def _exact_gradient(rbm, data, layer):
+    return moments_to_gradient(rbm, data_moments(rbm, data), _model_moments(rbm, layer))
+
+
+# --------------------------------------------------------------- Hopfield <-> RBM
+
+def hopfield_to_rbm(hopfield, beta: float = 1.0) -> RBM:
+    r"""The Gaussian-hidden RBM whose visible marginal is the Hopfield network's Boltzmann
+    distribution :math:`e^{-\beta H(\sigma)}/Z` at inverse temperature ``beta``.
+
+    ``hopfield`` is a (K, N) array of patterns (Hebb's couplings :math:`J=\xi^T\xi/N`) or a
+    :class:`~physjax.spins.LowRankIsing` (Hebb, ``weights`` >= 0, or a positive
+    semi-definite ``kernel`` A: :math:`W = \sqrt\beta\,\xi^TA^{1/2}/\sqrt N`).  Hebb gives
+    :math:`W = \sqrt\beta\,\xi^T/\sqrt N` (seed 003's :math:`W = \xi/\sqrt N` with the hidden
+    variables rescaled, :math:`h = \sqrt\beta z`), visible biases :math:`\beta h_i`, spin
+    visible units.  Exact for :math:`\sigma\in\{\pm1\}^N`: the zero diagonal of J only
+    shifts H by a constant.
+    """
+    check_positive(beta, "beta")
+    if isinstance(hopfield, LowRankIsing):
+        xi, h = hopfield.patterns, hopfield.h
+        if hopfield.kernel is not None:
+            evals, evecs = jnp.linalg.eigh(hopfield.kernel)
+            if float(jnp.min(evals)) < -1e-8 * max(1.0, float(jnp.max(jnp.abs(evals)))):
+                raise ValueError(
+                    f"hopfield.kernel must be positive semi-definite for a Gaussian RBM "
+                    f"(Hubbard-Stratonovich needs J >= 0), min eigenvalue {float(evals.min())}")
+            xi = (evecs * jnp.sqrt(jnp.clip(evals, 0))).T @ xi
+        elif hopfield.weights is not None:
+            if float(jnp.min(hopfield.weights)) < 0:
+                raise ValueError("hopfield.weights must be >= 0 for a Gaussian RBM "
+                                 "(Hubbard-Stratonovich needs J >= 0)")
+            xi = jnp.sqrt(hopfield.weights)[:, None] * xi
+    else:
+        xi = float_array(hopfield, "hopfield")
+        if xi.ndim != 2 or 0 in xi.shape:
+            raise ValueError(f"hopfield patterns must have shape (K, N), got {xi.shape}")
+        h = jnp.zeros(xi.shape[1], xi.dtype)
+    N = xi.shape[1]
+    beta = jnp.asarray(beta, xi.dtype)
+    return RBM(jnp.sqrt(beta / N) * xi.T, beta * h, 0.0, visible="spin", hidden="gaussian")
+
+
+def rbm_to_hopfield(rbm: RBM, beta: float = 1.0) -> LowRankIsing:
+    r"""The Hopfield network (:class:`~physjax.spins.LowRankIsing`) whose Boltzmann
+    distribution at inverse temperature ``beta`` is the visible marginal of a spin-visible,
+    Gaussian-hidden RBM: patterns :math:`\xi = \sqrt{N/\beta}\,W^T` (so
+    :math:`J = WW^T/\beta`), field :math:`h = (b + Wc)/\beta`."""
+    check_rbm(rbm)
+    check_positive(beta, "beta")
+    if rbm.visible != "spin" or rbm.hidden != "gaussian":
+        raise ValueError(f"rbm must have spin visible and Gaussian hidden units to be a "
+                         f"Hopfield network, got visible={rbm.visible!r}, "
+                         f"hidden={rbm.hidden!r}")
+    N = rbm.n_visible
+    beta = jnp.asarray(beta, rbm.weights.dtype)
+    return LowRankIsing(jnp.sqrt(N / beta) * rbm.weights.T, None,
+                        (rbm.visible_bias + rbm.weights @ rbm.hidden_bias) / beta)
