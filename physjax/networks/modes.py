@@ -41,11 +41,12 @@ __all__ = [
 
 def cost_hessian(graph, conductances, task, *, solver="dense", current=None):
     r"""Dense cost Hessian :math:`\partial^2 C/\partial k_i\partial k_j` by ``jax.hessian``
-    (forward over reverse through the implicit solve); for small networks."""
+    (forward over reverse through the implicit solve), compiled as one program (op-by-op
+    evaluation is ~100x slower); for small networks."""
     _res.check_network(graph, conductances, task)
     fn = lambda k: _res.cost(graph, k, task, solver=solver, current=current,  # noqa: E731
                              check=False)
-    return jax.hessian(fn)(jnp.asarray(conductances))
+    return jax.jit(jax.hessian(fn))(jnp.asarray(conductances))
 
 
 def cost_hvp_fn(graph, conductances, task, *, solver="auto", current=None, mode="fwd-rev"):
@@ -63,7 +64,7 @@ def residual_jacobian(graph, conductances, task, *, solver="dense", current=None
     _res.check_network(graph, conductances, task)
     fn = lambda k: _res.residuals(graph, k, task, solver=solver, current=current,  # noqa: E731
                                   check=False).reshape(-1)
-    return jax.jacfwd(fn)(jnp.asarray(conductances))
+    return jax.jit(jax.jacfwd(fn))(jnp.asarray(conductances))
 
 
 def gauss_newton_hessian(graph, conductances, task, **kwargs):

@@ -298,3 +298,14 @@ def test_float32_default_paths_run_and_agree():
         vs = [np.asarray(N.free_state(g, k, task, solver=s)) for s in ("dense", "banded", "cg")]
         np.testing.assert_allclose(vs[1], vs[0], atol=1e-5)
         np.testing.assert_allclose(vs[2], vs[0], atol=1e-4)
+
+
+def test_reduced_hessian_is_the_laplacian_without_fixed_rows_and_is_positive_definite():
+    g = G.square_grid(5)
+    k = random_k(g, 11)
+    fixed = (0, 24)
+    h = np.asarray(N.reduced_hessian(g, k, fixed))
+    lap = np.asarray(G.laplacian(g, k))
+    keep = np.setdiff1d(np.arange(25), fixed)
+    np.testing.assert_array_equal(h, lap[np.ix_(keep, keep)])
+    assert np.linalg.eigvalsh(h).min() > 0
