@@ -23,6 +23,13 @@ the imposed voltages (seed 000), and solve with ``scipy.sparse.linalg.spsolve`` 
 float64), all input examples as columns of one right-hand side; the ensemble loops over the
 networks.  Its double-optimization gradient is checked against physjax's before timing.
 
+Both sides run with the BLAS/LAPACK thread pools limited to one thread
+(``threadpoolctl``): jaxlib's CPU LAPACK kernels (Cholesky, triangular solves) come from
+SciPy's OpenBLAS, whose threads fight XLA's own on the small blocks of the banded solver --
+on this machine the 100 x 100 step took 250-600 ms with OpenBLAS threads and 20-26 ms without,
+while the SciPy anchor did not change.  Users get the same by setting
+``OPENBLAS_NUM_THREADS=1``.
+
 Targets (CPU): >= 5x the anchor per network at 40 x 40, >= 50x for the 64-network
 ensemble, and 100 x 100 (19 800 edges) under 50 ms per step.
 """
@@ -217,6 +224,13 @@ def gradient_check(L: int = 10) -> float:
 
 
 def run(quick: bool, repeats: int) -> list[dict]:
+    from threadpoolctl import threadpool_limits
+
+    with threadpool_limits(limits=1, user_api="blas"):
+        return _run(quick, repeats)
+
+
+def _run(quick: bool, repeats: int) -> list[dict]:
     import jax
 
     backend = jax.default_backend()
@@ -237,7 +251,8 @@ def run(quick: bool, repeats: int) -> list[dict]:
             row = {"name": rule, "workload": w.label, "L": w.L, "edges": n_edges,
                    "networks": w.networks, "unit": UNIT, "ms_per_step": ms_per_step,
                    "max_rel_gradient_diff": check,
-                   "note": "float32, solver='auto'; anchor float64 SuperLU", **result,
+                   "note": "float32, solver='auto'; anchor float64 SuperLU; BLAS threads = 1",
+                   **result,
                    "anchors": [{**anchor, "ratio": result["figure"] / anchor["figure"]}]}
             if backend == "cpu" and not quick:
                 if w.networks > 1:

@@ -12,6 +12,9 @@ Three methods, one interface (``factorize`` then ``solve`` with a matrix of righ
   This beats SuperLU through SciPy on the same matrices because it stays inside one compiled
   program and vectorizes over networks with ``vmap``.  It needs concrete edges (the ordering
   is computed on the host); under a trace of the graph the solver falls back to dense or CG.
+  Its blocks go through jaxlib's CPU LAPACK kernels, which come from SciPy's OpenBLAS: on a
+  busy CPU, OpenBLAS threads fight XLA's and a 100 x 100 grid step slows ~10x; run with
+  ``OPENBLAS_NUM_THREADS=1`` (the benchmark does, for physjax and its SciPy anchor alike).
 * ``"cg"``: matrix-free Jacobi-preconditioned conjugate gradients (``lineax.CG``) with
   optional warm starts; for very large or 3-D networks where the band is wide.
 
