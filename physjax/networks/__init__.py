@@ -6,8 +6,17 @@ Hessians.
 * :mod:`physjax.networks.learning` -- double optimization, coupled learning, equilibrium
   propagation and the ``train`` loop;
 * :mod:`physjax.networks.modes` -- cost Hessian, Gauss-Newton part, physical-Hessian spectra.
+
+Elastic spring networks live in submodules (their state functions share names with the
+resistor ones, so they are reached as ``physjax.networks.strain.free_state`` etc.):
+:mod:`~physjax.networks.spring` (energy, dynamical matrix, normal modes),
+:mod:`~physjax.networks.packing` (jammed packings by FIRE, pruning),
+:mod:`~physjax.networks.strain` (allostery and cooperative-binding tasks),
+:mod:`~physjax.networks.spring_learning`, :mod:`~physjax.networks.thermal` (equipartition,
+T*) and :mod:`~physjax.networks.localized` (maximally localized bases).
 """
 
+from physjax.networks import localized, packing, spring, spring_learning, strain, thermal
 from physjax.networks.learning import (
     NUDGES,
     RULES,
@@ -90,4 +99,11 @@ __all__ = [
     "residuals",
     "source_currents",
     "train",
+    # spring-network submodules
+    "localized",
+    "packing",
+    "spring",
+    "spring_learning",
+    "strain",
+    "thermal",
 ]

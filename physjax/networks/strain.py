@@ -1,0 +1,435 @@
+r"""Strain tasks of spring networks: allostery, cooperative binding, free and clamped states.
+
+A task acts on node *pairs* :math:`p = (i, j)` (a spring or any two nodes) with reference
+distance :math:`r_p` and unit vector :math:`\hat m_p`; its strain is
+:math:`\varepsilon_p = (|x_i - x_j| - r_p)/r_p`, to first order
+:math:`\varepsilon_p = (P u)_p = \hat m_p\cdot(u_i - u_j)/r_p`.  In each example :math:`\mu`
+some pairs are *sources* (strain imposed) and some *targets* (strain measured, with a
+desired value).  Allostery (seed 000): strain the source by :math:`\varepsilon_S`, the target
+should strain by :math:`\Delta\,\varepsilon_S`.  Cooperative binding: two sites A and B,
+binding = imposing a strain; trained in both directions (A bound :math:`\to` B strained and
+B bound :math:`\to` A strained), so that binding B after A costs little energy
+(:func:`binding_energies`).
+
+**Linear response** (``method="linear"``, the default and what learning uses).  About the
+reference positions the energy is quadratic,
+:math:`E(u) = \tfrac12\sum_j k_j\,((Ru)_j + s_j)^2` with :math:`s_j = \ell_j(X) - \ell_{0j}`
+(non-zero once rest lengths are trained).  The free state minimizes :math:`E` subject to
+:math:`(Pu)_S = \varepsilon_S` (Lagrange multipliers).  With :math:`G = H^{+}` the Green's
+function of :math:`H = R^\top K R` on the complement of the rigid-body modes, :math:`Y =
+G P^\top` and :math:`y_0 = -G R^\top K s`, every constrained state is
+
+.. math::  u = y_0 + Y W\mu,\qquad (W C W + I - W)\,\mu = W(\varepsilon - P y_0),
+           \qquad C = P G P^\top,
+
+where :math:`W` is the 0/1 mask of the imposed pairs and :math:`C` the compliance matrix
+between the pairs.  One solve of :math:`H` per pair (plus one for :math:`y_0`) therefore
+serves the free state *and* the clamped state (sources and targets imposed, targets at
+:math:`\varepsilon_T^C = \varepsilon_T^F + \eta(\Delta - \varepsilon_T^F)`).  The rigid-body
+null space is lifted by solving with :math:`H + c\,QQ^\top` (:math:`Q` the rigid-body modes,
+:math:`c` the mean stiffness), which leaves the solution orthogonal to :math:`Q` unchanged.
+Solves are dense Cholesky (``solver="dense"``) or matrix-free Jacobi-preconditioned
+conjugate gradients (``jax.scipy.sparse.linalg.cg``, ``solver="cg"``, warm-startable; it
+stops on the residual norm relative to the right-hand side and measured 2x faster per solve
+than ``lineax.CG`` here), both differentiated implicitly (a linear solve's derivative is
+another solve, ``lax.custom_linear_solve``).
+
+**Nonlinear** (``method="newton"``): the full energy is minimized with the exact nonlinear
+pair strains imposed, by Newton's method (optimistix) on the Lagrange (KKT) system, with the
+rigid-body gauge fixed by the penalty :math:`\tfrac c2|Q^\top u|^2` (zero at the solution,
+so it does not bias it); differentiable by the implicit function theorem.  ``"fire"`` first
+relaxes with FIRE (:func:`physjax.networks.packing.fire_minimize`) with the source strains
+imposed by stiff penalty springs, then polishes with Newton: for large strains.
+"""
+
+from __future__ import annotations
+
+from typing import NamedTuple
+
+import equinox as eqx
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from physjax._checks import check_choice, check_finite, check_positive, is_concrete
+from physjax.networks import spring as _sp
+
+__all__ = [
+    "DENSE_MAX_DOF",
+    "BindingEnergies",
+    "LinearResponse",
+    "StrainTask",
+    "allostery_task",
+    "binding_energies",
+    "clamped_state",
+    "constrained_state",
+    "cooperative_binding_task",
+    "distant_sites",
+    "free_state",
+    "linear_energy",
+    "linear_response",
+    "make_strain_task",
+    "pair_strain_matrix",
+    "pair_strains",
+]
+
+Array = jax.Array
+DENSE_MAX_DOF = 2048
+SOLVERS = ("auto", "dense", "cg")
+METHODS = ("linear", "newton", "fire")
+
+
+class StrainTask(eqx.Module):
+    r"""Strain task on node pairs; all fields are arrays (a task can be ``vmap``-ed).
+
+    Attributes:
+        pairs: ``(n_pairs, 2)`` node indices.
+        sources: ``(n_examples, n_pairs)`` 0/1 mask of the pairs whose strain is imposed.
+        targets: ``(n_examples, n_pairs)`` 0/1 mask of the pairs with a desired strain.
+        inputs: ``(n_examples, n_pairs)`` imposed strains :math:`\varepsilon_S` (0 elsewhere).
+        desired: ``(n_examples, n_pairs)`` desired target strains (0 elsewhere).
+    """
+
+    pairs: Array
+    sources: Array
+    targets: Array
+    inputs: Array
+    desired: Array
+
+    @property
+    def n_examples(self) -> int:
+        return self.sources.shape[-2]
+
+
+def _pairs(network, pairs, name="pairs"):
+    arr = np.asarray(pairs) if is_concrete(pairs) else pairs
+    if arr.ndim == 1:
+        arr = arr[None]
+    if arr.ndim != 2 or arr.shape[1] != 2:
+        raise ValueError(f"{name} must have shape (n_pairs, 2), got {tuple(arr.shape)}")
+    if not jnp.issubdtype(arr.dtype, jnp.integer):
+        raise TypeError(f"{name} must hold integer node indices, got dtype {arr.dtype}")
+    if is_concrete(arr):
+        bad = (arr < 0) | (arr >= network.n_nodes)
+        if np.any(bad):
+            raise ValueError(f"{name} has node indices {arr[bad].tolist()} outside "
+                             f"[0, {network.n_nodes}) for a network of {network.n_nodes} "
+                             "nodes")
+        if np.any(arr[:, 0] == arr[:, 1]):
+            raise ValueError(f"{name} must join two different nodes, got {arr.tolist()}")
+    return jnp.asarray(arr, jnp.int32)
+
+
+def make_strain_task(network, pairs, *, sources, targets, inputs, desired) -> StrainTask:
+    """Validated :class:`StrainTask`: ``pairs`` (n_pairs, 2); ``sources``, ``targets``,
+    ``inputs``, ``desired`` of shape (n_examples, n_pairs) (1-D: one example)."""
+    _sp._check_network(network)
+    p = _pairs(network, pairs)
+    arrays = {}
+    dtype = network.positions.dtype
+    for name, a in (("sources", sources), ("targets", targets), ("inputs", inputs),
+                    ("desired", desired)):
+        a = jnp.asarray(check_finite(a, name), dtype)
+        a = a[None] if a.ndim == 1 else a
+        if a.ndim != 2 or a.shape[1] != p.shape[0]:
+            raise ValueError(f"{name} must have shape (n_examples, n_pairs={p.shape[0]}), "
+                             f"got {tuple(a.shape)}")
+        arrays[name] = a
+    if len({a.shape for a in arrays.values()}) != 1:
+        raise ValueError(f"sources, targets, inputs, desired must have the same shape, got "
+                         f"{[tuple(a.shape) for a in arrays.values()]}")
+    s, t = arrays["sources"], arrays["targets"]
+    if is_concrete(s) and is_concrete(t):
+        s_, t_ = np.asarray(s), np.asarray(t)
+        if not (np.all((s_ == 0) | (s_ == 1)) and np.all((t_ == 0) | (t_ == 1))):
+            raise ValueError("sources and targets must be 0/1 masks")
+        if np.any(s_ * t_):
+            raise ValueError("sources and targets overlap: a pair is either imposed or "
+                             "measured in an example")
+        if np.any(s_.sum(1) == 0):
+            raise ValueError("sources must impose at least one pair strain per example")
+    return StrainTask(p, s, t, arrays["inputs"] * s, arrays["desired"] * t)
+
+
+def allostery_task(network, source_pair, target_pair, *, ratio=1.0,
+                   source_strain=1.0) -> StrainTask:
+    r"""Allostery: strain ``source_pair`` by :math:`\varepsilon_S`; ``target_pair`` should
+    strain by :math:`\Delta\,\varepsilon_S` (``ratio`` :math:`= \Delta`, a scalar or one per
+    target when ``target_pair`` lists several pairs)."""
+    src = np.atleast_2d(np.asarray(source_pair))
+    tgt = np.atleast_2d(np.asarray(target_pair))
+    _pairs(network, src, "source_pair")
+    _pairs(network, tgt, "target_pair")
+    ns, nt = src.shape[0], tgt.shape[0]
+    ratio = np.broadcast_to(np.asarray(ratio, float), (nt,))
+    eps = np.broadcast_to(np.asarray(source_strain, float), (ns,))
+    z = np.zeros(ns + nt)
+    return make_strain_task(
+        network, np.concatenate([src, tgt]), sources=np.r_[np.ones(ns), np.zeros(nt)],
+        targets=np.r_[np.zeros(ns), np.ones(nt)], inputs=np.r_[eps, np.zeros(nt)],
+        desired=z + np.r_[np.zeros(ns), ratio * eps.mean()])
+
+
+def cooperative_binding_task(network, site_a, site_b, *, strain=1.0) -> StrainTask:
+    r"""Cooperative binding (seed 000): two examples, A bound (strained by ``strain``)
+    :math:`\to` B should strain by ``strain``, and B bound :math:`\to` A by ``strain``."""
+    pairs = np.stack([np.asarray(site_a), np.asarray(site_b)])
+    _pairs(network, pairs, "site_a/site_b")
+    eye = np.eye(2)
+    return make_strain_task(network, pairs, sources=eye, targets=eye[::-1],
+                            inputs=strain * eye, desired=strain * eye[::-1])
+
+
+def distant_sites(network, node: int = 0):
+    """Two binding sites far apart: ``(site_a, site_b)``, each a node and its nearest
+    *unbonded* node (minimum image), site A at ``node`` and site B at the node farthest from
+    it -- the source/target geometry of the allostery and cooperative-binding tasks."""
+    _sp._check_network(network)
+    x = np.asarray(network.positions)
+    e = np.asarray(network.graph.edges)
+    if not 0 <= node < network.n_nodes:
+        raise ValueError(f"node must be in [0, {network.n_nodes}), got {node}")
+
+    def offsets(i):
+        d = x - x[i]
+        if network.box is not None:
+            box = np.asarray(network.box)
+            d -= box * np.round(d / box)
+        return np.linalg.norm(d, axis=1)
+
+    def site(i):
+        dist = offsets(i)
+        dist[i] = np.inf
+        dist[e[e[:, 0] == i, 1]] = np.inf
+        dist[e[e[:, 1] == i, 0]] = np.inf
+        return np.array([i, int(np.argmin(dist))])
+
+    return site(node), site(int(np.argmax(offsets(node))))
+
+
+# --------------------------------------------------------------------------- geometry
+
+def pair_strain_matrix(network, pairs, positions=None) -> Array:
+    r"""Linearized pair strains :math:`P` (``(n_pairs, N d)``): :math:`(Pu)_p =
+    \hat m_p\cdot(u_i - u_j)/r_p` about ``positions`` (default: the reference)."""
+    return _pair_strain_matrix(network, _pairs(network, pairs), _sp._positions(network, positions))
+
+
+@eqx.filter_jit
+def _pair_strain_matrix(network, p, x):
+    v = _sp._minimum_image(x[p[:, 0]] - x[p[:, 1]], network.box)
+    r = jnp.linalg.norm(v, axis=-1, keepdims=True)
+    m = v / r**2
+    rows = jnp.arange(p.shape[0])
+    out = jnp.zeros((p.shape[0], network.n_nodes, network.dim), x.dtype)
+    out = out.at[rows, p[:, 0]].add(m).at[rows, p[:, 1]].add(-m)
+    return out.reshape(p.shape[0], -1)
+
+
+def pair_strains(network, pairs, displacements, *, linear: bool = True) -> Array:
+    r"""Pair strains for displacements u (``(..., N, d)``): linear :math:`Pu`, or the exact
+    :math:`(|x_i - x_j| - r_p)/r_p` with :math:`x = X + u` when ``linear=False``."""
+    p = _pairs(network, pairs)
+    u = jnp.asarray(displacements)
+    x0 = network.positions
+    if linear:
+        pm = pair_strain_matrix(network, p)
+        return u.reshape(u.shape[:-2] + (-1,)) @ pm.T
+    r0 = jnp.linalg.norm(_sp._minimum_image(x0[p[:, 0]] - x0[p[:, 1]], network.box), axis=-1)
+    x = x0 + u
+    v = _sp._minimum_image(x[..., p[:, 0], :] - x[..., p[:, 1], :], network.box)
+    return (jnp.linalg.norm(v, axis=-1) - r0) / r0
+
+
+def linear_energy(network, stiffnesses, displacements, *, rest_lengths=None) -> Array:
+    r"""Linear-response energy :math:`\tfrac12\sum_j k_j((Ru)_j + s_j)^2`,
+    :math:`s = \ell(X) - \ell_0`; leading axes of ``displacements`` (``(..., N, d)``) are
+    batch axes."""
+    return 0.5 * jnp.sum(stiffnesses * _extensions(network, displacements, rest_lengths) ** 2,
+                         axis=-1)
+
+
+def _extensions(network, u, rest_lengths):
+    """(Ru)_j + s_j: the first-order bond extensions l_j - l0_j."""
+    r = _sp.bond_vectors(network)
+    ln = jnp.linalg.norm(r, axis=-1)
+    e = network.graph.edges
+    du = u[..., e[:, 0], :] - u[..., e[:, 1], :]
+    return jnp.sum(du * (r / ln[:, None]), axis=-1) + ln - _sp._rest(network, rest_lengths)
+
+
+# --------------------------------------------------------------------------- solves
+
+class LinearResponse(NamedTuple):
+    r"""What one set of linear solves gives (see module docs).
+
+    Attributes:
+        basis: :math:`Y^\top = (G P^\top)^\top`, shape ``(n_pairs, N d)``.
+        offset: :math:`y_0 = -G R^\top K s`, shape ``(N d,)`` (0 at zero prestress).
+        compliance: :math:`C = P G P^\top`, ``(n_pairs, n_pairs)``.
+        offset_strains: :math:`P y_0`, the pair strains with nothing imposed.
+    """
+
+    basis: Array
+    offset: Array
+    compliance: Array
+    offset_strains: Array
+
+
+def _choose(solver, n_dof):
+    check_choice(solver, "solver", SOLVERS)
+    return ("dense" if n_dof <= DENSE_MAX_DOF else "cg") if solver == "auto" else solver
+
+
+def linear_response(network, stiffnesses, pairs, *, rest_lengths=None, solver="auto",
+                    initial: LinearResponse | None = None, rtol=None) -> LinearResponse:
+    r"""Solve :math:`(H + cQQ^\top) [Y, y_0] = [P^\top, -R^\top K s]` (dense Cholesky or
+    warm-started CG from ``initial``) and return the :class:`LinearResponse`."""
+    return _linear_response(network, jnp.asarray(stiffnesses), _pairs(network, pairs),
+                            rest_lengths, _choose(solver, network.n_dof), initial, rtol)
+
+
+@eqx.filter_jit
+def _linear_response(network, k, pairs, rest_lengths, solver, initial, rtol):
+    x = network.positions
+    dtype = jnp.result_type(k.dtype, x.dtype)
+    pm = _pair_strain_matrix(network, pairs, x).astype(dtype)
+    s = (_sp.bond_lengths(network) - _sp._rest(network, rest_lengths)).astype(dtype)
+    q = jax.lax.stop_gradient(_sp._rigid_body_modes(network, x).astype(dtype))
+    c = jax.lax.stop_gradient(jnp.mean(k))
+    nhat = _unit_bonds(network).astype(dtype)
+    e = network.graph.edges
+    n, d = network.n_nodes, network.dim
+    ks = (k * s)[:, None] * nhat
+    force_s = jax.ops.segment_sum(jnp.concatenate([ks, -ks]), e.T.reshape(-1),
+                                  num_segments=n).reshape(-1)          # R^T K s
+    rhs = jnp.concatenate([pm, -force_s[None]], 0)
+    if rtol is None:
+        rtol = 1e-12 if dtype == jnp.float64 else 1e-6
+    if solver == "dense":
+        h = _sp._linear_stiffness(network, k, nhat) + c * q @ q.T
+        sol = jax.scipy.linalg.solve(h, rhs.T, assume_a="pos").T
+    else:
+        matvec0 = _sp.dynamical_matvec(network, k)
+
+        def matvec(v):
+            return matvec0(v) + c * (q @ (q.T @ v))
+
+        diag = jax.ops.segment_sum(jnp.concatenate([k[:, None] * nhat**2] * 2),
+                                   e.T.reshape(-1), num_segments=n).reshape(-1)
+        diag = jax.lax.stop_gradient(diag + c * jnp.sum(q**2, axis=1))
+        y_init = jnp.zeros_like(rhs) if initial is None else jax.lax.stop_gradient(
+            jnp.concatenate([initial.basis, initial.offset[None]], 0))
+
+        def one(b, y0):
+            return jax.scipy.sparse.linalg.cg(matvec, b, x0=y0, tol=rtol, atol=0.0,
+                                              M=lambda v: v / diag,
+                                              maxiter=20 * n * d + 100)[0]
+
+        sol = jax.vmap(one)(rhs, y_init)
+    basis, offset = sol[:-1], sol[-1]
+    return LinearResponse(basis, offset, pm @ basis.T, pm @ offset)
+
+
+def _unit_bonds(network):
+    r = _sp.bond_vectors(network)
+    return r / jnp.linalg.norm(r, axis=-1, keepdims=True)
+
+
+@jax.jit
+def constrained_state(response: LinearResponse, imposed, values):
+    r"""Displacements (flat, ``(..., N d)``) and strains of all pairs (``(..., n_pairs)``)
+    with the pairs of the 0/1 mask ``imposed`` held at ``values``: :math:`u = y_0 + Y W\mu`,
+    :math:`(WCW + I - W)\mu = W(\varepsilon - Py_0)`.  Leading axes are examples."""
+    w = jnp.asarray(imposed)
+    n_p = w.shape[-1]
+    a = (w[..., :, None] * response.compliance * w[..., None, :]
+         + jnp.eye(n_p) * (1.0 - w[..., None, :]))
+    mu = jnp.linalg.solve(a, (w * (values - response.offset_strains))[..., None])[..., 0]
+    u = response.offset + (w * mu) @ response.basis
+    strains = response.offset_strains + (w * mu) @ response.compliance.T
+    return u, strains
+
+
+def _check_task(network, stiffnesses, task, check, rest_lengths=None):
+    if not isinstance(task, StrainTask):
+        raise TypeError(f"task must be a StrainTask (see make_strain_task), got "
+                        f"{type(task).__name__}")
+    if check:
+        _sp.check_stiffnesses(network, stiffnesses)
+        _pairs(network, task.pairs, "task.pairs")
+        if rest_lengths is not None:
+            check_positive(rest_lengths, "rest_lengths")
+        _sp.check_rigid(network)
+
+
+def free_state(network, stiffnesses, task: StrainTask, *, rest_lengths=None,
+               method: str = "linear", solver: str = "auto", response=None,
+               check: bool = True, **nonlinear_kw):
+    r"""Free state: sources held at ``task.inputs``, everything else relaxed.
+
+    Returns ``(displacements, strains)``: ``(n_examples, N, d)`` and the strains of all task
+    pairs ``(n_examples, n_pairs)`` (linearized for ``method="linear"``, exact otherwise).
+    ``response`` reuses a :class:`LinearResponse` of the same stiffnesses.
+    """
+    check_choice(method, "method", METHODS)
+    _check_task(network, stiffnesses, task, check, rest_lengths)
+    shape = (task.n_examples, network.n_nodes, network.dim)
+    if method != "linear":
+        from physjax.networks._strain_nonlinear import nonlinear_states
+        u = nonlinear_states(network, stiffnesses, task, task.sources, task.inputs,
+                             rest_lengths, method, **nonlinear_kw)
+        return u, pair_strains(network, task.pairs, u, linear=False)
+    if response is None:
+        response = linear_response(network, stiffnesses, task.pairs,
+                                   rest_lengths=rest_lengths, solver=solver)
+    u, eps = constrained_state(response, task.sources, task.inputs)
+    return u.reshape(shape), eps
+
+
+def clamped_state(network, stiffnesses, task: StrainTask, eta, *, free_strains=None,
+                  rest_lengths=None, solver: str = "auto", response=None,
+                  check: bool = True):
+    r"""Clamped state of coupled learning (linear response): sources held at the inputs and
+    targets at :math:`\varepsilon_T^C = \varepsilon_T^F + \eta(\Delta - \varepsilon_T^F)`.
+    Returns ``(displacements, strains)`` as :func:`free_state`."""
+    _check_task(network, stiffnesses, task, check, rest_lengths)
+    if check:
+        check_positive(eta, "eta")
+    if response is None:
+        response = linear_response(network, stiffnesses, task.pairs,
+                                   rest_lengths=rest_lengths, solver=solver)
+    if free_strains is None:
+        free_strains = constrained_state(response, task.sources, task.inputs)[1]
+    values = task.inputs + task.targets * (free_strains + eta * (task.desired - free_strains))
+    u, eps = constrained_state(response, task.sources + task.targets, values)
+    return u.reshape(task.n_examples, network.n_nodes, network.dim), eps
+
+
+class BindingEnergies(NamedTuple):
+    """Linear-response energies to impose strains at sites A, B and both (cooperative
+    binding); ``b_after_a = ab - a`` is the energy to bind B once A is bound."""
+
+    a: Array
+    b: Array
+    ab: Array
+
+    @property
+    def b_after_a(self) -> Array:
+        return self.ab - self.a
+
+
+def binding_energies(network, stiffnesses, site_a, site_b, *, strain=1.0, rest_lengths=None,
+                     solver="auto") -> BindingEnergies:
+    r""":math:`E^A, E^B, E^{A+B}`: minimum energies with the strain imposed at A, at B, and
+    at both (linear response; :math:`E = \tfrac12\varepsilon^\top C^{-1}\varepsilon` at zero
+    prestress)."""
+    _sp.check_stiffnesses(network, stiffnesses)
+    pairs = jnp.stack([jnp.asarray(site_a), jnp.asarray(site_b)])
+    resp = linear_response(network, stiffnesses, pairs, rest_lengths=rest_lengths,
+                           solver=solver)
+    masks = jnp.array([[1.0, 0.0], [0.0, 1.0], [1.0, 1.0]], resp.basis.dtype)
+    u, _ = constrained_state(resp, masks, strain * masks)
+    e = linear_energy(network, stiffnesses, u.reshape(3, network.n_nodes, network.dim),
+                      rest_lengths=rest_lengths)
+    return BindingEnergies(e[0], e[1], e[2])
