@@ -119,7 +119,8 @@ def contrast(graph, conductances, task, eta, *, solver="auto", current=None):
 
 
 def _contrast_gradient(graph, free, clamp, eta, current):
-    return (_power_partials(graph, clamp(eta), current) - _power_partials(graph, free, current)) / eta
+    clamped = _power_partials(graph, clamp(eta), current)
+    return (clamped - _power_partials(graph, free, current)) / eta
 
 
 def contrast_gradient(graph, conductances, task, eta, *, solver="auto", current=None,

@@ -242,7 +242,8 @@ def check_network(graph: _graphs.Graph, conductances, task: ResistorTask | None 
 # --------------------------------------------------------------------------- physics
 
 def cubic_current(alpha: float = 1.0) -> CurrentFn:
-    r"""Current-voltage curve :math:`f(\Delta V) = \Delta V + \alpha \Delta V^3` (``alpha >= 0``)."""
+    r"""Current-voltage curve :math:`f(\Delta V) = \Delta V + \alpha \Delta V^3`
+    (``alpha >= 0``)."""
     if alpha < 0:
         raise ValueError(f"alpha must be >= 0 for a monotone current, got {alpha}")
     return lambda dv: dv + alpha * dv**3

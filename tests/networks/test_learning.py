@@ -9,7 +9,6 @@ import pytest
 
 from physjax import graphs as G
 from physjax import networks as N
-from physjax.networks import resistor as R
 
 SEED_TASK = [[0.15, 0.3], [0.2, 0.1]]
 ETAS = np.logspace(-4, -1, 7)

@@ -10,7 +10,8 @@ from physjax import graphs as G
 from physjax import networks as N
 from physjax.networks import resistor as R
 
-SEED_TASK = [[0.15, 0.3], [0.2, 0.1]]  # seed 000: V_T1 = .15 V_S1 + .3 V_S2, V_T2 = .2 V_S1 + .1 V_S2
+# seed 000: V_T1 = .15 V_S1 + .3 V_S2, V_T2 = .2 V_S1 + .1 V_S2
+SEED_TASK = [[0.15, 0.3], [0.2, 0.1]]
 
 
 @pytest.fixture(autouse=True)
@@ -41,7 +42,8 @@ def grid40():
         g = G.square_grid(40)
         k = random_k(g, 1)
         task = grid_task(40, inputs=((1.0, -0.5), (0.3, 0.8), (2.0, 1.0)))
-        states = {s: np.asarray(N.free_state(g, k, task, solver=s)) for s in ("dense", "banded", "cg")}
+        states = {s: np.asarray(N.free_state(g, k, task, solver=s))
+                  for s in ("dense", "banded", "cg")}
     return g, k, task, states
 
 
@@ -213,8 +215,9 @@ def test_co_content_is_the_integral_of_the_current():
     f = N.cubic_current(1.5)
     dv = jnp.linspace(-2, 2, 9)
     np.testing.assert_allclose(N.co_content(f, dv), dv**2 / 2 + 1.5 * dv**4 / 4, rtol=1e-13)
-    np.testing.assert_allclose(jax.vmap(jax.grad(lambda x: N.co_content(N.diode_current(0.2), x)))(dv),
-                               N.diode_current(0.2)(dv), rtol=1e-10)
+    diode = N.diode_current(0.2)
+    np.testing.assert_allclose(jax.vmap(jax.grad(lambda x: N.co_content(diode, x)))(dv),
+                               diode(dv), rtol=1e-10)
 
 
 # --------------------------------------------------------------------------- bad input

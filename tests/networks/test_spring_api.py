@@ -9,6 +9,7 @@ import pytest
 
 from physjax import graphs
 from physjax.networks import packing, spring, spring_learning, strain, thermal
+
 from .spring_helpers import perturbed_triangular
 
 

@@ -4,8 +4,6 @@ reconstruction error against NumPy formulas."""
 
 from __future__ import annotations
 
-import itertools
-
 import jax
 import numpy as np
 import pytest
@@ -13,16 +11,13 @@ from scipy.special import expit, logsumexp
 
 import physjax.spins as ps
 
+from ._enumeration import all_states as _states
+
 
 @pytest.fixture
 def x64():
     with jax.enable_x64(True):
         yield
-
-
-def _states(n, units):
-    lo = -1.0 if units == "spin" else 0.0
-    return np.array(list(itertools.product([lo, 1.0], repeat=n)))
 
 
 def _random_rbm(seed, nv, nh, visible="binary", hidden="binary", scale=1.0):

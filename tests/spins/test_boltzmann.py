@@ -17,16 +17,13 @@ from scipy.special import logsumexp
 
 import physjax.spins as ps
 
+from ._enumeration import all_states as _states
+
 
 @pytest.fixture
 def x64():
     with jax.enable_x64(True):
         yield
-
-
-def _states(n, units):
-    lo = -1.0 if units == "spin" else 0.0
-    return np.array(list(itertools.product([lo, 1.0], repeat=n)))
 
 
 def _random_bm(seed, n_visible, n_hidden, units, scale=0.6):

@@ -5,8 +5,6 @@ correspondence over all 2^12 states (issue 4, test 3)."""
 
 from __future__ import annotations
 
-import itertools
-
 import equinox as eqx
 import jax
 import jax.numpy as jnp
@@ -16,6 +14,8 @@ from scipy.special import logsumexp
 
 import physjax.spins as ps
 
+from ._enumeration import all_states as _states
+
 # every unit type of each layer appears at least once
 UNIT_PAIRS = [("binary", "binary"), ("spin", "spin"), ("spin", "binary"), ("binary", "gaussian")]
 
@@ -24,11 +24,6 @@ UNIT_PAIRS = [("binary", "binary"), ("spin", "spin"), ("spin", "binary"), ("bina
 def x64():
     with jax.enable_x64(True):
         yield
-
-
-def _states(n, units):
-    lo = -1.0 if units == "spin" else 0.0
-    return np.array(list(itertools.product([lo, 1.0], repeat=n)))
 
 
 def _random_rbm(seed, nv, nh, visible, hidden, scale=0.5):

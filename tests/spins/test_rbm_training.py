@@ -6,8 +6,6 @@ the ``rbm-ising`` experiment in ``tests/test_boltzmann_experiments.py``."""
 
 from __future__ import annotations
 
-import itertools
-
 import equinox as eqx
 import jax
 import jax.numpy as jnp
@@ -17,10 +15,7 @@ import pytest
 
 import physjax.spins as ps
 
-
-def _states(n, units):
-    lo = -1.0 if units == "spin" else 0.0
-    return np.array(list(itertools.product([lo, 1.0], repeat=n)))
+from ._enumeration import all_states as _states
 
 
 def _random_rbm(seed, nv, nh, visible="binary", hidden="binary", scale=1.0):
