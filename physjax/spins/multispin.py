@@ -41,6 +41,8 @@ import jax.numpy as jnp
 import numpy as np
 from jax import Array
 
+from physjax._random import hashed_words
+
 __all__ = [
     "PackedIsingState",
     "pack_spins",
@@ -74,22 +76,9 @@ def _u32(x):
     return jnp.asarray(x, dtype=jnp.uint32)
 
 
-def _triple32(x: Array) -> Array:
-    """Wellons' triple32 integer hash (public domain), a bijection on uint32."""
-    x = x ^ (x >> 17)
-    x = x * _u32(0xED5AD4BB)
-    x = x ^ (x >> 11)
-    x = x * _u32(0xAC4C1B51)
-    x = x ^ (x >> 15)
-    x = x * _u32(0x31848BAB)
-    x = x ^ (x >> 14)
-    return x
-
-
 def random_words(seeds: Array, level: int, counter: Array, n: int) -> Array:
     """Word ``level`` of the counter-based stream: 32 independent random bits per entry."""
-    x = counter + _u32(level * n) + seeds[0]
-    return _triple32(_triple32(x) ^ seeds[1])
+    return hashed_words(seeds, counter + _u32(level * n))
 
 
 def _rotl1(x):
