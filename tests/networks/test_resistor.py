@@ -189,8 +189,10 @@ def test_cost_gradient_matches_finite_differences_linear(solver):
     fd = central_difference(lambda kk: N.cost(g, kk, task, solver=solver, check=False), k,
                             edges)
     assert_gradient_close(np.asarray(grad)[edges], fd)
+    # the adjoint from the targets' Green's function against reverse mode through the solve
+    # (for CG both agree to the solver's relative tolerance 1e-12, not to rounding)
     np.testing.assert_allclose(jax.grad(lambda kk: N.cost(g, kk, task, solver=solver))(k),
-                               grad, rtol=1e-10, atol=1e-15)
+                               grad, rtol=1e-10, atol=1e-10 * np.abs(grad).max())
 
 
 @pytest.mark.parametrize("current", [N.cubic_current(2.0), N.diode_current(0.3)],
