@@ -77,9 +77,8 @@ def double_optimization_gradient(graph, conductances, task, *, solver="auto", cu
     are combinations of the targets' Green's-function columns, which come from the same
     factorization and solve as the free state, and
     :math:`\partial C/\partial k_e = -\sum_\mu \Delta V^\mu_e\,\Delta\lambda^\mu_e`
-    (about 20% less time than differentiating the solve, 40 x 40 grid).  Nonlinear networks:
-    reverse-mode
-    through the Newton solve (implicit differentiation)."""
+    (about 20% less time than differentiating the solve, 40 x 40 grid).  Nonlinear
+    networks: reverse mode through the Newton solve (implicit differentiation)."""
     if check:
         _res.check_network(graph, conductances, task)
     tgt = np.asarray(task.target_nodes)
