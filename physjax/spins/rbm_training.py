@@ -155,10 +155,19 @@ def cd_gradient(key, rbm: RBM, batch, k: int = 1) -> RBM:
 
 
 def _pcd(key, rbm, v0, chains, k):
-    k1, k2 = jax.random.split(key)
-    a0, ph0 = _positive(rbm, v0)
-    chains = _gibbs_chain(k1, rbm, chains, k)
-    return _gradient(rbm, v0, ph0, chains), chains, _recon_error(k2, rbm, v0, a0)
+    """PCD-k.  The data and the chains go through the first Gibbs step together (stacked,
+    one matrix product per layer): the data's half gives the positive phase and the
+    reconstruction error, the chains' half their first step."""
+    k1, k2, k3 = jax.random.split(key, 3)
+    B = v0.shape[0]
+    a = jnp.concatenate([v0, chains]) @ rbm.weights + rbm.hidden_bias
+    ph0 = _mean(a[:B], rbm.hidden)
+    u = _sample(k1, a, rbm.hidden) @ rbm.weights.T + rbm.visible_bias
+    recon = jnp.mean((v0 - _mean(u[:B], rbm.visible)) ** 2)
+    chains = _sample(k2, u[B:], rbm.visible)
+    if k > 1:
+        chains = _gibbs_chain(k3, rbm, chains, k - 1)
+    return _gradient(rbm, v0, ph0, chains), chains, recon
 
 
 def pcd_gradient(key, rbm: RBM, batch, chains, k: int = 1) -> tuple[RBM, Array]:
