@@ -61,3 +61,11 @@ def uniform(key, shape, dtype) -> Array:
     if jnp.dtype(dtype) == jnp.float64:
         return bits.astype(dtype) * (2.0**-32)
     return (bits >> 8).astype(dtype) * jnp.asarray(2.0**-24, dtype)
+
+
+def permutation(key, n: int) -> Array:
+    """A random permutation of ``range(n)``: one sort of ``n`` counter-based 32-bit keys
+    (``jax.random.permutation`` sorts several rounds of Threefry keys and took 0.6 ms for
+    n = 1797 on a 2-core CPU, a tenth of a digits training epoch).  Ties, with probability
+    below n^2 / 2^33, keep index order."""
+    return jnp.argsort(counter_bits(key, (n,)), stable=True).astype(jnp.int32)
