@@ -130,7 +130,8 @@ def hutchinson_trace_matvec(key: jax.Array, matvec: Callable[[jax.Array], jax.Ar
         probe: ``"rademacher"`` (:math:`\pm1`, smallest variance,
             :math:`2\sum_{i\ne j}A_{ij}^2`) or ``"gaussian"`` (variance :math:`2\|A\|_F^2`).
         batch_size: probes per batch (``lax.map``); None applies all at once (``vmap``,
-            fastest, memory of n_probes HVPs; set it for large models).
+            memory of n_probes HVPs): fastest on accelerators and for small models, but on
+            a 2-core CPU a 300k-parameter MLP ran 3x faster with ``batch_size=1``.
         dtype: probe dtype (default: the float default).
     """
     dim = check_positive_int(dim, "dim")
