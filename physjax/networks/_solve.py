@@ -1,20 +1,24 @@
-r"""Solves with the reduced Laplacian :math:`H_{ff}` of a network, differentiated implicitly.
+r"""Solves with the reduced Laplacian :math:`H_{ff}` of a network, differentiated implicitly,
+and the banded block-Cholesky machinery shared with the spring networks.
 
 Three methods, one interface (``factorize`` then ``solve`` with a matrix of right-hand sides):
 
 * ``"dense"``: Cholesky of the dense :math:`H_{ff}`; :math:`O(n^3)`, best for a few hundred
   free nodes.
-* ``"banded"``: a sparse direct solve written for networks.  The free nodes are ordered by
-  reverse Cuthill--McKee (host side, once per graph) so that :math:`H_{ff}` is banded with
-  bandwidth :math:`b`; cut into :math:`b \times b` blocks it is block tridiagonal and its
-  block Cholesky factor is computed in one ``lax.scan`` over blocks: :math:`O(n b^2)` work
-  (:math:`n^2` for 2-D networks, against :math:`n^3` dense) in :math:`n/b` BLAS-sized steps.
-  This beats SuperLU through SciPy on the same matrices because it stays inside one compiled
-  program and vectorizes over networks with ``vmap``.  It needs concrete edges (the ordering
-  is computed on the host); under a trace of the graph the solver falls back to dense or CG.
-  Its blocks go through jaxlib's CPU LAPACK kernels, which come from SciPy's OpenBLAS: on a
-  busy CPU, OpenBLAS threads fight XLA's and a 100 x 100 grid step slows ~10x; run with
-  ``OPENBLAS_NUM_THREADS=1`` (the benchmark does, for physjax and its SciPy anchor alike).
+* ``"banded"``: a sparse direct solve written for networks.  The nodes are ordered by
+  reverse Cuthill--McKee (host side, once per graph; the d degrees of freedom of a node
+  stay together, node-major) so that the matrix is banded with bandwidth :math:`b`; cut into
+  :math:`b \times b` blocks it is block tridiagonal and its block Cholesky factor is computed
+  in one ``lax.scan`` over blocks: :math:`O(n b^2)` work (:math:`n^2` for 2-D networks,
+  against :math:`n^3` dense) in :math:`n/b` BLAS-sized steps.  This beats SuperLU through
+  SciPy on the same matrices because it stays inside one compiled program and vectorizes
+  over networks with ``vmap``.  The ordering (a :class:`BandLayout`) is computed on the host
+  from concrete edges; the blocks are then assembled by scatter-adds from edge indices that
+  may be traced (an ensemble of networks whose bonds all lie inside the band of one layout,
+  see :mod:`physjax.networks._spring_banded`).  Its blocks go through jaxlib's CPU LAPACK
+  kernels, which come from SciPy's OpenBLAS: on a busy CPU, OpenBLAS threads fight XLA's and
+  a 100 x 100 grid step slows ~10x; run with ``OPENBLAS_NUM_THREADS=1`` (the benchmarks do,
+  for physjax and its SciPy anchor alike).
 * ``"cg"``: matrix-free Jacobi-preconditioned conjugate gradients (``lineax.CG``) with
   optional warm starts; for very large or 3-D networks where the band is wide.
 
@@ -22,10 +26,13 @@ Dense and banded solves are wrapped in ``lax.custom_linear_solve(symmetric=True)
 derivative of :math:`x = H_{ff}^{-1} b` with respect to the conductances is obtained from the
 matrix-vector product and one more solve with the same factor (implicit differentiation);
 ``lineax.linear_solve`` does the same for CG.  No factorization or iteration is unrolled.
+(Hand-written because lineax has no banded or block-tridiagonal solver, and this one
+measured faster than SciPy's SuperLU inside one compiled program.)
 """
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 from typing import NamedTuple
 
@@ -48,104 +55,134 @@ def free_nodes(n_nodes: int, fixed: tuple[int, ...]) -> np.ndarray:
     return np.flatnonzero(mask)
 
 
-# --------------------------------------------------------------------------- banded plan
+# --------------------------------------------------------------------------- band layout
 
-class BandedPlan(NamedTuple):
-    """Host-side layout of :math:`H_{ff}` in ``n_blocks`` blocks of size ``block``."""
+@dataclasses.dataclass(frozen=True, eq=False)
+class BandLayout:
+    r"""Host-side layout of a symmetric matrix on ``n_nodes * dofs_per_node`` variables as
+    ``n_blocks`` diagonal blocks of size ``block`` and the sub-diagonal blocks below them.
 
-    order: np.ndarray  # padded position -> local free index (or -1 for padding)
-    position: np.ndarray  # local free index -> padded position
+    ``position[v]`` is the padded position of variable v (node-major: v = node * d + axis),
+    -1 for an eliminated variable (a fixed node, a pinned degree of freedom).  Positions
+    ``n_free .. n_blocks * block - 1`` are padding (identity rows).  Flat storage: the
+    diagonal blocks ``(n_blocks, block, block)`` then the sub-diagonal blocks
+    ``(n_blocks - 1, block, block)``.  Not a pytree: it is a static argument of compiled
+    functions and hashes by identity (layouts are cached per graph).
+    """
+
+    position: np.ndarray
+    dofs_per_node: int
+    n_free: int
     block: int
     n_blocks: int
-    diag_edges: np.ndarray  # edges contributing k_e to diagonal entries ...
-    diag_index: np.ndarray  # ... at these flat indices of the (n_blocks, b, b) diagonal
-    off_edges: np.ndarray  # edges contributing -k_e to off-diagonal entries ...
-    off_index: np.ndarray  # ... at these flat indices of [diagonal blocks | sub-diagonal]
-    pad_index: np.ndarray  # flat diagonal indices of padding rows (set to 1)
+
+    @property
+    def size(self) -> int:
+        return (2 * self.n_blocks - 1) * self.block**2
 
 
-@functools.lru_cache(maxsize=64)
-def _banded_plan_cached(edges_bytes: bytes, n_edges: int, n_nodes: int,
-                        free_bytes: bytes) -> BandedPlan:
+def band_layout(edges: np.ndarray, n_nodes: int, dofs_per_node: int = 1,
+                eliminated=()) -> BandLayout:
+    """Reverse Cuthill--McKee layout of the graph ``edges`` (host side, concrete)."""
     from scipy.sparse import coo_matrix
     from scipy.sparse.csgraph import reverse_cuthill_mckee
 
-    edges = np.frombuffer(edges_bytes, np.int64).reshape(n_edges, 2)
-    free = np.frombuffer(free_bytes, np.int64)
-    local = np.full(n_nodes, -1)
-    local[free] = np.arange(free.size)
-    la, lb = local[edges[:, 0]], local[edges[:, 1]]
-    both = (la >= 0) & (lb >= 0)
-    n_f = free.size
-    adj = coo_matrix((np.ones(both.sum()), (la[both], lb[both])), shape=(n_f, n_f)).tocsr()
-    adj = adj + adj.T
-    perm = np.asarray(reverse_cuthill_mckee(adj, symmetric_mode=True))
-    position = np.empty(n_f, np.int64)
-    position[perm] = np.arange(n_f)
-    pa, pb = position[la[both]], position[lb[both]]
-    block = int(max(1, np.max(np.abs(pa - pb), initial=1)))
-    n_blocks = -(-n_f // block)
-    order = np.full(n_blocks * block, -1)
-    order[:n_f] = perm
-    bb = block * block
-    n_diag = n_blocks * bb
-
-    def flat_diag(p):
-        return (p // block) * bb + (p % block) * block + (p % block)
-
-    # diagonal: every edge adds k_e at each free endpoint
-    ends_e = np.concatenate([np.flatnonzero(la >= 0), np.flatnonzero(lb >= 0)])
-    ends_p = np.concatenate([position[la[la >= 0]], position[lb[lb >= 0]]])
-    # off-diagonal: free-free edges, row r > column c in padded positions
-    ids = np.flatnonzero(both)
-    r, c = np.maximum(pa, pb), np.minimum(pa, pb)
-    same = (r // block) == (c // block)
-    upper_same = (r // block) * bb + (c % block) * block + (r % block)
-    lower_same = (r // block) * bb + (r % block) * block + (c % block)
-    lower_sub = n_diag + (c // block) * bb + (r % block) * block + (c % block)
-    off_edges = np.concatenate([ids[same], ids[same], ids[~same]])
-    off_index = np.concatenate([lower_same[same], upper_same[same], lower_sub[~same]])
-    pads = np.arange(n_f, n_blocks * block)
-    return BandedPlan(order, position, block, n_blocks, ends_e, flat_diag(ends_p),
-                      off_edges, off_index, flat_diag(pads))
+    d = dofs_per_node
+    edges = np.asarray(edges, np.int64).reshape(-1, 2)
+    elim = np.zeros(n_nodes * d, bool)
+    elim[np.asarray(eliminated, np.int64)] = True
+    active = ~elim.reshape(n_nodes, d).all(1)
+    e = edges[active[edges[:, 0]] & active[edges[:, 1]]]
+    adj = coo_matrix((np.ones(len(e)), (e[:, 0], e[:, 1])), shape=(n_nodes, n_nodes)).tocsr()
+    perm = np.asarray(reverse_cuthill_mckee(adj + adj.T, symmetric_mode=True), np.int64)
+    dofs = (perm[:, None] * d + np.arange(d)).reshape(-1)
+    dofs = dofs[~elim[dofs]]
+    position = np.full(n_nodes * d, -1, np.int64)
+    position[dofs] = np.arange(dofs.size)
+    r, c = _edge_block_positions(position, edges, d, np)
+    both = (r >= 0) & (c >= 0)
+    width = int(np.max(np.abs(r - c)[both], initial=0))
+    block = max(1, width, d - 1)
+    return BandLayout(position, d, int(dofs.size), block, max(1, -(-dofs.size // block)))
 
 
-def banded_plan(graph, free: np.ndarray) -> BandedPlan | None:
-    """The block layout for ``graph``'s free nodes, or ``None`` if the edges are traced."""
-    if not is_concrete(graph.edges):
-        return None
-    edges = np.ascontiguousarray(np.asarray(graph.edges), np.int64)
-    return _banded_plan_cached(edges.tobytes(), edges.shape[0], graph.n_nodes,
-                               np.ascontiguousarray(free, np.int64).tobytes())
+def _edge_block_positions(position, edges, d, xp):
+    """Padded row and column positions of the entries of the four d x d blocks
+    ``[aa, bb, ab, ba]`` of every edge (a, b): two arrays of shape (n_edges, 4, d, d)."""
+    a, b = edges[:, 0], edges[:, 1]
+    rows = xp.stack([a, b, a, b], axis=1)[..., None] * d + xp.arange(d)
+    cols = xp.stack([a, b, b, a], axis=1)[..., None] * d + xp.arange(d)
+    pos = xp.asarray(position)
+    return pos[rows][..., :, None], pos[cols][..., None, :]
 
 
-def _banded_factor(plan: BandedPlan, k):
-    b, n = plan.block, plan.n_blocks
-    size = n * b * b + (n - 1) * b * b
-    flat = jnp.zeros((size,), k.dtype)
-    flat = flat.at[plan.diag_index].add(k[plan.diag_edges])
-    flat = flat.at[plan.off_index].add(-k[plan.off_edges])
-    flat = flat.at[plan.pad_index].set(1.0)
-    diag = flat[: n * b * b].reshape(n, b, b)
-    sub = flat[n * b * b:].reshape(n - 1, b, b)
-    l0 = jnp.linalg.cholesky(diag[0])
+EDGE_BLOCK_SIGNS = np.array([1.0, 1.0, -1.0, -1.0])  # an edge adds +g to aa, bb; -g to ab, ba
+
+
+def edge_entry_index(layout: BandLayout, edges, xp=np):
+    r"""Flat storage indices of every entry of the edges' blocks ``[aa, bb, ab, ba]``
+    (shape ``(n_edges, 4, d, d)``), and the mask of entries that fall outside the band.
+
+    Entries on an eliminated variable and those of the upper off-diagonal blocks (their
+    transposes are stored) get index ``layout.size`` (dropped by the scatter).  ``xp`` is
+    ``numpy`` for concrete edges (host side) or ``jax.numpy`` for traced ones."""
+    bsz, d = layout.block, layout.dofs_per_node
+    r, c = _edge_block_positions(layout.position, edges, d, xp)
+    keep = (r >= 0) & (c >= 0)
+    rb, cb = r // bsz, c // bsz
+    in_diag = keep & (rb == cb)
+    in_sub = keep & (rb == cb + 1)
+    outside = keep & (xp.abs(rb - cb) > 1)
+    local = (r % bsz) * bsz + c % bsz
+    index = xp.where(in_diag, rb * bsz * bsz + local,
+                     xp.where(in_sub, (layout.n_blocks + cb) * bsz * bsz + local, layout.size))
+    return index, outside
+
+
+def banded_factor(layout: BandLayout, index, values):
+    r"""Assemble the blocks by a scatter-add of ``values`` at ``index`` (as returned by
+    :func:`edge_entry_index`, any shape), set the padding to identity, and factor: block
+    Cholesky :math:`L_i L_i^\top = D_i - C_i C_i^\top`, :math:`C_i = S_i L_{i-1}^{-\top}` in
+    one ``lax.scan``.  Returns the factor ``(L (n_blocks, b, b), C (n_blocks - 1, b, b))``;
+    not differentiable (the solves differentiate implicitly)."""
+    b, n = layout.block, layout.n_blocks
+    flat = jnp.zeros((layout.size,), values.dtype)
+    flat = flat.at[index.reshape(-1)].add(values.reshape(-1), mode="drop")
+    pad = np.arange(layout.n_free, n * b)
+    flat = flat.at[(pad // b) * b * b + (pad % b) * (b + 1)].set(1.0)
+    flat = jax.lax.stop_gradient(flat)
+    return _block_cholesky(flat[: n * b * b].reshape(n, b, b),
+                           flat[n * b * b:].reshape(n - 1, b, b))
+
+
+def _block_cholesky(diag, sub):
+    """Block Cholesky of a block-tridiagonal matrix (diagonal and sub-diagonal blocks);
+    under ``vmap`` the LAPACK calls are batched over the members (looping over them with
+    ``jax.custom_batching.sequential_vmap`` measured no faster for 64 x 500 springs)."""
+    # the blocks are symmetric by construction: LAPACK reads the lower triangle, no
+    # symmetrization (15-20% faster than jnp.linalg.cholesky + solve_triangular here)
+    cholesky = functools.partial(jax.lax.linalg.cholesky, symmetrize_input=False)
+    l0 = cholesky(diag[0])
 
     def step(l_prev, xs):
-        d, s = xs  # s = A[i, i-1]
-        c = jax.scipy.linalg.solve_triangular(l_prev, s.T, lower=True).T  # s L_prev^-T
-        l_i = jnp.linalg.cholesky(d - c @ c.T)
+        dg, s = xs  # s = A[i, i-1]
+        c = jax.lax.linalg.triangular_solve(l_prev, s, left_side=False, lower=True,
+                                            transpose_a=True)  # s L_prev^-T
+        l_i = cholesky(dg - c @ c.T)
         return l_i, (l_i, c)
 
     _, (ls, cs) = jax.lax.scan(step, l0, (diag[1:], sub))
     return jnp.concatenate([l0[None], ls]), cs
 
 
-def _banded_solve(plan: BandedPlan, factor, rhs):
-    """Solve with the block Cholesky factor; rhs (n_free, m) in local order."""
+def banded_solve(layout: BandLayout, factor, rhs):
+    """Solve with the block Cholesky factor; ``rhs`` ``(n_variables, m)``, zero returned on
+    the eliminated variables (their rows of ``rhs`` are ignored)."""
     ls, cs = factor
-    b, n = plan.block, plan.n_blocks
+    b, n = layout.block, layout.n_blocks
     m = rhs.shape[1]
-    x = jnp.zeros((n * b, m), rhs.dtype).at[plan.position].set(rhs).reshape(n, b, m)
+    pos = np.where(layout.position >= 0, layout.position, n * b)
+    x = jnp.zeros((n * b, m), rhs.dtype).at[pos].set(rhs, mode="drop").reshape(n, b, m)
     tri = jax.scipy.linalg.solve_triangular
     y0 = tri(ls[0], x[0], lower=True)
 
@@ -165,7 +202,37 @@ def _banded_solve(plan: BandedPlan, factor, rhs):
 
     _, zs = jax.lax.scan(bwd, z_last, (ls[:-1], cs, ys[:-1]), reverse=True)
     z = jnp.concatenate([zs, z_last[None]]).reshape(n * b, m)
-    return z[plan.position]
+    return jnp.where((layout.position >= 0)[:, None], z[np.maximum(layout.position, 0)], 0.0)
+
+
+# --------------------------------------------------------------------------- resistor plan
+
+class BandedPlan(NamedTuple):
+    """Layout of a resistor network's :math:`H_{ff}` (fixed nodes eliminated) and the flat
+    indices of its edges' entries (host side, concrete edges)."""
+
+    layout: BandLayout
+    index: np.ndarray
+
+
+@functools.lru_cache(maxsize=64)
+def _banded_plan_cached(edges_bytes: bytes, n_edges: int, n_nodes: int,
+                        free_bytes: bytes) -> BandedPlan:
+    edges = np.frombuffer(edges_bytes, np.int64).reshape(n_edges, 2)
+    free = np.frombuffer(free_bytes, np.int64)
+    fixed = np.setdiff1d(np.arange(n_nodes), free)
+    layout = band_layout(edges, n_nodes, 1, fixed)
+    index, _ = edge_entry_index(layout, edges)
+    return BandedPlan(layout, index)
+
+
+def banded_plan(graph, free: np.ndarray) -> BandedPlan | None:
+    """The block layout for ``graph``'s free nodes, or ``None`` if the edges are traced."""
+    if not is_concrete(graph.edges):
+        return None
+    edges = np.ascontiguousarray(np.asarray(graph.edges), np.int64)
+    return _banded_plan_cached(edges.tobytes(), edges.shape[0], graph.n_nodes,
+                               np.ascontiguousarray(free, np.int64).tobytes())
 
 
 # --------------------------------------------------------------------------- public helpers
@@ -176,7 +243,7 @@ def choose_method(solver: str, graph, free: np.ndarray) -> tuple[str, BandedPlan
         if free.size <= DENSE_MAX_FREE_NODES:
             return "dense", None
         plan = banded_plan(graph, free)
-        if plan is not None and plan.block <= BANDED_MAX_BANDWIDTH:
+        if plan is not None and plan.layout.block <= BANDED_MAX_BANDWIDTH:
             return "banded", plan
         return ("dense", None) if (plan is None and free.size <= 1024) else ("cg", None)
     if solver == "banded":
@@ -207,10 +274,12 @@ def solve_reduced(graph, k, free: np.ndarray, rhs, *, method: str, plan=None, in
         def solve(_, r):
             return jax.scipy.linalg.cho_solve((chol, True), r)
     else:
-        factor = jax.lax.stop_gradient(_banded_factor(plan, k))
+        values = k[:, None, None, None] * EDGE_BLOCK_SIGNS[:, None, None]
+        factor = banded_factor(plan.layout, plan.index, values)
 
         def solve(_, r):
-            return _banded_solve(plan, factor, r)
+            full = jnp.zeros((graph.n_nodes, r.shape[1]), r.dtype).at[free].set(r)
+            return banded_solve(plan.layout, factor, full)[free]
 
     def matvec(x):
         return reduced_matvec(graph, k, free, x)

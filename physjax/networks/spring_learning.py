@@ -79,7 +79,7 @@ def strain_cost(network, stiffnesses, task, *, rest_lengths=None, solver="auto",
     if check:
         _check(network, stiffnesses, task, None, rest_lengths)
     return _cost(network, jnp.asarray(stiffnesses), task, rest_lengths,
-                 _st._choose(solver, network.n_dof))
+                 _st._choose(solver, network))
 
 
 @eqx.filter_jit
@@ -89,7 +89,7 @@ def _cost(network, k, task, l0, solver):
 
 
 def _states(network, k, task, eta, l0, solver, initial=None, rtol=None):
-    resp = _st._linear_response(network, k, task.pairs, l0, _st._choose(solver, network.n_dof),
+    resp = _st._linear_response(network, k, task.pairs, l0, _st._choose(solver, network),
                                 initial, rtol)
     uf, ef = _st.constrained_state(resp, task.sources, task.inputs)
     values = task.inputs + task.targets * (ef + eta * (task.desired - ef))
@@ -122,7 +122,7 @@ def regularized_contrast(network, stiffnesses, task, eta, *, energy_regularizati
     k = jnp.asarray(stiffnesses)
     return _contrast(network, k, task, jnp.asarray(eta, k.dtype),
                      jnp.asarray(energy_regularization, k.dtype), rest_lengths,
-                     _st._choose(solver, network.n_dof))
+                     _st._choose(solver, network))
 
 
 @eqx.filter_jit
@@ -143,7 +143,7 @@ def regularized_contrast_gradient(network, stiffnesses, task, eta, *,
     k = jnp.asarray(stiffnesses)
     return _contrast_grad(network, k, task, jnp.asarray(eta, k.dtype),
                           jnp.asarray(energy_regularization, k.dtype), rest_lengths,
-                          _st._choose(solver, network.n_dof))
+                          _st._choose(solver, network))
 
 
 @eqx.filter_jit
@@ -175,7 +175,7 @@ def double_optimization_gradient(network, stiffnesses, task, *, rest_lengths=Non
         _check(network, stiffnesses, task, None, rest_lengths)
     l0 = _sp._rest(network, rest_lengths)
     return _do_grad(network, jnp.asarray(stiffnesses), l0, task, _st._choose(
-        solver, network.n_dof), None)[:3]
+        solver, network), None)[:3]
 
 
 @eqx.filter_jit
@@ -216,9 +216,12 @@ def train_springs(network, stiffnesses, task, *, rule: str = "coupled_learning",
     :math:`\ell_0` when ``learn_rest_lengths``); then :math:`k` is clipped to
     ``[k_min, k_max]`` and :math:`\ell_0` to at least 1% of the reference length.  ``rtol``:
     relative residual of the iterative solves (default 1e-12 in float64, 1e-6 in float32),
-    each warm-started from the previous step.  A pure
-    function of its array arguments: ``jax.vmap`` it over stiffnesses, tasks or stacked
-    networks of equal sizes (``check=False`` inside ``vmap``).
+    each warm-started from the previous step.  ``solver``: ``"auto"``, ``"dense"``,
+    ``"banded"``, ``"cg"`` or a :func:`~physjax.networks.strain.banded_plan` (see
+    :mod:`physjax.networks.strain`).  A pure function of its array arguments: ``jax.vmap``
+    it over stiffnesses, tasks or stacked networks of equal sizes (``check=False`` inside
+    ``vmap``; for the banded solver pass ``solver=strain.banded_plan(union)``, built from a
+    network that holds every member's bonds, e.g. the unpruned contact network).
     """
     check_choice(rule, "rule", SPRING_RULES)
     n_steps = check_positive_int(n_steps, "n_steps")
@@ -233,7 +236,7 @@ def train_springs(network, stiffnesses, task, *, rule: str = "coupled_learning",
         if is_concrete(k_max) and not k_max > k_min:
             raise ValueError(f"k_max={k_max} must exceed k_min={k_min}")
     opt = optax.sgd(learning_rate) if optimizer is None else optimizer
-    solver = _st._choose(solver, network.n_dof)
+    solver = _st._choose(solver, network)
     k0 = jnp.asarray(stiffnesses)
     l00 = _sp._rest(network, rest_lengths).astype(k0.dtype)
     scalars = [jnp.asarray(v, k0.dtype) for v in (eta, energy_regularization, k_min, k_max)]

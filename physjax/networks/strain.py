@@ -26,13 +26,25 @@ where :math:`W` is the 0/1 mask of the imposed pairs and :math:`C` the complianc
 between the pairs.  One solve of :math:`H` per pair (plus one for :math:`y_0`) therefore
 serves the free state *and* the clamped state (sources and targets imposed, targets at
 :math:`\varepsilon_T^C = \varepsilon_T^F + \eta(\Delta - \varepsilon_T^F)`).  The rigid-body
-null space is lifted by solving with :math:`H + c\,QQ^\top` (:math:`Q` the rigid-body modes,
-:math:`c` the mean stiffness), which leaves the solution orthogonal to :math:`Q` unchanged.
-Solves are dense Cholesky (``solver="dense"``) or matrix-free Jacobi-preconditioned
-conjugate gradients (``jax.scipy.sparse.linalg.cg``, ``solver="cg"``, warm-startable; it
-stops on the residual norm relative to the right-hand side and measured 2x faster per solve
-than ``lineax.CG`` here), both differentiated implicitly (a linear solve's derivative is
-another solve, ``lax.custom_linear_solve``).
+null space is lifted by solving with :math:`A = H + c\,QQ^\top` (:math:`Q` the rigid-body
+modes, :math:`c` the mean stiffness), which leaves the solution orthogonal to :math:`Q`
+unchanged.  Solvers (``solver=``), all differentiated implicitly (a linear solve's
+derivative is another solve, ``lax.custom_linear_solve``):
+
+* ``"dense"``: Cholesky of the dense :math:`A`, :math:`O((Nd)^3)`;
+* ``"banded"``: block Cholesky of :math:`H` after a reverse Cuthill--McKee ordering, with
+  the rigid-body modes removed by pinning d(d+1)/2 (periodic: d) degrees of freedom and
+  restoring the :math:`Q`-orthogonal solution exactly (:mod:`physjax.networks._spring_banded`);
+  :math:`O(N d\,b^2)` for a band of b degrees of freedom.  The ordering is computed on the
+  host from concrete edges; for a ``vmap`` over networks (traced edges) pass
+  ``solver=banded_plan(union)``, a plan built from a network holding every bond of every
+  member;
+* ``"cg"``: matrix-free Jacobi-preconditioned conjugate gradients
+  (``jax.scipy.sparse.linalg.cg``, warm-startable; it stops on the residual norm relative to
+  the right-hand side and measured 2x faster per solve than ``lineax.CG`` here);
+* ``"auto"``: dense up to :data:`AUTO_DENSE_MAX_DOF` degrees of freedom, banded above when
+  the network is concrete and the band is at most :data:`BANDED_MAX_BLOCK`, otherwise dense
+  up to :data:`DENSE_MAX_DOF` and CG above.
 
 **Nonlinear** (``method="newton"``): the full energy is minimized with the exact nonlinear
 pair strains imposed, by Newton's method (optimistix) on the Lagrange (KKT) system, with the
@@ -52,14 +64,20 @@ import jax.numpy as jnp
 import numpy as np
 
 from physjax._checks import check_choice, check_finite, check_positive, is_concrete
+from physjax.networks import _spring_banded as _banded
 from physjax.networks import spring as _sp
+from physjax.networks._spring_banded import SpringBandPlan
 
 __all__ = [
+    "AUTO_DENSE_MAX_DOF",
+    "BANDED_MAX_BLOCK",
     "DENSE_MAX_DOF",
     "BindingEnergies",
     "LinearResponse",
     "StrainTask",
+    "SpringBandPlan",
     "allostery_task",
+    "banded_plan",
     "binding_energies",
     "clamped_state",
     "constrained_state",
@@ -74,8 +92,10 @@ __all__ = [
 ]
 
 Array = jax.Array
-DENSE_MAX_DOF = 2048
-SOLVERS = ("auto", "dense", "cg")
+DENSE_MAX_DOF = 2048  # auto without a banded plan (traced network): dense up to here, CG above
+AUTO_DENSE_MAX_DOF = 512  # auto with a concrete network: dense up to here, banded above ...
+BANDED_MAX_BLOCK = 1024  # ... unless the band is wider than this many dofs (then CG)
+SOLVERS = ("auto", "dense", "banded", "cg")
 METHODS = ("linear", "newton", "fire")
 
 
@@ -276,17 +296,52 @@ class LinearResponse(NamedTuple):
     offset_strains: Array
 
 
-def _choose(solver, n_dof):
+def banded_plan(network) -> SpringBandPlan:
+    r"""Host-side plan of ``solver="banded"`` for ``network`` (concrete): reverse
+    Cuthill--McKee order of the nodes, block size (the bandwidth in degrees of freedom) and
+    the pinned degrees of freedom that fix the rigid-body modes.  Pass it as ``solver=``;
+    a plan built from a network holding every bond of an ensemble (e.g. the unpruned contact
+    network of networks pruned from one packing) serves ``jax.vmap`` over the members, whose
+    edges are then traced: every bond of every member must lie in the plan's band (checked
+    for concrete edges; ``equinox.error_if`` under a trace) and the members must share the
+    plan network's nodes and positions."""
+    return _banded.spring_band_plan(network)
+
+
+def _choose(solver, network):
+    """Resolve ``solver`` to ``"dense"``, ``"cg"`` or a :class:`SpringBandPlan`."""
+    if isinstance(solver, SpringBandPlan):
+        _banded.check_plan(solver, network, "solver")
+        return solver
+    if not isinstance(solver, str):
+        raise TypeError(f"solver must be one of {list(SOLVERS)} or a SpringBandPlan from "
+                        f"strain.banded_plan, got {type(solver).__name__}")
     check_choice(solver, "solver", SOLVERS)
-    return ("dense" if n_dof <= DENSE_MAX_DOF else "cg") if solver == "auto" else solver
+    if solver in ("dense", "cg"):
+        return solver
+    concrete = is_concrete(network.graph.edges) and is_concrete(network.positions)
+    if solver == "banded":
+        if not concrete:
+            raise ValueError(
+                "solver='banded' orders the nodes on the host and needs concrete edges and "
+                "positions, got traced ones; under jit/vmap over networks pass "
+                "solver=strain.banded_plan(union) built from a network holding every bond, "
+                "or use 'dense' or 'cg'")
+        return _banded.spring_band_plan(network)
+    if concrete and network.n_dof > AUTO_DENSE_MAX_DOF:
+        plan = _banded.spring_band_plan(network)
+        if plan.block <= BANDED_MAX_BLOCK:
+            return plan
+    return "dense" if network.n_dof <= DENSE_MAX_DOF else "cg"
 
 
 def linear_response(network, stiffnesses, pairs, *, rest_lengths=None, solver="auto",
                     initial: LinearResponse | None = None, rtol=None) -> LinearResponse:
-    r"""Solve :math:`(H + cQQ^\top) [Y, y_0] = [P^\top, -R^\top K s]` (dense Cholesky or
-    warm-started CG from ``initial``) and return the :class:`LinearResponse`."""
+    r"""Solve :math:`(H + cQQ^\top) [Y, y_0] = [P^\top, -R^\top K s]` (``solver``:
+    ``"auto"``, ``"dense"``, ``"banded"``, ``"cg"`` -- warm-started from ``initial`` -- or a
+    :func:`banded_plan`; see the module docs) and return the :class:`LinearResponse`."""
     return _linear_response(network, jnp.asarray(stiffnesses), _pairs(network, pairs),
-                            rest_lengths, _choose(solver, network.n_dof), initial, rtol)
+                            rest_lengths, _choose(solver, network), initial, rtol)
 
 
 @eqx.filter_jit
@@ -306,7 +361,9 @@ def _linear_response(network, k, pairs, rest_lengths, solver, initial, rtol):
     rhs = jnp.concatenate([pm, -force_s[None]], 0)
     if rtol is None:
         rtol = 1e-12 if dtype == jnp.float64 else 1e-6
-    if solver == "dense":
+    if isinstance(solver, SpringBandPlan):
+        sol = _banded.linear_response_solve(solver, network, k, nhat, q, c, rhs.T).T
+    elif solver == "dense":
         h = _sp._linear_stiffness(network, k, nhat) + c * q @ q.T
         sol = jax.scipy.linalg.solve(h, rhs.T, assume_a="pos").T
     else:
