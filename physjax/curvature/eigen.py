@@ -7,7 +7,11 @@ The eigen-solvers run Lanczos (:mod:`physjax.curvature.lanczos`) with *thick res
 :math:`H\tilde q_i = \theta_i \tilde q_i + s_i q_m`, so the projected matrix becomes
 "arrowhead + tridiagonal"), continue Lanczos from :math:`q_m`, and repeat until the wanted
 Ritz pairs meet the tolerance or the restart budget is spent -- all inside one
-``lax.while_loop``, with one compiled Lanczos scan and one small Jacobi eigensolver.
+``lax.while_loop``, with one compiled Lanczos loop and one small Jacobi eigensolver.  The
+Ritz residual estimates :math:`|\beta_j y_{j-1}|` are checked after *every* Lanczos step
+(an m x m eigensolve, negligible next to a Hessian-vector product), so a well-separated
+top eigenvalue stops after the few steps it needs instead of filling the ``n_steps`` space
+(the 301k-parameter digits MLP: top-1 to 1e-3 in 9 HVPs instead of 21).
 Convergence is never hidden: residuals are recomputed with real matvecs and a pair that
 missed the tolerance is returned with ``converged = False``.
 
@@ -121,9 +125,12 @@ class PowerIterationResult(NamedTuple):
 # --------------------------------------------------------------------------- eigen-solver
 
 
-def _order(theta, which):
-    """Indices of Ritz values, most wanted first; ``which`` is a (traced) code into WHICH."""
+def _order(theta, which, valid=None):
+    """Indices of Ritz values, most wanted first (invalid ones last); ``which`` is a
+    (traced) code into WHICH."""
     key = jnp.where(which == 0, -theta, jnp.where(which == 1, theta, -jnp.abs(theta)))
+    if valid is not None:
+        key = jnp.where(valid, key, jnp.inf)
     return jnp.argsort(key)
 
 
@@ -133,9 +140,19 @@ def _dynamic(which, tol, max_restarts):
             jnp.asarray(max_restarts, jnp.int32))
 
 
-def _ritz(H, m):
-    theta, Y = symmetric_eigh(H[:m, :m])
-    return theta, Y, jnp.abs(H[m, m - 1] * Y[m - 1])
+def _ritz(H, m, a=None):
+    """Ritz values, vectors and residual estimates :math:`|\beta_a y_{a-1}|` of the
+    projection after ``a`` (traced, default ``m``) Lanczos steps.  The unused part of
+    ``H[:m, :m]`` is zeroed, so it decouples exactly (Jacobi never rotates across a zero
+    block); its spurious zero eigenvalues are marked invalid, with infinite residuals."""
+    if a is None:
+        theta, Y = symmetric_eigh(H[:m, :m])
+        return theta, Y, jnp.abs(H[m, m - 1] * Y[m - 1]), jnp.ones((m,), bool)
+    active = jnp.arange(m) < a
+    theta, Y = symmetric_eigh(jnp.where(active[:, None] & active[None, :], H[:m, :m], 0))
+    valid = jnp.sum(jnp.where(active[:, None], Y**2, 0), axis=0) > 0.5
+    est = jnp.abs(H[a, a - 1] * Y[a - 1])
+    return theta, Y, jnp.where(valid, est, jnp.inf), valid
 
 
 def _thresholds(theta, tol, shift):
@@ -166,19 +183,22 @@ def _eigen_core(matvec, v0, k, which, n_steps, tol, max_restarts, shift):
         max_restarts = jnp.zeros((), jnp.int32)
     idx = jnp.arange(keep)
 
-    def assess(H):
-        theta, Y, est = _ritz(H, m)
-        order = _order(theta, which)
+    def assess(H, a):
+        theta, Y, est, valid = _ritz(H, m, a)
+        order = _order(theta, which, valid)
         want = order[:k]
         ok = jnp.all(est[want] <= _thresholds(theta, tol, shift)[want])
         return theta, Y, order, ok
 
+    def converged_after(H, a):  # checked after every Lanczos step: stop as soon as possible
+        return assess(H, a)[3]
+
     def cond(state):
-        cycle, ok = state[3], state[7]
+        cycle, ok = state[4], state[8]
         return (cycle == 0) | ((~ok) & (cycle <= max_restarts))
 
     def body(state):
-        B, H, anorm, cycle, theta, Y, order, _ = state
+        B, H, anorm, steps, cycle, theta, Y, order, _ = state
         first = cycle == 0
         sel = order[:keep]
         rows = jnp.dot(Y[:, sel].T, B[:m], precision=_HI)
@@ -187,14 +207,17 @@ def _eigen_core(matvec, v0, k, which, n_steps, tol, max_restarts, shift):
               .at[keep, idx].set(H[m, m - 1] * Y[m - 1, sel]))
         Bn = jnp.where(first, B, Bn)
         Hn = jnp.where(first, H, Hn)
-        Bn, Hn, anorm = _krylov_steps(op, Bn, Hn, anorm, m, start=jnp.where(first, 0, keep))
-        return (Bn, Hn, anorm, cycle + 1, *assess(Hn))
+        start = jnp.where(first, 0, keep)
+        Bn, Hn, anorm, a = _krylov_steps(op, Bn, Hn, anorm, m, start=start,
+                                         stop=converged_after)
+        return (Bn, Hn, anorm, steps + a - start, cycle + 1, *assess(Hn, a))
 
     B = jnp.zeros((m + 1, dim), dtype).at[0].set(v0 / jnp.linalg.norm(v0))
     H = jnp.zeros((m + 1, m), dtype)
-    state = (B, H, jnp.zeros((), dtype), jnp.zeros((), jnp.int32), jnp.zeros((m,), dtype),
+    zero = jnp.zeros((), jnp.int32)
+    state = (B, H, jnp.zeros((), dtype), zero, zero, jnp.zeros((m,), dtype),
              jnp.eye(m, dtype=dtype), jnp.arange(m), jnp.zeros((), bool))
-    B, H, anorm, cycles, theta, Y, order, _ = jax.lax.while_loop(cond, body, state)
+    B, H, anorm, steps, cycles, theta, Y, order, _ = jax.lax.while_loop(cond, body, state)
 
     want = order[:k]
     vecs = jnp.dot(Y[:, want].T, B[:m], precision=_HI)
@@ -204,7 +227,7 @@ def _eigen_core(matvec, v0, k, which, n_steps, tol, max_restarts, shift):
     residuals = jnp.linalg.norm(hv - lam[:, None] * vecs, axis=1)
     thr = _thresholds(theta, tol, shift)[want]
     converged = residuals <= thr
-    n_matvecs = m + (cycles - 1) * (m - keep) + k
+    n_matvecs = steps + k
     return lam, vecs, residuals, converged, n_matvecs
 
 

@@ -178,12 +178,14 @@ def _breakdown_vector(B, j, dtype):
     return jnp.where(nr > 1e-3, r / jnp.where(nr > 0, nr, 1), 0.0)
 
 
-def _krylov_steps(matvec, B, H, anorm, n, *, start=None, reortho=True):
+def _krylov_steps(matvec, B, H, anorm, n, *, start=None, reortho=True, stop=None):
     """Lanczos steps j = 0 .. n-1 on the basis ``B`` (m+1, dim); with a (traced) ``start``,
-    steps j < start are skipped (one compiled scan serves the first cycle and restarts).
+    steps j < start are skipped (one compiled loop serves the first cycle and restarts).
 
     ``H`` (m+1, m) receives the projection coefficients: column j holds
-    :math:`q_i^\top H q_j` for i <= j and :math:`\beta_j` at row j+1.
+    :math:`q_i^\top H q_j` for i <= j and :math:`\beta_j` at row j+1.  With ``stop``, a
+    function ``(H, a) -> bool`` of the projection after ``a`` steps, the steps run in a
+    ``while_loop`` that ends as soon as it returns True.  Returns ``(B, H, anorm, a)``.
     """
     dim = B.shape[1]
     dtype = B.dtype
@@ -216,6 +218,20 @@ def _krylov_steps(matvec, B, H, anorm, n, *, start=None, reortho=True):
         H = H.at[:, j].set(h.at[j + 1].set(beta))
         return (B, H, anorm), None
 
+    if stop is not None:
+        def cond(state):
+            return (state[3] < n) & ~state[4]
+
+        def loop(state):
+            B, H, anorm, j, _ = state
+            (B, H, anorm), _ = step((B, H, anorm), j)
+            return B, H, anorm, j + 1, stop(H, j + 1)
+
+        j0 = jnp.zeros((), jnp.int32) if start is None else jnp.asarray(start, jnp.int32)
+        B, H, anorm, a, _ = jax.lax.while_loop(cond, loop, (B, H, anorm, j0,
+                                                            jnp.zeros((), bool)))
+        return B, H, anorm, a
+
     if start is None:
         body = step
     else:
@@ -223,7 +239,7 @@ def _krylov_steps(matvec, B, H, anorm, n, *, start=None, reortho=True):
             return jax.lax.cond(j >= start, step, lambda c, _: (c, None), carry, j)
 
     (B, H, anorm), _ = jax.lax.scan(body, (B, H, anorm), jnp.arange(n))
-    return B, H, anorm
+    return B, H, anorm, jnp.asarray(n, jnp.int32)
 
 
 def _lanczos_core(matvec, v0, n_steps, reortho):
@@ -231,7 +247,7 @@ def _lanczos_core(matvec, v0, n_steps, reortho):
     dtype = v0.dtype
     B = jnp.zeros((n_steps + 1, dim), dtype).at[0].set(v0 / jnp.linalg.norm(v0))
     H = jnp.zeros((n_steps + 1, n_steps), dtype)
-    B, H, _ = _krylov_steps(matvec, B, H, jnp.zeros((), dtype), n_steps, reortho=reortho)
+    B, H, _, _ = _krylov_steps(matvec, B, H, jnp.zeros((), dtype), n_steps, reortho=reortho)
     alphas = jnp.diagonal(H)
     betas = jnp.diagonal(H, offset=-1)
     return LanczosResult(alphas, betas, B)
