@@ -125,13 +125,11 @@ class PowerIterationResult(NamedTuple):
 # --------------------------------------------------------------------------- eigen-solver
 
 
-def _order(theta, which, valid=None):
+def _order(theta, which, valid):
     """Indices of Ritz values, most wanted first (invalid ones last); ``which`` is a
     (traced) code into WHICH."""
     key = jnp.where(which == 0, -theta, jnp.where(which == 1, theta, -jnp.abs(theta)))
-    if valid is not None:
-        key = jnp.where(valid, key, jnp.inf)
-    return jnp.argsort(key)
+    return jnp.argsort(jnp.where(valid, key, jnp.inf))
 
 
 def _dynamic(which, tol, max_restarts):
@@ -140,14 +138,11 @@ def _dynamic(which, tol, max_restarts):
             jnp.asarray(max_restarts, jnp.int32))
 
 
-def _ritz(H, m, a=None):
+def _ritz(H, m, a):
     """Ritz values, vectors and residual estimates :math:`|\beta_a y_{a-1}|` of the
-    projection after ``a`` (traced, default ``m``) Lanczos steps.  The unused part of
+    projection after ``a`` (traced, at most ``m``) Lanczos steps.  The unused part of
     ``H[:m, :m]`` is zeroed, so it decouples exactly (Jacobi never rotates across a zero
     block); its spurious zero eigenvalues are marked invalid, with infinite residuals."""
-    if a is None:
-        theta, Y = symmetric_eigh(H[:m, :m])
-        return theta, Y, jnp.abs(H[m, m - 1] * Y[m - 1]), jnp.ones((m,), bool)
     active = jnp.arange(m) < a
     theta, Y = symmetric_eigh(jnp.where(active[:, None] & active[None, :], H[:m, :m], 0))
     valid = jnp.sum(jnp.where(active[:, None], Y**2, 0), axis=0) > 0.5
