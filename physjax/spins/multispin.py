@@ -41,7 +41,7 @@ import jax.numpy as jnp
 import numpy as np
 from jax import Array
 
-from physjax._random import hashed_words
+from physjax._random import _u32, hashed_words
 
 __all__ = [
     "PackedIsingState",
@@ -71,10 +71,6 @@ class PackedIsingState(NamedTuple):
 
 
 # ----------------------------------------------------------------------------- bits
-
-def _u32(x):
-    return jnp.asarray(x, dtype=jnp.uint32)
-
 
 def random_words(seeds: Array, level: int, counter: Array, n: int) -> Array:
     """Word ``level`` of the counter-based stream: 32 independent random bits per entry."""
