@@ -151,6 +151,8 @@ def test_plan_and_solver_errors_name_the_argument(ensemble):
         jax.jit(lambda net: st.linear_response(net, k, pairs, solver="banded"))(nets[0])
     with pytest.raises(ValueError, match="solver must be one of"):
         st.linear_response(nets[0], k, pairs, solver="sparse")
+    with pytest.raises(ValueError, match=r"network: a banded plan .* concrete edges"):
+        jax.jit(st.banded_plan)(contacts)
 
 
 def test_auto_chooses_banded_above_the_dense_size():
