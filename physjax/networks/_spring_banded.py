@@ -46,6 +46,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from physjax._checks import is_concrete
+from physjax.networks import _multifrontal as _mf
 from physjax.networks import _solve
 from physjax.networks import spring as _sp
 
@@ -54,32 +55,48 @@ PINNED_MAX_CONDITION = 1e8  # condition number of Q on the pinned dofs above whi
 
 @dataclasses.dataclass(frozen=True, eq=False)
 class SpringBandPlan:
-    """Host-side plan of the banded spring solve (build with
-    :func:`physjax.networks.strain.banded_plan`): the RCM :class:`~._solve.BandLayout` of the
-    degrees of freedom, the ``pinned`` ones, and the nodes it is for.  Pass it as
-    ``solver=`` to the strain and learning functions; it hashes by identity (plans are
-    cached per network), so a compiled function is reused across calls."""
+    """Host-side plan of a sparse direct spring solve (build with
+    :func:`physjax.networks.strain.banded_plan` or
+    :func:`~physjax.networks.strain.multifrontal_plan`): the ordering of the degrees of
+    freedom -- an RCM :class:`~._solve.BandLayout` (``kind="banded"``) or a nested-dissection
+    :class:`~._multifrontal.MultifrontalLayout` (``kind="multifrontal"``, with the storage
+    indices of the plan network's bonds in ``entries``) -- the ``pinned`` ones, and the nodes
+    it is for.  Pass it as ``solver=`` to the strain and learning functions; it hashes by
+    identity (plans are cached per network), so a compiled function is reused across calls."""
 
-    layout: _solve.BandLayout
+    layout: _solve.BandLayout | _mf.MultifrontalLayout
     pinned: np.ndarray
     n_nodes: int
     dim: int
     periodic: bool
+    entries: _mf.EdgeEntries | None = None
+
+    @property
+    def kind(self) -> str:
+        return "multifrontal" if isinstance(self.layout, _mf.MultifrontalLayout) else "banded"
 
     @property
     def block(self) -> int:
-        """Block size = bandwidth in degrees of freedom."""
+        """Block size = bandwidth in degrees of freedom (banded), largest front
+        (multifrontal)."""
+        if self.kind == "multifrontal":
+            return self.layout.largest_front
         return self.layout.block
 
     @property
     def n_blocks(self) -> int:
+        """Diagonal blocks (banded) or levels of fronts (multifrontal)."""
+        if self.kind == "multifrontal":
+            return self.layout.n_levels
         return self.layout.n_blocks
 
     def __repr__(self) -> str:
         kind = "periodic" if self.periodic else "free"
-        return (f"SpringBandPlan({self.n_nodes} nodes, {self.dim}-D {kind}, "
-                f"{self.n_blocks} blocks of {self.block} dofs, pinned dofs "
-                f"{self.pinned.tolist()})")
+        shape = (f"{self.n_blocks} levels of fronts up to {self.block} dofs"
+                 if self.kind == "multifrontal" else
+                 f"{self.n_blocks} blocks of {self.block} dofs")
+        return (f"SpringBandPlan({self.kind}, {self.n_nodes} nodes, {self.dim}-D {kind}, "
+                f"{shape}, pinned dofs {self.pinned.tolist()})")
 
 
 def _rigid_modes_np(x: np.ndarray, periodic: bool) -> np.ndarray:
@@ -100,28 +117,33 @@ def _rigid_modes_np(x: np.ndarray, periodic: bool) -> np.ndarray:
 
 @functools.lru_cache(maxsize=32)
 def _plan_cached(edges_bytes: bytes, x_bytes: bytes, n_nodes: int, dim: int,
-                 periodic: bool) -> SpringBandPlan:
+                 periodic: bool, kind: str) -> SpringBandPlan:
     from scipy.linalg import qr
 
     edges = np.frombuffer(edges_bytes, np.int64).reshape(-1, 2)
     x = np.frombuffer(x_bytes, np.float64).reshape(n_nodes, dim)
     q = _rigid_modes_np(x, periodic)
     pinned = np.sort(qr(q.T, pivoting=True, mode="r")[1][: q.shape[1]])
+    if kind == "multifrontal":
+        layout = _mf.multifrontal_layout(edges, n_nodes, dim, pinned)
+        return SpringBandPlan(layout, pinned, n_nodes, dim, periodic,
+                              _mf.edge_entries(layout, edges))
     layout = _solve.band_layout(edges, n_nodes, dim, pinned)
     return SpringBandPlan(layout, pinned, n_nodes, dim, periodic)
 
 
-def spring_band_plan(network, name: str = "network") -> SpringBandPlan:
-    """The :class:`SpringBandPlan` of a concrete network (cached)."""
+def spring_band_plan(network, name: str = "network", kind: str = "banded") -> SpringBandPlan:
+    """The :class:`SpringBandPlan` of a concrete network (cached); ``kind`` is
+    ``"banded"`` or ``"multifrontal"``."""
     _sp._check_network(network, name)
     if not (is_concrete(network.graph.edges) and is_concrete(network.positions)):
-        raise ValueError(f"{name}: a banded plan orders the nodes on the host and needs "
+        raise ValueError(f"{name}: a {kind} plan orders the nodes on the host and needs "
                          "concrete edges and positions, got traced ones; build it outside "
                          "jit/vmap from a network that holds every bond")
     edges = np.ascontiguousarray(np.asarray(network.graph.edges), np.int64)
     x = np.ascontiguousarray(np.asarray(network.positions), np.float64)
     return _plan_cached(edges.tobytes(), x.tobytes(), network.n_nodes, network.dim,
-                        network.periodic)
+                        network.periodic, kind)
 
 
 def check_plan(plan: SpringBandPlan, network, name: str = "solver") -> None:
@@ -146,6 +168,17 @@ def check_plan(plan: SpringBandPlan, network, name: str = "solver") -> None:
 @functools.lru_cache(maxsize=64)
 def _check_edges_cached(plan, edges_bytes, name):
     edges = np.frombuffer(edges_bytes, np.int64).reshape(-1, 2)
+    if plan.kind == "multifrontal":
+        _, missing = _mf.edge_entry_index(plan.layout, plan.entries, edges)
+        bad = np.flatnonzero(missing)
+        if bad.size:
+            raise ValueError(
+                f"network: {bad.size} bond(s) are not bonds of the network the plan passed "
+                f"as {name} was built from, e.g. edges {bad[:5].tolist()} = "
+                f"{edges[bad[:5]].tolist()}; build the plan with strain.multifrontal_plan "
+                "from a network that contains every bond (e.g. the unpruned contact network "
+                "of an ensemble)")
+        return
     _, outside = _solve.edge_entry_index(plan.layout, edges)
     bad = np.flatnonzero(outside.any(axis=(1, 2, 3)))
     if bad.size:
@@ -172,14 +205,29 @@ def linear_response_solve(plan: SpringBandPlan, network, k, nhat, q, c, rhs):
     r""":math:`(H + cQQ^\top)^{-1}` ``rhs`` (``rhs`` of shape ``(N d, m)``) by the pinned
     banded solve and the rigid-mode restoration (module docs); implicit derivatives."""
     edges = network.graph.edges
-    index, outside = _solve.edge_entry_index(plan.layout, edges, jnp)
     g = k[:, None, None] * nhat[:, :, None] * nhat[:, None, :]           # k_j n n^T
     values = g[:, None] * jnp.asarray(_solve.EDGE_BLOCK_SIGNS, g.dtype)[:, None, None]
+    if plan.kind == "multifrontal":
+        index, missing = _mf.edge_entry_index(plan.layout, plan.entries, edges, jnp)
+        bad = jnp.any(missing)
+        message = "network: a bond is not a bond of the plan's network (solver=)"
+    else:
+        index, outside = _solve.edge_entry_index(plan.layout, edges, jnp)
+        bad = jnp.any(outside)
+        message = ("network: a bond lies outside the band of the banded plan (solver=); "
+                   "build it from a network holding every bond")
     if not is_concrete(edges):
-        values = eqx.error_if(values, jnp.any(outside),
-                              "network: a bond lies outside the band of the banded plan "
-                              "(solver=); build it from a network holding every bond")
-    factor = _solve.banded_factor(plan.layout, index, values)
+        values = eqx.error_if(values, bad, message)
+    if plan.kind == "multifrontal":
+        factor = _mf.factor(plan.layout, index, values)
+
+        def pinned_solve(b):
+            return _mf.solve(plan.layout, factor, b)
+    else:
+        factor = _solve.banded_factor(plan.layout, index, values)
+
+        def pinned_solve(b):
+            return _solve.banded_solve(plan.layout, factor, b)
     h_matvec = jax.vmap(_sp.dynamical_matvec(network, k), in_axes=1, out_axes=1)
 
     def matvec(v):
@@ -187,7 +235,7 @@ def linear_response_solve(plan: SpringBandPlan, network, k, nhat, q, c, rhs):
 
     def solve(_, b):
         qb = q.T @ b
-        u = _solve.banded_solve(plan.layout, factor, b - q @ qb)
+        u = pinned_solve(b - q @ qb)
         return u - q @ (q.T @ u) + q @ (qb / c)
 
     return jax.lax.custom_linear_solve(matvec, rhs, solve, symmetric=True)

@@ -1,4 +1,5 @@
-"""Banded linear response of spring networks (physjax.networks._spring_banded), float64.
+"""Sparse direct linear response of spring networks (physjax.networks._spring_banded: the
+banded and the multifrontal plans), float64.
 
 References: the dense solve with H + cQQᵀ (solutions, compliances and cost gradients agree
 to rounding), finite differences of the cost, and per-network solves for a vmapped ensemble
@@ -53,18 +54,23 @@ def _prestressed_rest_lengths(net, seed=4):
     return np.asarray(net.rest_lengths) * (1 + 0.02 * rng.standard_normal(net.n_edges))
 
 
+PLANS = {"banded": st.banded_plan, "multifrontal": st.multifrontal_plan}
+
+
+@pytest.mark.parametrize("kind", list(PLANS))
 @pytest.mark.parametrize("name", ["free 2-D", "periodic 2-D", "free 3-D"])
-def test_banded_and_dense_solutions_and_gradients_agree(name):
+def test_sparse_and_dense_solutions_and_gradients_agree(name, kind):
     net, pairs = network(name)
-    plan = st.banded_plan(net)
-    assert plan.n_blocks >= 2                            # the band is exercised
+    plan = PLANS[kind](net)
+    assert plan.kind == kind
+    assert plan.n_blocks >= 2                            # blocks / levels are exercised
     assert len(plan.pinned) == net.n_rigid_modes
     k = jnp.asarray(H.random_stiffnesses(net))
     l0 = jnp.asarray(_prestressed_rest_lengths(net))
     task = st.allostery_task(net, pairs[0], pairs[1], ratio=0.5)
     # one compiled call per solver: the cost gradient and the linear response it went through
     _, gk_d, gl_d, dense = sl._do_grad(net, k, l0, task, "dense", None)
-    _, gk_b, gl_b, band = sl._do_grad(net, k, l0, task, st._choose("banded", net), None)
+    _, gk_b, gl_b, band = sl._do_grad(net, k, l0, task, st._choose(kind, net), None)
     for field in dense._fields:
         ref = np.asarray(getattr(dense, field))
         np.testing.assert_allclose(getattr(band, field), ref, rtol=0,
@@ -76,10 +82,11 @@ def test_banded_and_dense_solutions_and_gradients_agree(name):
     np.testing.assert_allclose(gl_b, gl_d, rtol=0, atol=1e-9 * np.abs(gl_d).max())
 
 
-def test_banded_cost_gradient_matches_finite_differences():
+@pytest.mark.parametrize("kind", list(PLANS))
+def test_sparse_cost_gradient_matches_finite_differences(kind):
     net, pairs = network("periodic 2-D")
     k = H.random_stiffnesses(net)
-    plan = st.banded_plan(net)
+    plan = PLANS[kind](net)
     task = st.allostery_task(net, pairs[0], pairs[1], ratio=0.5)
     _, g_k, _ = sl.double_optimization_gradient(net, k, task, solver=plan)
     cost = jax.jit(lambda kk: sl.strain_cost(net, kk, task, solver=plan, check=False))
@@ -102,9 +109,10 @@ def ensemble():
         return contacts, nets
 
 
-def test_vmapped_ensemble_with_traced_bonds_matches_per_network_solves(ensemble):
+@pytest.mark.parametrize("kind", list(PLANS))
+def test_vmapped_ensemble_with_traced_bonds_matches_per_network_solves(ensemble, kind):
     contacts, nets = ensemble
-    plan = st.banded_plan(contacts)
+    plan = PLANS[kind](contacts)
     pairs = np.stack(H.allostery_pairs(nets[0]))
     task = st.allostery_task(nets[0], pairs[0], pairs[1])
     stacked = jax.tree.map(lambda *xs: jnp.stack(xs), *nets)
@@ -140,6 +148,30 @@ def test_a_bond_outside_the_band_is_rejected(ensemble):
             lambda net: st.linear_response(net, k, pairs, solver=plan).compliance)(far))
 
 
+def test_a_bond_missing_from_the_multifrontal_plan_network_is_rejected(ensemble):
+    contacts, nets = ensemble
+    plan = st.multifrontal_plan(nets[0])
+    missing = np.flatnonzero(~np.isin(
+        np.asarray(contacts.graph.edges) @ [1, contacts.n_nodes],
+        np.asarray(nets[0].graph.edges) @ [1, contacts.n_nodes]))
+    assert missing.size                          # the contact network has bonds nets[0] lacks
+    k = np.ones(contacts.n_edges)
+    pairs = np.stack(H.allostery_pairs(nets[0]))
+    with pytest.raises(ValueError, match=r"not bonds of the network the plan passed as solver"):
+        st.linear_response(contacts, k, pairs, solver=plan)
+    with pytest.raises(Exception, match="not a bond of the plan's network"):
+        jax.block_until_ready(jax.jit(
+            lambda net: st.linear_response(net, k, pairs, solver=plan).compliance)(contacts))
+    # the orientation of a bond does not matter
+    flipped = sp.spring_network(graphs.Graph(np.asarray(nets[0].graph.edges)[:, ::-1],
+                                             contacts.n_nodes, contacts.positions),
+                                box=contacts.box)
+    kk = H.random_stiffnesses(nets[0])
+    ref = st.linear_response(nets[0], kk, pairs, solver="dense").compliance
+    np.testing.assert_allclose(st.linear_response(flipped, kk, pairs, solver=plan).compliance,
+                               ref, rtol=1e-10)
+
+
 def test_plan_and_solver_errors_name_the_argument(ensemble):
     contacts, nets = ensemble
     pairs = np.stack(H.allostery_pairs(nets[0]))
@@ -153,12 +185,17 @@ def test_plan_and_solver_errors_name_the_argument(ensemble):
         st.linear_response(nets[0], k, pairs, solver="sparse")
     with pytest.raises(ValueError, match=r"network: a banded plan .* concrete edges"):
         jax.jit(st.banded_plan)(contacts)
+    with pytest.raises(ValueError, match=r"solver='multifrontal' .* concrete edges"):
+        jax.jit(lambda net: st.linear_response(net, k, pairs, solver="multifrontal"))(nets[0])
+    with pytest.raises(ValueError, match=r"network: a multifrontal plan .* concrete edges"):
+        jax.jit(st.multifrontal_plan)(contacts)
 
 
-def test_auto_chooses_banded_above_the_dense_size():
+def test_auto_chooses_multifrontal_above_the_dense_size():
     small = H.perturbed_triangular()
     assert st._choose("auto", small) == "dense"
     big = H.jammed_2d(320)
     assert big.n_dof > st.AUTO_DENSE_MAX_DOF
     assert isinstance(st._choose("auto", big), st.SpringBandPlan)
-    assert st._choose("auto", big) is st.banded_plan(big)     # cached: one compilation
+    assert st._choose("auto", big) is st.multifrontal_plan(big)  # cached: one compilation
+    assert st._choose("auto", big).kind == "multifrontal"
