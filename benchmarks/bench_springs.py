@@ -17,15 +17,18 @@ both trajectories are compared, ``max_rel_cost_diff``).
 Rows (CPU):
 
 * ``single network, N ~ 1000``: :func:`train_springs` with the dense Cholesky solve, with
-  matrix-free warm-started CG (``jax.scipy.sparse.linalg.cg``) and with the banded block
-  Cholesky (reverse Cuthill--McKee order, rigid-body modes pinned; the plan is passed as
-  ``solver=strain.banded_plan(net)`` because the jitted function traces the network);
-* ``single network, N ~ 10000`` (full run only): CG and banded;
+  matrix-free warm-started CG (``jax.scipy.sparse.linalg.cg``), with the banded block
+  Cholesky (reverse Cuthill--McKee order, rigid-body modes pinned) and with the
+  nested-dissection multifrontal Cholesky (the default above 512 dofs); the plans are
+  passed as ``solver=strain.banded_plan(net)`` / ``strain.multifrontal_plan(net)`` because
+  the jitted function traces the network;
+* ``single network, N ~ 10000`` (full run only): CG, banded and multifrontal;
 * ``ensemble 64 x N = 500`` (16 with ``--quick``): one jitted ``jax.vmap`` of
   :func:`train_springs` over 64 networks pruned from one packing with different random
-  keys (same node and bond counts, different bond sets, so the edges are traced), CG, and
-  banded with one plan built from the unpruned contact network (which holds every member's
-  bonds).
+  keys (same node and bond counts, different bond sets, so the edges are traced): CG, and
+  banded and multifrontal with one plan built from the unpruned contact network (which
+  holds every member's bonds).  ``factor_mflop`` is the plan's factorization work per
+  network.
 
 Both sides run with the BLAS/LAPACK thread pools limited to one thread (``threadpoolctl``,
 as in ``bench_networks.py``: jaxlib's LAPACK kernels come from SciPy's OpenBLAS, whose
@@ -141,17 +144,23 @@ def _train_fn(solver, n_steps):
 
 
 def _solver_arg(solver, net):
-    """The ``solver=`` argument: a banded plan of ``net`` for "banded" (the jitted function
-    traces the network, so the host-side ordering is built outside)."""
+    """The ``solver=`` argument: a plan of ``net`` for "banded" and "multifrontal" (the
+    jitted function traces the network, so the host-side ordering is built outside)."""
     from physjax.networks import strain
-    return strain.banded_plan(net) if solver == "banded" else solver
+    plans = {"banded": strain.banded_plan, "multifrontal": strain.multifrontal_plan}
+    return plans[solver](net) if solver in plans else solver
 
 
 def _plan_info(solver):
     from physjax.networks import strain
-    if isinstance(solver, strain.SpringBandPlan):
-        return {"band_block_dofs": solver.block, "band_blocks": solver.n_blocks}
-    return {}
+    if not isinstance(solver, strain.SpringBandPlan):
+        return {}
+    lay = solver.layout
+    if solver.kind == "multifrontal":
+        return {"front_levels": lay.n_levels, "largest_front_dofs": lay.largest_front,
+                "factor_mflop": lay.factor_flops / 1e6}
+    return {"band_block_dofs": solver.block, "band_blocks": solver.n_blocks,
+            "factor_mflop": lay.n_blocks * (lay.block**3 / 3 + 2 * lay.block**3) / 1e6}
 
 
 def _steps_to_tol(costs):
@@ -187,7 +196,7 @@ def _single(n_particles, solvers, repeats, steps, max_steps, anchor_steps):
     ref = summarize(sec_ref)
     ref_rate = anchor_steps / ref["median_s"]
     rows = []
-    fastest = "banded" if "banded" in solvers else solvers[-1]
+    fastest = "multifrontal" if "multifrontal" in solvers else solvers[-1]
     log(f"springs {label}: steps to tolerance ({fastest}, up to {max_steps} steps)")
     n_tol = _steps_to_tol_run(net, k0, task, _solver_arg(fastest, net), max_steps)
     for solver in solvers:
@@ -246,8 +255,9 @@ def _ensemble(n_networks, n_particles, repeats, steps, anchor_steps):
     ref = summarize(sec_ref)
     ref_rate = n_ref * anchor_steps / ref["median_s"]
     rows = []
-    plan = strain.banded_plan(contacts)   # the union of every member's bonds
-    for solver, arg in (("cg", "cg"), ("banded", plan)):
+    # plans of the union of every member's bonds
+    for solver, arg in (("cg", "cg"), ("banded", strain.banded_plan(contacts)),
+                        ("multifrontal", strain.multifrontal_plan(contacts))):
         log(f"springs {label}: physjax vmap ({solver}), {steps} steps per call")
         row = _row(f"vmap train_springs ({solver})", label, steps, n_networks,
                    _train_fn(arg, steps), (stacked, k0, task), repeats, ref_costs,
@@ -268,9 +278,10 @@ def run(quick: bool, repeats: int) -> list[dict]:
 
     with jax.enable_x64(True), threadpool_limits(limits=1, user_api="blas"):
         t0 = time.perf_counter()
-        rows = _single(1000, ("dense", "cg", "banded"), repeats, 20, 600, 10)
+        rows = _single(1000, ("dense", "cg", "banded", "multifrontal"), repeats, 20, 600, 10)
         if not quick:
-            rows += _single(10_000, ("cg", "banded"), max(3, repeats // 2), 10, 400, 3)
+            rows += _single(10_000, ("cg", "banded", "multifrontal"), max(3, repeats // 2),
+                            10, 400, 3)
         rows += _ensemble(16 if quick else 64, 500, repeats, 20, 5)
         log(f"springs: done in {time.perf_counter() - t0:.0f} s")
     return rows

@@ -343,6 +343,11 @@ def factor(layout: MultifrontalLayout, index, values):
         for hc, src, tgt in layout.extend[h]:
             fronts = fronts.at[tgt].add(updates[hc].reshape(-1)[src])
         fronts = fronts.reshape(n, f, f)
+        if out:
+            # the LAPACK calls of a level must not overlap those of the level below (they
+            # already depend on its update matrices, except through padding): two batched
+            # LAPACK kernels at once can deadlock XLA's CPU thread pool (see ``solve``)
+            fronts, _ = jax.lax.optimization_barrier((fronts, out[-1]))
         l11 = chol(fronts[:, :p, :p])
         if r:
             l21 = jax.lax.linalg.triangular_solve(l11, fronts[:, p:, :p], left_side=False,
