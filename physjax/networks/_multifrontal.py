@@ -17,7 +17,7 @@ node stay together; eliminated degrees of freedom (fixed nodes, pinned dofs) are
 ancestors' degrees of freedom adjacent to its subtree, which is exactly where its Schur
 complement (the update matrix) lands.  Fronts of the same height in the tree are
 independent: they are padded to a common size, stacked, and factored together by one
-batched Cholesky, one triangular solve and one matrix product
+batched Cholesky, one batched triangular inverse and matrix products
 (:math:`L_{11}L_{11}^\top = F_{11}`, :math:`L_{21} = F_{21}L_{11}^{-\top}`,
 :math:`U = F_{22} - L_{21}L_{21}^\top`), so a factorization is a handful of XLA operations
 per level (about :math:`\log_2 n` levels) instead of one per block of a band; ``vmap`` over
@@ -26,9 +26,10 @@ precomputed flat indices (from edge indices that may be traced, as for the bande
 and each update matrix is added into its parent's front by precomputed gathers
 ("extend-add").  Padding pivots get a unit diagonal; padding boundary entries are dropped.
 
-**Solves** go level by level: forward (bottom-up) :math:`y_t = L_{11}^{-1}(b_t)` then
+**Solves** go level by level: forward (bottom-up) :math:`y_t = L_{11}^{-1}b_t` then
 :math:`b_{\partial t} \mathrel{-}= L_{21} y_t`; backward (top-down)
-:math:`x_t = L_{11}^{-\top}(y_t - L_{21}^\top x_{\partial t})`.
+:math:`x_t = L_{11}^{-\top}(y_t - L_{21}^\top x_{\partial t})`, with the inverse factors
+:math:`L_{11}^{-1}` kept from the factorization (matrix products only).
 
 The factor is not differentiable by itself: callers wrap the solve in
 ``lax.custom_linear_solve`` with the matrix-free product (implicit differentiation).
@@ -328,8 +329,14 @@ def entry_index(layout: MultifrontalLayout, rows: np.ndarray, cols: np.ndarray):
 
 def factor(layout: MultifrontalLayout, index, values):
     """Scatter-add ``values`` at ``index`` (lower triangles of the fronts; see
-    :func:`entry_index`), then factor level by level.  Returns the per-level ``(L11, L21)``
-    (not differentiable; the solves differentiate implicitly)."""
+    :func:`entry_index`), then factor level by level.  Returns the per-level
+    ``(L11^-1, L21)`` (not differentiable; the solves differentiate implicitly).
+
+    jaxlib's batched CPU LAPACK kernels (0.10) split their batch over XLA's thread pool and
+    block until it is done; two of them running at once can deadlock the pool on a 2-core
+    machine (observed).  So the only LAPACK calls are a Cholesky and a triangular inverse per
+    level, chained level after level by an optimization barrier; everything else, solves
+    included, is matrix products."""
     flat = jnp.zeros((layout.size,), values.dtype)
     flat = flat.at[index.reshape(-1)].add(values.reshape(-1), mode="drop")
     flat = flat.at[layout.pad_diag].set(1.0)
@@ -349,15 +356,18 @@ def factor(layout: MultifrontalLayout, index, values):
             # LAPACK kernels at once can deadlock XLA's CPU thread pool (see ``solve``)
             fronts, _ = jax.lax.optimization_barrier((fronts, out[-1]))
         l11 = chol(fronts[:, :p, :p])
+        # the inverse factor: the rest of the factorization and the solves are then matrix
+        # products (XLA's own), and the only LAPACK calls are these two per level, in a chain
+        eye = jnp.broadcast_to(jnp.eye(p, dtype=values.dtype), (n, p, p))
+        l11_inv = jax.lax.linalg.triangular_solve(l11, eye, left_side=True, lower=True)
         if r:
-            l21 = jax.lax.linalg.triangular_solve(l11, fronts[:, p:, :p], left_side=False,
-                                                  lower=True, transpose_a=True)
+            l21 = fronts[:, p:, :p] @ jnp.swapaxes(l11_inv, 1, 2)
             upd = fronts[:, p:, p:] - l21 @ jnp.swapaxes(l21, 1, 2)
         else:
             l21 = jnp.zeros((n, 0, p), values.dtype)
             upd = jnp.zeros((n, 0, 0), values.dtype)
         updates.append(upd)
-        out.append((l11, l21))
+        out.append((l11_inv, l21))
     return tuple(out)
 
 
@@ -365,31 +375,24 @@ def solve(layout: MultifrontalLayout, fac, rhs):
     """Solve with the factor; ``rhs`` ``(n_variables, m)``; zero on eliminated variables."""
     n_free = layout.n_free
     m = rhs.shape[1]
-    # start only once the whole factor exists: jaxlib's batched LAPACK kernels wait on XLA's
-    # CPU thread pool, and two of them running at once (a solve level beside a factor level)
-    # can deadlock it on a 2-core machine (jaxlib 0.10)
-    fac = jax.lax.optimization_barrier(fac)
     pos = np.where(layout.position >= 0, layout.position, n_free + 1)
     z = jnp.zeros((n_free + 1, m), rhs.dtype).at[pos].set(rhs, mode="drop")
-    tri = jax.lax.linalg.triangular_solve
     ys = []
     for h in range(layout.n_levels):
-        l11, l21 = fac[h]
-        pp, bp = layout.piv_pos[h], layout.boundary[h]
-        b = z[layout.piv_pos[h]]                                     # (n, p, m)
-        y = tri(l11, b, left_side=True, lower=True)
+        l11_inv, l21 = fac[h]
+        pp = layout.piv_pos[h]
+        y = l11_inv @ z[pp]                                          # (n, p, m)
         ys.append(y)
-        if bp:
+        if layout.boundary[h]:
             z = z.at[layout.bnd_pos[h]].add(-(l21 @ y))
         z = z.at[pp].set(y).at[n_free].set(0.0)
     x = jnp.zeros((n_free + 1, m), rhs.dtype)
     for h in reversed(range(layout.n_levels)):
-        l11, l21 = fac[h]
+        l11_inv, l21 = fac[h]
         y = ys[h]
         if layout.boundary[h]:
             y = y - jnp.swapaxes(l21, 1, 2) @ x[layout.bnd_pos[h]]
-        xp = tri(l11, y, left_side=True, lower=True, transpose_a=True)
-        x = x.at[layout.piv_pos[h]].set(xp).at[n_free].set(0.0)
+        x = x.at[layout.piv_pos[h]].set(jnp.swapaxes(l11_inv, 1, 2) @ y).at[n_free].set(0.0)
     return jnp.where((layout.position >= 0)[:, None], x[np.maximum(layout.position, 0)], 0.0)
 
 

@@ -217,11 +217,13 @@ def train_springs(network, stiffnesses, task, *, rule: str = "coupled_learning",
     ``[k_min, k_max]`` and :math:`\ell_0` to at least 1% of the reference length.  ``rtol``:
     relative residual of the iterative solves (default 1e-12 in float64, 1e-6 in float32),
     each warm-started from the previous step.  ``solver``: ``"auto"``, ``"dense"``,
-    ``"banded"``, ``"cg"`` or a :func:`~physjax.networks.strain.banded_plan` (see
-    :mod:`physjax.networks.strain`).  A pure function of its array arguments: ``jax.vmap``
-    it over stiffnesses, tasks or stacked networks of equal sizes (``check=False`` inside
-    ``vmap``; for the banded solver pass ``solver=strain.banded_plan(union)``, built from a
-    network that holds every member's bonds, e.g. the unpruned contact network).
+    ``"banded"``, ``"multifrontal"``, ``"cg"`` or a plan from
+    :func:`~physjax.networks.strain.multifrontal_plan` or
+    :func:`~physjax.networks.strain.banded_plan` (see :mod:`physjax.networks.strain`).  A
+    pure function of its array arguments: ``jax.vmap`` it over stiffnesses, tasks or stacked
+    networks of equal sizes (``check=False`` inside ``vmap``; for a sparse direct solver
+    pass ``solver=strain.multifrontal_plan(union)``, built from a network that holds every
+    member's bonds, e.g. the unpruned contact network).
     """
     check_choice(rule, "rule", SPRING_RULES)
     n_steps = check_positive_int(n_steps, "n_steps")
