@@ -19,6 +19,8 @@ Three methods, one interface (``factorize`` then ``solve`` with a matrix of righ
   kernels, which come from SciPy's OpenBLAS: on a busy CPU, OpenBLAS threads fight XLA's and
   a 100 x 100 grid step slows ~10x; run with ``OPENBLAS_NUM_THREADS=1`` (the benchmarks do,
   for physjax and its SciPy anchor alike).
+* ``"multifrontal"``: nested dissection and a level-batched multifrontal Cholesky
+  (:mod:`physjax.networks._multifrontal`): :math:`O(n^{3/2})` work on 2-D networks.
 * ``"cg"``: matrix-free Jacobi-preconditioned conjugate gradients (``lineax.CG``) with
   optional warm starts; for very large or 3-D networks where the band is wide.
 
@@ -43,8 +45,9 @@ import numpy as np
 
 from physjax import graphs as _graphs
 from physjax._checks import is_concrete
+from physjax.networks import _multifrontal as _mf
 
-METHODS = ("dense", "banded", "cg")
+METHODS = ("dense", "banded", "multifrontal", "cg")
 DENSE_MAX_FREE_NODES = 256  # auto: dense below, banded (or CG) above
 BANDED_MAX_BANDWIDTH = 768  # auto: CG when RCM leaves a wider band
 
@@ -235,6 +238,34 @@ def banded_plan(graph, free: np.ndarray) -> BandedPlan | None:
                                np.ascontiguousarray(free, np.int64).tobytes())
 
 
+class MultifrontalPlan(NamedTuple):
+    """Nested-dissection layout of a resistor network's :math:`H_{ff}` and the storage
+    indices of its edges' entries (host side, concrete edges)."""
+
+    layout: _mf.MultifrontalLayout
+    index: np.ndarray
+
+
+@functools.lru_cache(maxsize=64)
+def _multifrontal_plan_cached(edges_bytes: bytes, n_edges: int, n_nodes: int,
+                              free_bytes: bytes) -> MultifrontalPlan:
+    edges = np.frombuffer(edges_bytes, np.int64).reshape(n_edges, 2)
+    free = np.frombuffer(free_bytes, np.int64)
+    fixed = np.setdiff1d(np.arange(n_nodes), free)
+    layout = _mf.multifrontal_layout(edges, n_nodes, 1, fixed)
+    return MultifrontalPlan(layout, _mf.edge_entries(layout, edges).index)
+
+
+def multifrontal_plan(graph, free: np.ndarray) -> MultifrontalPlan | None:
+    """The multifrontal plan for ``graph``'s free nodes, or ``None`` if the edges are
+    traced."""
+    if not is_concrete(graph.edges):
+        return None
+    edges = np.ascontiguousarray(np.asarray(graph.edges), np.int64)
+    return _multifrontal_plan_cached(edges.tobytes(), edges.shape[0], graph.n_nodes,
+                                     np.ascontiguousarray(free, np.int64).tobytes())
+
+
 # --------------------------------------------------------------------------- public helpers
 
 def choose_method(solver: str, graph, free: np.ndarray) -> tuple[str, BandedPlan | None]:
@@ -246,13 +277,13 @@ def choose_method(solver: str, graph, free: np.ndarray) -> tuple[str, BandedPlan
         if plan is not None and plan.layout.block <= BANDED_MAX_BANDWIDTH:
             return "banded", plan
         return ("dense", None) if (plan is None and free.size <= 1024) else ("cg", None)
-    if solver == "banded":
-        plan = banded_plan(graph, free)
+    if solver in ("banded", "multifrontal"):
+        plan = (banded_plan if solver == "banded" else multifrontal_plan)(graph, free)
         if plan is None:
-            raise ValueError("solver='banded' needs concrete graph edges (the node ordering "
-                             "is computed on the host); use 'dense' or 'cg' under jit/vmap "
-                             "over graphs, or close over the graph")
-        return "banded", plan
+            raise ValueError(f"solver='{solver}' needs concrete graph edges (the node "
+                             "ordering is computed on the host); use 'dense' or 'cg' under "
+                             "jit/vmap over graphs, or close over the graph")
+        return solver, plan
     return solver, None
 
 
@@ -275,11 +306,16 @@ def solve_reduced(graph, k, free: np.ndarray, rhs, *, method: str, plan=None, in
             return jax.scipy.linalg.cho_solve((chol, True), r)
     else:
         values = k[:, None, None, None] * EDGE_BLOCK_SIGNS[:, None, None]
-        factor = banded_factor(plan.layout, plan.index, values)
+        if method == "multifrontal":
+            factor = _mf.factor(plan.layout, plan.index, values)
+            pinned_solve = functools.partial(_mf.solve, plan.layout, factor)
+        else:
+            factor = banded_factor(plan.layout, plan.index, values)
+            pinned_solve = functools.partial(banded_solve, plan.layout, factor)
 
         def solve(_, r):
             full = jnp.zeros((graph.n_nodes, r.shape[1]), r.dtype).at[free].set(r)
-            return banded_solve(plan.layout, factor, full)[free]
+            return pinned_solve(full)[free]
 
     def matvec(x):
         return reduced_matvec(graph, k, free, x)

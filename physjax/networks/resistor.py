@@ -19,9 +19,12 @@ the sources.
 
 Solve paths (``solver=``, see :mod:`physjax.networks._solve`): ``"dense"`` (Cholesky),
 ``"banded"`` (block Cholesky after a reverse Cuthill--McKee ordering: a sparse direct solve
-in one ``lax.scan``), ``"cg"`` (matrix-free preconditioned conjugate gradients, warm-started
-from ``initial``) and ``"auto"`` (dense for up to :data:`DENSE_MAX_FREE_NODES` free nodes,
-banded above, CG when the band is too wide or the graph is traced).  All are differentiated
+in one ``lax.scan``), ``"multifrontal"`` (sparse Cholesky after a nested-dissection
+ordering, fronts batched by level; faster than banded on large grids: 15 vs 23 ms per
+step at 100 x 100, slower on small ones), ``"cg"`` (matrix-free preconditioned conjugate
+gradients, warm-started from ``initial``) and ``"auto"`` (dense for up to
+:data:`DENSE_MAX_FREE_NODES` free nodes, banded above, CG when the band is too wide or the
+graph is traced).  All are differentiated
 implicitly (adjoint solves with the same factor), never by unrolling.  The clamped and
 nudged states of a linear network come from the same factorization as the free state: they
 differ from it by the response :math:`G_T I_T` to currents :math:`I_T` at the targets, with
@@ -456,7 +459,8 @@ def free_state(graph, conductances, task: ResistorTask, *, solver: str = "auto",
 
     Returns voltages of shape ``(n_examples, n_nodes)``.  ``current`` makes the resistors
     nonlinear (Newton); ``initial`` (same shape) warm-starts iterative solvers.
-    ``solver`` is ``"auto"``, ``"dense"``, ``"banded"`` or ``"cg"`` (module docstring).
+    ``solver`` is ``"auto"``, ``"dense"``, ``"banded"``, ``"multifrontal"`` or ``"cg"``
+    (module docstring).
     """
     if check:
         check_network(graph, conductances, task)

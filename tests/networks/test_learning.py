@@ -196,7 +196,7 @@ def test_cost_hvp_matches_dense_hessian(trained):
     k = results["coupled_learning"].conductances
     hess = np.asarray(N.cost_hessian(g, k, task))
     v = np.random.default_rng(5).normal(size=g.n_edges)
-    for solver in ("dense", "banded", "cg"):
+    for solver in ("dense", "banded", "multifrontal", "cg"):
         hv = N.cost_hvp_fn(g, k, task, solver=solver)(jnp.asarray(v))
         np.testing.assert_allclose(hv, hess @ v, rtol=1e-8, atol=1e-10 * np.abs(hess).max())
 

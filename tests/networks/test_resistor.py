@@ -43,7 +43,7 @@ def grid40():
         k = random_k(g, 1)
         task = grid_task(40, inputs=((1.0, -0.5), (0.3, 0.8), (2.0, 1.0)))
         states = {s: np.asarray(N.free_state(g, k, task, solver=s))
-                  for s in ("dense", "banded", "cg")}
+                  for s in ("dense", "banded", "multifrontal", "cg")}
     return g, k, task, states
 
 
@@ -56,9 +56,10 @@ def test_free_state_obeys_kirchhoff_and_imposed_voltages(grid40):
         np.testing.assert_array_equal(v[:, list(task.ground_nodes)], 0.0)
 
 
-def test_dense_banded_and_cg_agree_on_a_40x40_grid(grid40):
+def test_dense_banded_multifrontal_and_cg_agree_on_a_40x40_grid(grid40):
     _, _, _, states = grid40
     np.testing.assert_allclose(states["banded"], states["dense"], atol=1e-9, rtol=0)
+    np.testing.assert_allclose(states["multifrontal"], states["dense"], atol=1e-9, rtol=0)
     np.testing.assert_allclose(states["cg"], states["dense"], atol=1e-9, rtol=0)
 
 
@@ -179,7 +180,7 @@ def assert_gradient_close(grad, fd, rtol=1e-6):
     assert np.abs(grad - fd).max() <= rtol * np.abs(grad).max(), (grad, fd)
 
 
-@pytest.mark.parametrize("solver", ["dense", "banded", "cg"])
+@pytest.mark.parametrize("solver", ["dense", "banded", "multifrontal", "cg"])
 def test_cost_gradient_matches_finite_differences_linear(solver):
     g = G.square_grid(9)
     k = random_k(g, 8)
@@ -300,9 +301,11 @@ def test_float32_default_paths_run_and_agree():
         k = jnp.ones(g.n_edges)
         task = grid_task(12)
         assert R.free_state(g, k, task).dtype == jnp.float32
-        vs = [np.asarray(N.free_state(g, k, task, solver=s)) for s in ("dense", "banded", "cg")]
+        vs = [np.asarray(N.free_state(g, k, task, solver=s))
+              for s in ("dense", "banded", "cg", "multifrontal")]
         np.testing.assert_allclose(vs[1], vs[0], atol=1e-5)
         np.testing.assert_allclose(vs[2], vs[0], atol=1e-4)
+        np.testing.assert_allclose(vs[3], vs[0], atol=1e-5)
 
 
 def test_reduced_hessian_is_the_laplacian_without_fixed_rows_and_is_positive_definite():
