@@ -53,8 +53,12 @@ def solve_with_layout(edges, n_nodes, d, eliminated, values, rhs, leaf_size=mf.L
     entries = mf.edge_entries(layout, edges)
     index, missing = mf.edge_entry_index(layout, entries, np.asarray(edges))
     assert not missing.any()
-    fac = mf.factor(layout, jnp.asarray(index), jnp.asarray(values))
-    return layout, np.asarray(mf.solve(layout, fac, jnp.asarray(rhs)))
+    @jax.jit
+    def factor_and_solve(index, values, rhs):
+        return mf.solve(layout, mf.factor(layout, index, values), rhs)
+
+    return layout, np.asarray(factor_and_solve(jnp.asarray(index), jnp.asarray(values),
+                                               jnp.asarray(rhs)))
 
 
 def reference(m, eliminated, rhs):
