@@ -58,11 +58,12 @@ def _components(adj, nodes):
     return [nodes[labels == i] for i in range(n)]
 
 
-def _fiedler(adj, nodes):
-    """Fiedler vector of the (connected) subgraph on ``nodes``."""
-    sub = adj[nodes][:, nodes].astype(float)
+def _fiedler(sub):
+    """Fiedler vector of the connected graph with adjacency matrix ``sub``."""
+    sub = sub.astype(float)
+    n = sub.shape[0]
     deg = np.asarray(sub.sum(1)).ravel()
-    if nodes.size <= 600:
+    if n <= 600:
         lap = np.diag(deg) - sub.toarray()
         _, vec = np.linalg.eigh(lap)
         return vec[:, 1]
@@ -71,7 +72,7 @@ def _fiedler(adj, nodes):
     lap = (diags(deg) - sub).tocsc()
     # shift-invert just below zero: the two smallest eigenpairs of a connected Laplacian
     _, vec = eigsh(lap, k=2, sigma=-1e-3 * deg.mean(), which="LM",
-                   v0=np.linspace(-1.0, 1.0, nodes.size))
+                   v0=np.linspace(-1.0, 1.0, n))
     return vec[:, 1]
 
 
@@ -89,11 +90,11 @@ def _dissect(adj, nodes, leaf_size, tree: _Tree) -> list[int]:
         if comp.size <= leaf_size:
             roots.append(_add(tree, comp, []))
             continue
-        f = _fiedler(adj, comp)
-        order = np.argsort(f, kind="stable")
+        sub = adj[comp][:, comp]
+        order = np.argsort(_fiedler(sub), kind="stable")
         side = np.zeros(comp.size, bool)
         side[order[comp.size // 2:]] = True
-        sub = adj[comp][:, comp].tocoo()
+        sub = sub.tocoo()
         cut = side[sub.row] != side[sub.col]
         a_touch = np.unique(sub.row[cut & ~side[sub.row]])
         b_touch = np.unique(sub.row[cut & side[sub.row]])
@@ -127,10 +128,11 @@ class MultifrontalLayout:
     ``position[v]`` is the elimination position of variable v (node-major v = node*d + axis),
     -1 for an eliminated variable.  Level l holds ``n_fronts[l]`` fronts of ``pivots[l]``
     pivot rows and ``boundary[l]`` boundary rows; ``piv_pos[l]`` / ``bnd_pos[l]`` give the
-    elimination positions of those rows (``n_free`` for padding).  ``entry`` maps storage
-    of the assembled fronts: ``offset[l]`` is where level l starts in the flat front storage
-    (``size`` in all).  ``extend[l]`` is a list of (source level, source flat indices into its
-    update matrices, target flat indices into level l's fronts).  Hashes by identity."""
+    elimination positions of those rows (``n_free`` for padding).  The fronts are stored
+    flat, level after level: ``offset[l]`` is where level l starts (``size`` in all), and
+    ``pad_diag`` lists the diagonal entries of padding pivots.  ``extend[l]`` is a list of
+    (source level, source flat indices into its update matrices, target flat indices into
+    level l's fronts).  Hashes by identity."""
 
     position: np.ndarray
     dofs_per_node: int

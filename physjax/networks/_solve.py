@@ -211,65 +211,42 @@ def banded_solve(layout: BandLayout, factor, rhs):
 # --------------------------------------------------------------------------- resistor plan
 
 class BandedPlan(NamedTuple):
-    """Layout of a resistor network's :math:`H_{ff}` (fixed nodes eliminated) and the flat
-    indices of its edges' entries (host side, concrete edges)."""
+    """Layout of a resistor network's :math:`H_{ff}` (fixed nodes eliminated): a
+    :class:`BandLayout` or a :class:`~._multifrontal.MultifrontalLayout`, and the flat
+    storage indices of its edges' entries (host side, concrete edges)."""
 
-    layout: BandLayout
+    layout: BandLayout | _mf.MultifrontalLayout
     index: np.ndarray
 
 
 @functools.lru_cache(maxsize=64)
-def _banded_plan_cached(edges_bytes: bytes, n_edges: int, n_nodes: int,
-                        free_bytes: bytes) -> BandedPlan:
+def _plan_cached(edges_bytes: bytes, n_edges: int, n_nodes: int, free_bytes: bytes,
+                 kind: str) -> BandedPlan:
     edges = np.frombuffer(edges_bytes, np.int64).reshape(n_edges, 2)
     free = np.frombuffer(free_bytes, np.int64)
     fixed = np.setdiff1d(np.arange(n_nodes), free)
+    if kind == "multifrontal":
+        layout = _mf.multifrontal_layout(edges, n_nodes, 1, fixed)
+        return BandedPlan(layout, _mf.edge_entries(layout, edges).index)
     layout = band_layout(edges, n_nodes, 1, fixed)
     index, _ = edge_entry_index(layout, edges)
     return BandedPlan(layout, index)
 
 
-def banded_plan(graph, free: np.ndarray) -> BandedPlan | None:
-    """The block layout for ``graph``'s free nodes, or ``None`` if the edges are traced."""
+def banded_plan(graph, free: np.ndarray, kind: str = "banded") -> BandedPlan | None:
+    """The ``kind`` (``"banded"`` or ``"multifrontal"``) layout for ``graph``'s free nodes,
+    or ``None`` if the edges are traced."""
     if not is_concrete(graph.edges):
         return None
     edges = np.ascontiguousarray(np.asarray(graph.edges), np.int64)
-    return _banded_plan_cached(edges.tobytes(), edges.shape[0], graph.n_nodes,
-                               np.ascontiguousarray(free, np.int64).tobytes())
-
-
-class MultifrontalPlan(NamedTuple):
-    """Nested-dissection layout of a resistor network's :math:`H_{ff}` and the storage
-    indices of its edges' entries (host side, concrete edges)."""
-
-    layout: _mf.MultifrontalLayout
-    index: np.ndarray
-
-
-@functools.lru_cache(maxsize=64)
-def _multifrontal_plan_cached(edges_bytes: bytes, n_edges: int, n_nodes: int,
-                              free_bytes: bytes) -> MultifrontalPlan:
-    edges = np.frombuffer(edges_bytes, np.int64).reshape(n_edges, 2)
-    free = np.frombuffer(free_bytes, np.int64)
-    fixed = np.setdiff1d(np.arange(n_nodes), free)
-    layout = _mf.multifrontal_layout(edges, n_nodes, 1, fixed)
-    return MultifrontalPlan(layout, _mf.edge_entries(layout, edges).index)
-
-
-def multifrontal_plan(graph, free: np.ndarray) -> MultifrontalPlan | None:
-    """The multifrontal plan for ``graph``'s free nodes, or ``None`` if the edges are
-    traced."""
-    if not is_concrete(graph.edges):
-        return None
-    edges = np.ascontiguousarray(np.asarray(graph.edges), np.int64)
-    return _multifrontal_plan_cached(edges.tobytes(), edges.shape[0], graph.n_nodes,
-                                     np.ascontiguousarray(free, np.int64).tobytes())
+    return _plan_cached(edges.tobytes(), edges.shape[0], graph.n_nodes,
+                        np.ascontiguousarray(free, np.int64).tobytes(), kind)
 
 
 # --------------------------------------------------------------------------- public helpers
 
 def choose_method(solver: str, graph, free: np.ndarray) -> tuple[str, BandedPlan | None]:
-    """Resolve ``"auto"`` and build the banded plan when needed."""
+    """Resolve ``"auto"`` and build the banded or multifrontal plan when needed."""
     if solver == "auto":
         if free.size <= DENSE_MAX_FREE_NODES:
             return "dense", None
@@ -278,7 +255,7 @@ def choose_method(solver: str, graph, free: np.ndarray) -> tuple[str, BandedPlan
             return "banded", plan
         return ("dense", None) if (plan is None and free.size <= 1024) else ("cg", None)
     if solver in ("banded", "multifrontal"):
-        plan = (banded_plan if solver == "banded" else multifrontal_plan)(graph, free)
+        plan = banded_plan(graph, free, solver)
         if plan is None:
             raise ValueError(f"solver='{solver}' needs concrete graph edges (the node "
                              "ordering is computed on the host); use 'dense' or 'cg' under "
@@ -306,12 +283,10 @@ def solve_reduced(graph, k, free: np.ndarray, rhs, *, method: str, plan=None, in
             return jax.scipy.linalg.cho_solve((chol, True), r)
     else:
         values = k[:, None, None, None] * EDGE_BLOCK_SIGNS[:, None, None]
-        if method == "multifrontal":
-            factor = _mf.factor(plan.layout, plan.index, values)
-            pinned_solve = functools.partial(_mf.solve, plan.layout, factor)
-        else:
-            factor = banded_factor(plan.layout, plan.index, values)
-            pinned_solve = functools.partial(banded_solve, plan.layout, factor)
+        factor_fn, solve_fn = ((_mf.factor, _mf.solve) if method == "multifrontal"
+                               else (banded_factor, banded_solve))
+        pinned_solve = functools.partial(solve_fn, plan.layout,
+                                         factor_fn(plan.layout, plan.index, values))
 
         def solve(_, r):
             full = jnp.zeros((graph.n_nodes, r.shape[1]), r.dtype).at[free].set(r)

@@ -209,7 +209,7 @@ def _check_pins_cached(plan, x_bytes, name):
 
 def linear_response_solve(plan: SpringBandPlan, network, k, nhat, q, c, rhs):
     r""":math:`(H + cQQ^\top)^{-1}` ``rhs`` (``rhs`` of shape ``(N d, m)``) by the pinned
-    banded solve and the rigid-mode restoration (module docs); implicit derivatives."""
+    sparse solve and the rigid-mode restoration (module docs); implicit derivatives."""
     edges = network.graph.edges
     g = k[:, None, None] * nhat[:, :, None] * nhat[:, None, :]           # k_j n n^T
     values = g[:, None] * jnp.asarray(_solve.EDGE_BLOCK_SIGNS, g.dtype)[:, None, None]
@@ -217,23 +217,17 @@ def linear_response_solve(plan: SpringBandPlan, network, k, nhat, q, c, rhs):
         index, missing = _mf.edge_entry_index(plan.layout, plan.entries, edges, jnp)
         bad = jnp.any(missing)
         message = "network: a bond is not a bond of the plan's network (solver=)"
+        factor_fn, solve_fn = _mf.factor, _mf.solve
     else:
         index, outside = _solve.edge_entry_index(plan.layout, edges, jnp)
         bad = jnp.any(outside)
         message = ("network: a bond lies outside the band of the banded plan (solver=); "
                    "build it from a network holding every bond")
+        factor_fn, solve_fn = _solve.banded_factor, _solve.banded_solve
     if not is_concrete(edges):
         values = eqx.error_if(values, bad, message)
-    if plan.kind == "multifrontal":
-        factor = _mf.factor(plan.layout, index, values)
-
-        def pinned_solve(b):
-            return _mf.solve(plan.layout, factor, b)
-    else:
-        factor = _solve.banded_factor(plan.layout, index, values)
-
-        def pinned_solve(b):
-            return _solve.banded_solve(plan.layout, factor, b)
+    pinned_solve = functools.partial(solve_fn, plan.layout,
+                                     factor_fn(plan.layout, index, values))
     h_matvec = jax.vmap(_sp.dynamical_matvec(network, k), in_axes=1, out_axes=1)
 
     def matvec(v):
