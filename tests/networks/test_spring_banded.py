@@ -140,12 +140,18 @@ def test_a_bond_outside_the_band_is_rejected(ensemble):
                             box=contacts.box)
     k = np.ones(far.n_edges)
     pairs = np.stack(H.allostery_pairs(nets[0]))
-    with pytest.raises(ValueError, match=r"outside the band of the plan passed as solver"):
-        st.linear_response(far, k, pairs, solver=plan)
-    # traced bonds: the same contract is checked at run time
-    with pytest.raises(Exception, match="outside the band"):
+    assert_rejected(far, k, pairs, plan, r"outside the band of the plan passed as solver",
+                    "outside the band")
+
+
+def assert_rejected(net, k, pairs, plan, concrete_message, traced_message):
+    """``net``'s bonds break ``plan``'s contract: a ValueError for concrete bonds, and the
+    same contract checked at run time when the bonds are traced."""
+    with pytest.raises(ValueError, match=concrete_message):
+        st.linear_response(net, k, pairs, solver=plan)
+    with pytest.raises(Exception, match=traced_message):
         jax.block_until_ready(jax.jit(
-            lambda net: st.linear_response(net, k, pairs, solver=plan).compliance)(far))
+            lambda n: st.linear_response(n, k, pairs, solver=plan).compliance)(net))
 
 
 def test_a_bond_missing_from_the_multifrontal_plan_network_is_rejected(ensemble):
@@ -157,11 +163,9 @@ def test_a_bond_missing_from_the_multifrontal_plan_network_is_rejected(ensemble)
     assert missing.size                          # the contact network has bonds nets[0] lacks
     k = np.ones(contacts.n_edges)
     pairs = np.stack(H.allostery_pairs(nets[0]))
-    with pytest.raises(ValueError, match=r"not bonds of the network the plan passed as solver"):
-        st.linear_response(contacts, k, pairs, solver=plan)
-    with pytest.raises(Exception, match="not a bond of the plan's network"):
-        jax.block_until_ready(jax.jit(
-            lambda net: st.linear_response(net, k, pairs, solver=plan).compliance)(contacts))
+    assert_rejected(contacts, k, pairs, plan,
+                    r"not bonds of the network the plan passed as solver",
+                    "not a bond of the plan's network")
     # the orientation of a bond does not matter
     flipped = sp.spring_network(graphs.Graph(np.asarray(nets[0].graph.edges)[:, ::-1],
                                              contacts.n_nodes, contacts.positions),
