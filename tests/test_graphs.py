@@ -193,6 +193,129 @@ def test_random_geometric_against_euclidean_mst(n, z, dim):
     assert max(extra, default=0.0) <= min(missing) + 1e-6
 
 
+@pytest.mark.parametrize("n,z,dim,seed", [(120, 4.0, 2, 0), (120, 5.0, 2, 1), (60, 3.0, 2, 2),
+                                         (80, 6.0, 2, 3), (50, 4.0, 3, 4), (30, 2.1, 2, 5)])
+def test_random_geometric_biconnected(n, z, dim, seed):
+    key = jax.random.key(seed)
+    full = pg.random_geometric(key, n, z, dim=dim)
+    assert _canon(pg.random_geometric(key, n, z, dim=dim, biconnected=False).edges) \
+        == _canon(full.edges)                                   # the default is unchanged
+    g = pg.random_geometric(key, n, z, dim=dim, biconnected=True)
+    h = pg.to_networkx(g)
+    assert nx.is_biconnected(h) and not list(nx.articulation_points(h))
+    assert g.n_nodes >= 3 and min(pg.degrees(g)) >= 2 and not nx.has_bridges(h)
+    # it is the largest block of the full graph: positions kept, edges the induced ones
+    block = pg.largest_biconnected_component(full)
+    assert _canon(g.edges) == _canon(block.graph.edges)
+    np.testing.assert_array_equal(g.positions, np.asarray(full.positions)[block.nodes])
+    hf = pg.to_networkx(full)
+    assert g.n_nodes == max(len(b) for b in nx.biconnected_components(hf)) < n
+    assert _canon(g.edges) == _canon(nx.convert_node_labels_to_integers(
+        hf.subgraph(block.nodes.tolist()), ordering="sorted").edges())
+
+
+def test_random_geometric_default_is_nearly_a_tree_at_low_coordination():
+    # the docstring's numbers: n=120, keys 0..19, mean fraction of nodes in the largest block
+    fractions = {z: np.mean([pg.random_geometric(jax.random.key(s), 120, z, biconnected=True)
+                             .n_nodes / 120 for s in range(20)]) for z in (4.0, 5.0, 6.0)}
+    assert fractions[4.0] == pytest.approx(0.226, abs=0.001)
+    assert fractions[5.0] == pytest.approx(0.542, abs=0.001)
+    assert fractions[6.0] == pytest.approx(0.820, abs=0.001)
+
+
+def _bridged():
+    # triangle {0, 1, 2} - path 2-3-4 - block {4, 5, 6, 7} (a square 4-5-6-7 with chord 5-7),
+    # node 8 hanging off 6; edges in a scrambled order and orientation
+    edges = [[1, 0], [3, 2], [5, 4], [2, 1], [4, 3], [6, 5], [8, 6], [4, 7], [0, 2], [7, 6],
+             [5, 7]]
+    positions = np.arange(18.0).reshape(9, 2)
+    return pg.from_edge_list(edges, positions=positions)
+
+
+def test_largest_biconnected_component_hand_built():
+    g = _bridged()
+    block = pg.largest_biconnected_component(g)
+    sub, nodes, edge_indices = block                                # a NamedTuple
+    assert isinstance(block, pg.BiconnectedBlock) and sub is block.graph
+    np.testing.assert_array_equal(nodes, [4, 5, 6, 7])
+    np.testing.assert_array_equal(edge_indices, [2, 5, 7, 9, 10])
+    # edges keep their order and orientation in g.edges, relabelled 4..7 -> 0..3
+    np.testing.assert_array_equal(sub.edges, [[1, 0], [2, 1], [0, 3], [3, 2], [1, 3]])
+    np.testing.assert_array_equal(np.asarray(g.edges)[edge_indices], nodes[np.asarray(sub.edges)])
+    np.testing.assert_array_equal(sub.positions, np.asarray(g.positions)[nodes])
+    assert sub.n_nodes == 4 and sub.n_edges == 5 and nx.is_biconnected(pg.to_networkx(sub))
+    # two triangles joined by a bridge path: a tie, won by the block holding node 0 ...
+    two = pg.from_edge_list([[3, 4], [4, 5], [5, 3], [5, 6], [6, 2], [2, 1], [1, 0], [0, 2]])
+    tie = pg.largest_biconnected_component(two)
+    np.testing.assert_array_equal(tie.nodes, [0, 1, 2])
+    np.testing.assert_array_equal(tie.edge_indices, [5, 6, 7])
+    np.testing.assert_array_equal(tie.graph.edges, [[2, 1], [1, 0], [0, 2]])
+    assert tie.graph.positions is None
+    # ... unless the other has more edges (two triangles sharing an edge: a 4-node block)
+    more = pg.from_edge_list([[3, 4], [4, 5], [5, 3], [5, 6], [6, 2], [2, 1], [1, 0], [0, 2],
+                              [3, 7], [7, 4]])
+    np.testing.assert_array_equal(pg.largest_biconnected_component(more).nodes, [3, 4, 5, 7])
+    # an already biconnected graph is returned whole, in the same order
+    ring = pg.triangular_grid(3, 4)
+    whole = pg.largest_biconnected_component(ring)
+    np.testing.assert_array_equal(whole.graph.edges, ring.edges)
+    np.testing.assert_array_equal(whole.nodes, np.arange(12))
+
+
+def _solved_task(g, k, nodes, n_sources, n_targets, inputs):
+    """Task with sources, targets and one ground at ``nodes`` whose desired outputs are the
+    free state at ``k``: the cost vanishes there and its Hessian is the Gauss-Newton one."""
+    from physjax import networks as N
+    src, tgt, gnd = (nodes[:n_sources], nodes[n_sources:n_sources + n_targets],
+                     nodes[n_sources + n_targets:])
+    zero = np.zeros((len(inputs), n_targets))
+    free = N.free_state(g, k, N.make_task(src, tgt, inputs, desired=zero, ground_nodes=gnd,
+                                          n_nodes=g.n_nodes), solver="dense")
+    return N.make_task(src, tgt, inputs, desired=np.asarray(free)[:, tgt], ground_nodes=gnd,
+                       n_nodes=g.n_nodes)
+
+
+def _hessian_rank(g, k, task):
+    from physjax import networks as N
+    assert float(N.cost(g, k, task)) < 1e-25
+    return np.linalg.matrix_rank(np.asarray(N.cost_hessian(g, k, task)), hermitian=True)
+
+
+def test_biconnected_network_reaches_full_cost_hessian_rank():
+    """A resistor task (2 voltage sources, 1 ground, 2 targets, 2 examples) has at most
+    n_targets x n_examples = 4 stiff cost-Hessian directions.  Two targets in one tree branch
+    hanging off an articulation point y see the rest of the network only through y (same
+    free-state voltage, same Green's function outside the branch), so they give one target's
+    rows: rank 2.  On the biconnected block no such branch exists and the same task with
+    sources and targets drawn at random reaches the full rank 4 here.  Biconnectivity removes
+    this obstruction only: a pocket cut off by a fixed node and one other node can still lower
+    the rank, so not every placement does (measured for this task at n=60, z=5, keys 0..19,
+    10 random placements each: 185/200 reach rank 4 on the block, 136/200 on the full graph)."""
+    with jax.enable_x64(True):
+        key = jax.random.key(1)
+        full = pg.random_geometric(key, 60, 5.0)
+        block = pg.largest_biconnected_component(full)
+        h = pg.to_networkx(full)
+        inner = set(block.nodes.tolist())
+        rng = np.random.default_rng(0)
+        inputs = rng.normal(size=(2, 2))
+        # a branch: a component of full - {y} with >= 2 nodes, outside the block
+        y, branch = next((y, c) for y in sorted(nx.articulation_points(h))
+                         for c in nx.connected_components(h.subgraph(set(h) - {y}))
+                         if len(c) >= 2 and not c & inner)
+        targets = sorted(branch)[:2]
+        others = rng.choice(sorted(inner - {y}), 3, replace=False).tolist()
+        nodes = others[:2] + targets + others[2:]
+        k = jnp.asarray(rng.uniform(0.5, 1.5, full.n_edges))
+        assert _hessian_rank(full, k, _solved_task(full, k, nodes, 2, 2, inputs)) == 2
+        for seed in range(2):
+            g = pg.random_geometric(jax.random.key(seed), 60, 5.0, biconnected=True)
+            assert g.n_edges >= 4
+            k = jnp.asarray(rng.uniform(0.5, 1.5, g.n_edges))
+            nodes = rng.choice(g.n_nodes, 5, replace=False).tolist()
+            assert _hessian_rank(g, k, _solved_task(g, k, nodes, 2, 2, inputs)) == 2 * 2
+
+
 def test_random_builders_deterministic_and_independent_of_x64():
     g = pg.random_geometric(KEY, 40, 4.0)
     with jax.enable_x64(True):
@@ -289,6 +412,18 @@ BAD = [
     (lambda: pg.random_geometric(KEY, 10, np.nan), ValueError, "mean_coordination"),
     (lambda: pg.random_geometric(KEY, 10, 3.0, dim=0), ValueError, "dim"),
     (lambda: pg.random_geometric(jax.random.split(KEY, 2), 10, 3.0), ValueError, "key"),
+    (lambda: pg.random_geometric(KEY, 10, 1.8, biconnected=True), ValueError,
+     "mean_coordination.*no cycle"),
+    (lambda: pg.random_geometric(KEY, 10, 3.0, biconnected=1), TypeError, "biconnected"),
+    (lambda: pg.largest_biconnected_component(pg.square_grid(1, 5)), ValueError,
+     "graph has no cycle"),
+    (lambda: pg.largest_biconnected_component(pg.from_edge_list([[0, 1], [2, 3], [1, 4]])),
+     ValueError, "graph has no cycle.*forest"),
+    (lambda: pg.largest_biconnected_component(pg.from_edge_list(np.zeros((0, 2), int), 3)),
+     ValueError, "graph has no cycle"),
+    (lambda: pg.largest_biconnected_component(nx.cycle_graph(4)), TypeError, "graph must be"),
+    (lambda: pg.largest_biconnected_component(np.array([[0, 1], [1, 2], [2, 0]])), TypeError,
+     "graph must be"),
     (lambda: pg.laplacian(pg.square_grid(2), jnp.ones(3)), ValueError, "weights"),
     (lambda: pg.laplacian(pg.square_grid(2), jnp.array([1.0, np.nan, 1, 1])), ValueError,
      "weights"),

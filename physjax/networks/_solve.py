@@ -38,6 +38,7 @@ import dataclasses
 import functools
 from typing import NamedTuple
 
+import equinox as eqx
 import jax
 import jax.numpy as jnp
 import lineax as lx
@@ -46,10 +47,9 @@ import numpy as np
 from physjax import graphs as _graphs
 from physjax._checks import is_concrete
 from physjax.networks import _multifrontal as _mf
+from physjax.networks import solvers as _solvers
 
-METHODS = ("dense", "banded", "multifrontal", "cg")
-DENSE_MAX_FREE_NODES = 256  # auto: dense below, banded (or CG) above
-BANDED_MAX_BANDWIDTH = 768  # auto: CG when RCM leaves a wider band
+DENSE_MAX_FREE_NODES = _solvers.AUTO_DENSE_MAX_DOF  # auto: dense up to here
 
 
 def free_nodes(n_nodes: int, fixed: tuple[int, ...]) -> np.ndarray:
@@ -210,13 +210,34 @@ def banded_solve(layout: BandLayout, factor, rhs):
 
 # --------------------------------------------------------------------------- resistor plan
 
-class BandedPlan(NamedTuple):
-    """Layout of a resistor network's :math:`H_{ff}` (fixed nodes eliminated): a
-    :class:`BandLayout` or a :class:`~._multifrontal.MultifrontalLayout`, and the flat
-    storage indices of its edges' entries (host side, concrete edges)."""
+@dataclasses.dataclass(frozen=True, eq=False)
+class BandedPlan:
+    """Plan of a sparse direct solve of a resistor network's :math:`H_{ff}` (fixed nodes
+    eliminated): a :class:`BandLayout` (``kind="banded"``) or a
+    :class:`~._multifrontal.MultifrontalLayout` (``kind="multifrontal"``), the flat storage
+    indices of its edges' entries, and the graph it was built for (host side; hashes by
+    identity: plans are cached per graph, so compiled functions are reused)."""
 
     layout: BandLayout | _mf.MultifrontalLayout
     index: np.ndarray
+    n_nodes: int
+    free: np.ndarray
+    edges: np.ndarray
+
+    @property
+    def kind(self) -> str:
+        return "multifrontal" if isinstance(self.layout, _mf.MultifrontalLayout) else "banded"
+
+    @property
+    def block(self) -> int:
+        """Band width (banded) or largest front (multifrontal), in unknowns."""
+        if self.kind == "multifrontal":
+            return self.layout.largest_front
+        return self.layout.block
+
+    def __repr__(self) -> str:
+        return (f"BandedPlan({self.kind}, {self.n_nodes} nodes, {self.free.size} free, "
+                f"{len(self.edges)} edges, block {self.block})")
 
 
 @functools.lru_cache(maxsize=64)
@@ -227,41 +248,55 @@ def _plan_cached(edges_bytes: bytes, n_edges: int, n_nodes: int, free_bytes: byt
     fixed = np.setdiff1d(np.arange(n_nodes), free)
     if kind == "multifrontal":
         layout = _mf.multifrontal_layout(edges, n_nodes, 1, fixed)
-        return BandedPlan(layout, _mf.edge_entries(layout, edges).index)
-    layout = band_layout(edges, n_nodes, 1, fixed)
-    index, _ = edge_entry_index(layout, edges)
-    return BandedPlan(layout, index)
+        index = _mf.edge_entries(layout, edges).index
+    else:
+        layout = band_layout(edges, n_nodes, 1, fixed)
+        index, _ = edge_entry_index(layout, edges)
+    return BandedPlan(layout, index, n_nodes, free, edges)
 
 
-def banded_plan(graph, free: np.ndarray, kind: str = "banded") -> BandedPlan | None:
-    """The ``kind`` (``"banded"`` or ``"multifrontal"``) layout for ``graph``'s free nodes,
-    or ``None`` if the edges are traced."""
-    if not is_concrete(graph.edges):
-        return None
+def banded_plan(graph, free: np.ndarray, kind: str = "banded") -> BandedPlan:
+    """The ``kind`` (``"banded"`` or ``"multifrontal"``) plan for ``graph``'s free nodes
+    (concrete edges; cached per graph)."""
     edges = np.ascontiguousarray(np.asarray(graph.edges), np.int64)
     return _plan_cached(edges.tobytes(), edges.shape[0], graph.n_nodes,
                         np.ascontiguousarray(free, np.int64).tobytes(), kind)
 
 
-# --------------------------------------------------------------------------- public helpers
+def check_plan(plan, graph, free: np.ndarray, kind: str) -> None:
+    """Raise ``ValueError`` naming ``solver`` unless ``plan`` is a resistor plan of ``kind``
+    built for ``graph`` with these free nodes."""
+    if not isinstance(plan, BandedPlan):
+        raise ValueError(f"solver carries a {type(plan).__name__}, not a resistor-network "
+                         "plan; build it with networks.prepare_solver(solver, graph, task)")
+    if plan.kind != kind:
+        raise ValueError(f"solver: a {kind} solver got a {plan.kind} plan")
+    if plan.n_nodes != graph.n_nodes or not np.array_equal(plan.free, free):
+        raise ValueError(
+            f"solver: the plan was built for a graph of {plan.n_nodes} nodes with "
+            f"{plan.free.size} free nodes, but this graph has {graph.n_nodes} nodes and the "
+            f"task leaves {free.size} free; build the plan for this network and task")
+    if not is_concrete(graph.edges):
+        return  # checked when solving (solve_reduced, equinox.error_if)
+    edges = np.asarray(graph.edges)
+    if edges.shape != plan.edges.shape or not np.array_equal(edges, plan.edges):
+        raise ValueError("solver: the plan was built for another graph (its edges differ); "
+                         "build the plan for this network")
 
-def choose_method(solver: str, graph, free: np.ndarray) -> tuple[str, BandedPlan | None]:
-    """Resolve ``"auto"`` and build the banded or multifrontal plan when needed."""
-    if solver == "auto":
-        if free.size <= DENSE_MAX_FREE_NODES:
-            return "dense", None
-        plan = banded_plan(graph, free)
-        if plan is not None and plan.layout.block <= BANDED_MAX_BANDWIDTH:
-            return "banded", plan
-        return ("dense", None) if (plan is None and free.size <= 1024) else ("cg", None)
-    if solver in ("banded", "multifrontal"):
-        plan = banded_plan(graph, free, solver)
-        if plan is None:
-            raise ValueError(f"solver='{solver}' needs concrete graph edges (the node "
-                             "ordering is computed on the host); use 'dense' or 'cg' under "
-                             "jit/vmap over graphs, or close over the graph")
-        return solver, plan
-    return solver, None
+
+def system_info(graph, free: np.ndarray):
+    """The :class:`~physjax.networks.solvers.SystemInfo` of a resistor network's
+    :math:`H_{ff}`."""
+    return _solvers.SystemInfo(
+        n_dof=int(free.size), concrete=is_concrete(graph.edges),
+        build_plan=lambda kind: banded_plan(graph, free, kind),
+        check_plan=lambda plan, kind: check_plan(plan, graph, free, kind),
+        family="resistor")
+
+
+def resolve(solver, graph, free: np.ndarray):
+    """``solver`` (a name or instance) resolved for this graph and free nodes."""
+    return _solvers.as_solver(solver).resolve(system_info(graph, free))
 
 
 def reduced_matvec(graph, k, free: np.ndarray, x):
@@ -270,20 +305,26 @@ def reduced_matvec(graph, k, free: np.ndarray, x):
     return _graphs.laplacian_matvec(graph, k, full)[:, free].T
 
 
-def solve_reduced(graph, k, free: np.ndarray, rhs, *, method: str, plan=None, initial=None,
-                  rtol: float = 1e-12):
-    r"""Solve :math:`H_{ff} X = B` for ``rhs`` :math:`B` of shape ``(n_free, m)``."""
-    if method == "cg":
-        return _cg_solve(graph, k, free, rhs, initial, rtol)
-    if method == "dense":
+def solve_reduced(graph, k, free: np.ndarray, rhs, *, solver, initial=None):
+    r"""Solve :math:`H_{ff} X = B` for ``rhs`` :math:`B` of shape ``(n_free, m)`` with a
+    resolved ``solver`` (see :func:`resolve`)."""
+    if isinstance(solver, _solvers.CG):
+        return _cg_solve(graph, k, free, rhs, initial, solver)
+    if isinstance(solver, _solvers.Dense):
         lap = _graphs.laplacian(graph, k)[jnp.ix_(free, free)]
         chol = jax.lax.stop_gradient(jnp.linalg.cholesky(lap))
 
         def solve(_, r):
             return jax.scipy.linalg.cho_solve((chol, True), r)
-    else:
+    elif isinstance(solver, (_solvers.Banded, _solvers.Multifrontal)):
+        plan = solver.plan
+        if not is_concrete(graph.edges):  # traced graph: it must be the plan's graph
+            same = (graph.edges.shape == plan.edges.shape
+                    and jnp.all(graph.edges == jnp.asarray(plan.edges, graph.edges.dtype)))
+            k = eqx.error_if(k, jnp.logical_not(same), "solver: the plan was built for "
+                             "another graph (its edges differ); build it for this network")
         values = k[:, None, None, None] * EDGE_BLOCK_SIGNS[:, None, None]
-        factor_fn, solve_fn = ((_mf.factor, _mf.solve) if method == "multifrontal"
+        factor_fn, solve_fn = ((_mf.factor, _mf.solve) if plan.kind == "multifrontal"
                                else (banded_factor, banded_solve))
         pinned_solve = functools.partial(solve_fn, plan.layout,
                                          factor_fn(plan.layout, plan.index, values))
@@ -291,6 +332,8 @@ def solve_reduced(graph, k, free: np.ndarray, rhs, *, method: str, plan=None, in
         def solve(_, r):
             full = jnp.zeros((graph.n_nodes, r.shape[1]), r.dtype).at[free].set(r)
             return pinned_solve(full)[free]
+    else:
+        raise TypeError(f"solver: unresolved solver {solver!r} (call _solve.resolve first)")
 
     def matvec(x):
         return reduced_matvec(graph, k, free, x)
@@ -298,9 +341,12 @@ def solve_reduced(graph, k, free: np.ndarray, rhs, *, method: str, plan=None, in
     return jax.lax.custom_linear_solve(matvec, rhs, solve, symmetric=True)
 
 
-def _cg_solve(graph, k, free, rhs, initial, rtol):
+def _cg_solve(graph, k, free, rhs, initial, solver):
     n = graph.n_nodes
     dtype = rhs.dtype
+    rtol = _solvers.default_rtol(dtype) if solver.rtol is None else solver.rtol
+    atol = rtol if solver.atol is None else solver.atol
+    max_steps = 20 * free.size + 100 if solver.max_steps is None else solver.max_steps
 
     def matvec(x):
         full = jnp.zeros((n,), dtype).at[free].set(x)
@@ -315,10 +361,9 @@ def _cg_solve(graph, k, free, rhs, initial, rtol):
     # the solution, not the solution
     precond = lx.TaggedLinearOperator(lx.DiagonalLinearOperator(jax.lax.stop_gradient(1 / deg)),
                                       lx.positive_semidefinite_tag)
-    # lineax tests |r_i| <= atol + rtol |b_i| entry by entry; the right-hand side is zero
-    # away from the sources, so each column is scaled to max|b| = 1 and atol = rtol makes the
-    # criterion relative to the drive.
-    cg = lx.CG(rtol=rtol, atol=rtol, max_steps=20 * free.size + 100)
+    # lineax stops at max|r| <= atol + rtol max|b|; each column is scaled to max|b| = 1
+    # first, so atol is relative to the drive as well (solvers.CG's convention)
+    cg = lx.CG(rtol=rtol, atol=atol, max_steps=max_steps)
 
     def one(b, y0):
         scale = jax.lax.stop_gradient(jnp.max(jnp.abs(b)))

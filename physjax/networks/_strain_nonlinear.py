@@ -14,6 +14,7 @@ import jax
 import jax.numpy as jnp
 import optimistix as optx
 
+from physjax.networks import solvers as _solvers
 from physjax.networks import spring as _sp
 from physjax.networks.strain import _linear_response, constrained_state
 
@@ -28,7 +29,7 @@ def nonlinear_states(network, k, task, imposed, values, rest_lengths, method, *,
     if rtol is None:
         rtol = 1e-12 if dtype == jnp.float64 else 1e-6
     if method == "newton":
-        resp = _linear_response(network, k, task.pairs, rest_lengths, "dense", None, None)
+        resp = _linear_response(network, k, task.pairs, rest_lengths, _solvers.Dense(), None)
         u0 = constrained_state(resp, imposed, values)[0]
     else:
         u0 = _fire_start(network, k, task.pairs, imposed, values, rest_lengths, penalty,

@@ -1,11 +1,22 @@
-r"""Learning rules for physical networks: double optimization, coupled learning and
-equilibrium propagation, each as one update direction plus a ``train`` loop in ``lax.scan``.
+r"""Learning rules for physical networks -- double optimization, coupled learning and
+equilibrium propagation -- written once for resistor and spring networks, and the one
+``train`` loop (Optax, ``lax.scan``, compiled once per static configuration).
+
+**The protocol.**  A network kind (:class:`NetworkKind`: :data:`RESISTOR`, :data:`SPRING`)
+supplies the free state, the clamped and nudged states as functions of :math:`\eta` and
+:math:`\beta`, the partial derivatives of the physical energy with respect to the learnable
+parameters at a fixed state (conductances :math:`\partial P/\partial k_e = \int_0^{\Delta
+V_e} f`; stiffnesses :math:`\partial E/\partial k_j = \tfrac12 e_j^2` and rest lengths
+:math:`\partial E/\partial \ell_{0j} = -k_j e_j`), the task cost and its exact gradient.
+The rules below only combine those; the kind is read off the task
+(:class:`~physjax.networks.ResistorTask` or :class:`~physjax.networks.strain.StrainTask`).
 
 Every rule returns a *descent direction estimate* :math:`g \approx \nabla_k C` (up to a
 positive metric for coupled learning), which an Optax optimizer turns into an update
 :math:`k \leftarrow k - \alpha g`; conductances are then clipped to ``[k_min, k_max]``
-(clipping, rather than a log parametrization, keeps the local rules exactly the update a
-physical network would apply to its edges).
+(the box projection ``optax.projections.projection_box``; clipping, rather than a log
+parametrization, keeps the local rules exactly the update a physical network would apply to
+its edges).  Rest lengths of springs are kept above 1% of the reference bond length.
 
 * **Double optimization** (:func:`double_optimization_gradient`): :math:`g = \nabla_k C`
   through the equilibrium, by implicit (adjoint) differentiation of the free-state solve.
@@ -14,7 +25,7 @@ physical network would apply to its edges).
   :math:`\Delta k_e = -\frac{\alpha}{\eta}[(\Delta V_e^C)^2 - (\Delta V_e^F)^2]`, i.e.
   :math:`g = 2\,\partial_k \mathcal C_\eta` with the contrast
   :math:`\mathcal C_\eta = [P_C - P_F]/\eta`.  As :math:`\eta \to 0`,
-  :math:`\partial_k \mathcal C_\eta \to J^\top G_{eff}\, r` where :math:`r = V_T^F -
+  :math:`\partial_k \mathcal C_\eta \to J^\top G_{eff}\, r` (resistors) where :math:`r = V_T^F -
   V_T^{desired}`, :math:`J = \partial V_T^F/\partial k` and :math:`G_{eff}` is the effective
   conductance matrix between the targets (the Schur complement of the Laplacian on the
   targets, sources grounded).  A hard clamp injects the current :math:`\eta G_{eff}
@@ -30,98 +41,248 @@ physical network would apply to its edges).
   :math:`O(\beta)`) and the centred :math:`g_\pm = [\partial_k P(V^{\beta}) -
   \partial_k P(V^{-\beta})]/2\beta` (error :math:`O(\beta^2)`), all tending to
   :math:`\nabla_k C`.
+* **Energy regularization** (``energy_regularization`` :math:`\lambda`, seed 000; see
+  :mod:`physjax.networks.spring_learning` for the sign): coupled learning descends
+  :math:`[(E^C - E^F) - \lambda E^F]/\eta`, i.e. uses :math:`\partial E^C - (1 + \lambda)
+  \partial E^F`; for both kinds.
+
+Coupled learning keeps each kind's seed convention for the step: resistors
+:math:`g = 2\,\partial_k\mathcal C_\eta` (seed 000's :math:`\Delta k_e = -\frac\alpha\eta
+[(\Delta V^C_e)^2 - (\Delta V^F_e)^2]`), springs :math:`g = \partial\mathcal C_\eta`
+(:math:`\Delta k_j = -\frac{\alpha}{2\eta}[(e^C_j)^2 - (e^F_j)^2]`):
+:attr:`NetworkKind.coupled_scale`.
 """
 
 from __future__ import annotations
 
-from typing import NamedTuple
+from collections.abc import Callable
+from typing import Any, NamedTuple
 
+import equinox as eqx
 import jax
 import jax.numpy as jnp
 import numpy as np
 import optax
 
-from physjax import graphs as _graphs
-from physjax._checks import check_choice, check_positive, check_positive_int, is_concrete
+from physjax._checks import check_choice, check_finite, check_positive, check_positive_int
+from physjax._checks import is_concrete
 from physjax.networks import resistor as _res
+from physjax.networks import spring as _sp
+from physjax.networks import strain as _st
 
 __all__ = [
     "NUDGES",
+    "RESISTOR",
     "RULES",
+    "SPRING",
+    "NetworkKind",
     "TrainResult",
     "contrast",
     "contrast_gradient",
     "coupled_learning_update",
     "double_optimization_gradient",
     "equilibrium_propagation_gradient",
+    "kind_of",
     "learning_direction",
     "train",
 ]
 
 RULES = ("double_optimization", "coupled_learning", "equilibrium_propagation")
 NUDGES = ("positive", "negative", "centred")
+PyTree = Any
 
 
-def _power_partials(graph, voltages, current):
-    r""":math:`\partial P/\partial k_e = \int_0^{\Delta V_e} f`, averaged over examples."""
-    dv = _graphs.edge_differences(graph, voltages)
-    return jnp.mean(_res.co_content(current, dv), axis=0)
+# --------------------------------------------------------------------------- the protocol
+
+class States(NamedTuple):
+    """What a kind's ``equilibria`` returns: the task ``cost`` at the free state, the
+    ``free`` state, the maps ``clamp(eta)`` and ``nudge(beta)`` to the clamped and nudged
+    states, and ``warm``, what warm-starts the next solve (free voltages; a
+    :class:`~physjax.networks.strain.LinearResponse`)."""
+
+    cost: jax.Array
+    free: jax.Array
+    clamp: Callable
+    nudge: Callable
+    warm: PyTree
+
+
+class NetworkKind(NamedTuple):
+    """The learning protocol one kind of physical network implements.
+
+    ``theta`` is the kind's full parameter pytree (conductances; ``(stiffnesses,
+    rest_lengths)``).  Functions (no input checks; ``solver`` already resolved):
+
+    * ``resolve(solver, network, task, rtol)`` -> resolved solver;
+    * ``equilibria(network, theta, task, solver, current, initial, rtol)`` -> :class:`States`;
+    * ``partials(network, theta, state, current)`` -> :math:`\\partial E/\\partial\\theta`
+      at a fixed state, averaged over examples (a pytree like ``theta``);
+    * ``cost_gradient(network, theta, task, solver, current, initial, rtol)`` ->
+      ``(C, ∇_θ C, warm)`` through the equilibrium;
+    * ``check(network, theta, task)`` -> validates concrete inputs (host side).
+    """
+
+    name: str
+    resolve: Callable
+    equilibria: Callable
+    partials: Callable
+    cost_gradient: Callable
+    check: Callable
+    coupled_scale: float
+    default_eta: float
+
+
+def _resistor_equilibria(graph, k, task, solver, current, initial, rtol):
+    eq = _res.equilibria(graph, k, task, solver=solver, current=current, initial=initial,
+                         rtol=rtol)
+    return States(_res.task_cost(task, eq.free), eq.free, eq.clamp, eq.nudge, eq.free)
+
+
+def _resistor_cost_gradient(graph, k, task, solver, current, initial, rtol):
+    return _res.cost_gradient(graph, k, task, solver=solver, current=current,
+                              initial=initial, rtol=rtol)
+
+
+RESISTOR = NetworkKind(
+    name="resistor",
+    resolve=lambda solver, graph, task, rtol: _res.resolve_solver(solver, graph, task,
+                                                                  rtol=rtol),
+    equilibria=_resistor_equilibria,
+    partials=lambda graph, k, v, current: _res.power_partials(graph, v, current=current),
+    cost_gradient=_resistor_cost_gradient,
+    check=lambda graph, k, task: _res.check_network(graph, k, task),
+    coupled_scale=2.0,
+    default_eta=1e-3,
+)
+
+
+def _spring_equilibria(network, theta, task, solver, current, initial, rtol):
+    k, l0 = theta
+    eq = _st.equilibria(network, k, task, rest_lengths=l0, solver=solver, initial=initial)
+    return States(_st.task_cost(task, eq.free_strains), eq.free, eq.clamp, eq.nudge,
+                  eq.response)
+
+
+def _spring_cost_gradient(network, theta, task, solver, current, initial, rtol):
+    k, l0 = theta
+    return _st.cost_gradient(network, k, task, rest_lengths=l0, solver=solver,
+                             initial=initial)
+
+
+def _spring_check(network, theta, task):
+    k, l0 = theta
+    _st._check_task(network, k, task, True, l0)
+
+
+SPRING = NetworkKind(
+    name="spring",
+    resolve=lambda solver, network, task, rtol: _st.resolve_solver(solver, network, rtol=rtol),
+    equilibria=_spring_equilibria,
+    partials=lambda network, theta, u, current: _st.energy_partials(
+        network, theta[0], u, rest_lengths=theta[1]),
+    cost_gradient=_spring_cost_gradient,
+    check=_spring_check,
+    coupled_scale=1.0,
+    default_eta=1e-2,
+)
+
+
+def kind_of(network, task) -> NetworkKind:
+    """The :class:`NetworkKind` of a (network, task) pair, read off the task type."""
+    if isinstance(task, _res.ResistorTask):
+        return RESISTOR
+    if isinstance(task, _st.StrainTask):
+        if not isinstance(network, _sp.SpringNetwork):
+            raise TypeError(f"network must be a SpringNetwork for a StrainTask, got "
+                            f"{type(network).__name__}")
+        return SPRING
+    raise TypeError(f"task must be a ResistorTask (networks.make_task) or a StrainTask "
+                    f"(strain.make_strain_task), got {type(task).__name__}")
+
+
+# --------------------------------------------------------------------------- the rules
+
+def _contrast_direction(kind, network, theta, states, eta, lam, current):
+    p_c = kind.partials(network, theta, states.clamp(eta), current)
+    p_f = kind.partials(network, theta, states.free, current)
+    return jax.tree.map(lambda c, f: kind.coupled_scale * (c - (1.0 + lam) * f) / eta,
+                        p_c, p_f)
+
+
+def _ep_direction(kind, network, theta, states, beta, nudge, current):
+    def partials(b):
+        return kind.partials(network, theta, states.nudge(b), current)
+
+    if nudge == "centred":
+        return jax.tree.map(lambda a, b: (a - b) / (2.0 * beta), partials(beta),
+                            partials(-beta))
+    p0 = kind.partials(network, theta, states.free, current)
+    if nudge == "positive":
+        return jax.tree.map(lambda a, b: (a - b) / beta, partials(beta), p0)
+    return jax.tree.map(lambda a, b: (a - b) / beta, p0, partials(-beta))
+
+
+def _direction(kind, rule, nudge, network, theta, task, eta, lam, solver, current, initial,
+               rtol):
+    """``(C, g, warm)``: the cost at ``theta``, one rule's descent direction (a pytree like
+    ``theta``) and what warm-starts the next solve."""
+    if rule == "double_optimization":
+        return kind.cost_gradient(network, theta, task, solver, current, initial, rtol)
+    states = kind.equilibria(network, theta, task, solver, current, initial, rtol)
+    if rule == "coupled_learning":
+        g = _contrast_direction(kind, network, theta, states, eta, lam, current)
+    else:
+        g = _ep_direction(kind, network, theta, states, eta, nudge, current)
+    return states.cost, g, states.warm
+
+
+def _theta(kind, network, parameters, rest_lengths):
+    k = jnp.asarray(parameters)
+    if kind is SPRING:
+        return k, jnp.asarray(_sp._rest(network, rest_lengths), k.dtype)
+    return k
+
+
+@eqx.filter_jit
+def _direction_jit(kind_name, rule, nudge, network, theta, task, eta, lam, solver, current,
+                   initial, rtol):
+    kind = RESISTOR if kind_name == "resistor" else SPRING
+    return _direction(kind, rule, nudge, network, theta, task, eta, lam, solver, current,
+                      initial, rtol)
+
+
+def learning_direction(rule, network, parameters, task, *, eta=None, nudge="centred",
+                       energy_regularization=0.0, rest_lengths=None, solver="auto",
+                       current=None, initial=None, rtol=None, check=True):
+    r"""One rule's descent direction :math:`g` and the cost at ``parameters``: returns
+    ``(C, g, warm)`` (``warm``: the free voltages of a resistor network, the
+    :class:`~physjax.networks.strain.LinearResponse` of a spring network).  The update is
+    :math:`\theta \leftarrow \theta - \alpha g`; for springs ``g`` is ``(∂k, ∂ℓ0)``.
+    ``eta`` is the clamping factor of coupled learning and the nudge :math:`\beta` of
+    equilibrium propagation (default: 1e-3 for resistors, 1e-2 for springs)."""
+    check_choice(rule, "rule", RULES)
+    check_choice(nudge, "nudge", NUDGES)
+    kind = kind_of(network, task)
+    eta = kind.default_eta if eta is None else eta
+    theta = _theta(kind, network, parameters, rest_lengths)
+    if check:
+        kind.check(network, theta, task)
+        check_positive(eta, "eta")
+    solver = kind.resolve(solver, network, task, rtol)
+    dtype = jnp.result_type(jax.tree.leaves(theta)[0].dtype, float)
+    return _direction_jit(kind.name, rule, nudge, network, theta, task,
+                          jnp.asarray(eta, dtype), jnp.asarray(energy_regularization, dtype),
+                          solver, current, initial, rtol)
 
 
 def double_optimization_gradient(graph, conductances, task, *, solver="auto", current=None,
                                  initial=None, check=True):
-    r""":math:`\nabla_k C` through the free state (adjoint method); returns
-    ``(C, grad, V_F)``.
-
-    Linear networks: the adjoint potentials :math:`\lambda = H_{ff}^{-1}\partial C/\partial V`
-    are combinations of the targets' Green's-function columns, which come from the same
-    factorization and solve as the free state, and
-    :math:`\partial C/\partial k_e = -\sum_\mu \Delta V^\mu_e\,\Delta\lambda^\mu_e`
-    (about 20% less time than differentiating the solve, 40 x 40 grid).  Nonlinear
-    networks: reverse mode through the Newton solve (implicit differentiation)."""
+    r""":math:`\nabla_k C` of a resistor network through the free state (adjoint method);
+    returns ``(C, grad, V_F)`` (:func:`physjax.networks.resistor.cost_gradient`)."""
     if check:
         _res.check_network(graph, conductances, task)
-    tgt = np.asarray(task.target_nodes)
-    if initial is not None:
-        initial = jax.lax.stop_gradient(initial)
-    if current is None:
-        free, green = _res._linear_free_state(graph, jnp.asarray(conductances), task,
-                                              solver=solver, initial=initial, rtol=None,
-                                              green=True)
-        r = free[:, tgt] - task.desired
-        c = 0.5 * jnp.sum(r**2) / task.n_examples
-        adjoint = r @ green.T / task.n_examples  # (n_ex, N), zero at the fixed nodes
-        grad = -jnp.sum(_graphs.edge_differences(graph, free)
-                        * _graphs.edge_differences(graph, adjoint), axis=0)
-        return c, grad, free
-
-    def solve(k):
-        return _res.free_state(graph, k, task, solver=solver, current=current,
-                               initial=initial, check=False)
-
-    free, pullback = jax.vjp(solve, jnp.asarray(conductances))
-    r = free[:, tgt] - task.desired
-    c = 0.5 * jnp.sum(r**2) / task.n_examples
-    dc_dv = jnp.zeros_like(free).at[:, tgt].set(r / task.n_examples)
-    (grad,) = pullback(dc_dv)
-    return c, grad, free
-
-
-def _equilibria(graph, conductances, task, *, solver, current, initial):
-    """Free state plus functions giving the clamped (eta) and nudged (beta) states.
-
-    For linear networks all three come from one factorization: the clamped and nudged
-    states add the response of the targets' Green's function to the free state."""
-    k = jnp.asarray(conductances)
-    if current is None:
-        free, green = _res._linear_free_state(graph, k, task, solver=solver, initial=initial,
-                                              rtol=None, green=True)
-        return (free, lambda eta: _res._clamp_with_green(free, green, task, eta),
-                lambda beta: _res._nudge_with_green(free, green, task, beta))
-    kw = dict(solver=solver, current=current, check=False)
-    free = _res.free_state(graph, k, task, initial=initial, **kw)
-    return (free, lambda eta: _res.clamped_state(graph, k, task, eta, free=free, **kw),
-            lambda beta: _res.nudged_state(graph, k, task, beta, initial=free, **kw))
+    return learning_direction("double_optimization", graph, conductances, task, solver=solver,
+                              current=current, initial=initial, check=False)
 
 
 def contrast(graph, conductances, task, eta, *, solver="auto", current=None):
@@ -130,15 +291,9 @@ def contrast(graph, conductances, task, eta, *, solver="auto", current=None):
     fixed."""
     _res.check_network(graph, conductances, task)
     check_positive(eta, "eta")
-    free, clamp, _ = _equilibria(graph, conductances, task, solver=solver, current=current,
-                                 initial=None)
+    eq = _res.equilibria(graph, conductances, task, solver=solver, current=current)
     p = lambda v: _res.power(graph, conductances, v, current=current)  # noqa: E731
-    return jnp.mean(p(clamp(eta)) - p(free)) / eta
-
-
-def _contrast_gradient(graph, free, clamp, eta, current):
-    clamped = _power_partials(graph, clamp(eta), current)
-    return (clamped - _power_partials(graph, free, current)) / eta
+    return jnp.mean(p(eq.clamp(eta)) - p(eq.free)) / eta
 
 
 def contrast_gradient(graph, conductances, task, eta, *, solver="auto", current=None,
@@ -148,9 +303,9 @@ def contrast_gradient(graph, conductances, task, eta, *, solver="auto", current=
     if check:
         _res.check_network(graph, conductances, task)
         check_positive(eta, "eta")
-    free, clamp, _ = _equilibria(graph, conductances, task, solver=solver, current=current,
-                                 initial=initial)
-    return _contrast_gradient(graph, free, clamp, eta, current)
+    _, g, _ = learning_direction("coupled_learning", graph, conductances, task, eta=eta,
+                                 solver=solver, current=current, initial=initial, check=False)
+    return g / RESISTOR.coupled_scale
 
 
 def coupled_learning_update(graph, conductances, task, eta, **kwargs):
@@ -158,18 +313,6 @@ def coupled_learning_update(graph, conductances, task, eta, **kwargs):
     :math:`\Delta k_e/\alpha = -\frac1\eta[(\Delta V_e^C)^2 - (\Delta V_e^F)^2]` (seed 000;
     :math:`-2\,\partial_k \mathcal C_\eta`, which for nonlinear edges uses the co-content)."""
     return -2.0 * contrast_gradient(graph, conductances, task, eta, **kwargs)
-
-
-def _ep_gradient(graph, free, nudge_fn, beta, nudge, current):
-    def partials(b):
-        return _power_partials(graph, nudge_fn(b), current)
-
-    if nudge == "centred":
-        return (partials(beta) - partials(-beta)) / (2.0 * beta)
-    p0 = _power_partials(graph, free, current)
-    if nudge == "positive":
-        return (partials(beta) - p0) / beta
-    return (p0 - partials(-beta)) / beta
 
 
 def equilibrium_propagation_gradient(graph, conductances, task, beta, *, nudge="centred",
@@ -180,98 +323,173 @@ def equilibrium_propagation_gradient(graph, conductances, task, beta, *, nudge="
     if check:
         _res.check_network(graph, conductances, task)
         check_positive(beta, "beta")
-    free, _, nudge_fn = _equilibria(graph, conductances, task, solver=solver, current=current,
-                                    initial=initial)
-    return _ep_gradient(graph, free, nudge_fn, beta, nudge, current)
+    _, g, _ = learning_direction("equilibrium_propagation", graph, conductances, task,
+                                 eta=beta, nudge=nudge, solver=solver, current=current,
+                                 initial=initial, check=False)
+    return g
 
 
-def learning_direction(rule, graph, conductances, task, *, eta=1e-3, nudge="centred",
-                       solver="auto", current=None, initial=None):
-    r"""One rule's descent direction :math:`g` and the cost and free state at ``conductances``:
-    returns ``(C, g, V^F)``; the update is :math:`k \leftarrow k - \alpha g`."""
-    check_choice(rule, "rule", RULES)
-    if rule == "double_optimization":
-        return double_optimization_gradient(graph, conductances, task, solver=solver,
-                                            current=current, initial=initial, check=False)
-    free, clamp, nudge_fn = _equilibria(graph, conductances, task, solver=solver,
-                                        current=current, initial=initial)
-    c = 0.5 * jnp.sum((free[:, np.asarray(task.target_nodes)] - task.desired) ** 2)
-    c = c / task.n_examples
-    if rule == "coupled_learning":
-        g = 2.0 * _contrast_gradient(graph, free, clamp, eta, current)
-    else:
-        g = _ep_gradient(graph, free, nudge_fn, eta, nudge, current)
-    return c, g, free
-
+# --------------------------------------------------------------------------- training
 
 class TrainResult(NamedTuple):
-    """Outcome of :func:`train`.
+    """Outcome of :func:`train`, for every kind of network.
 
     Attributes:
-        conductances: final conductances, shape ``(n_edges,)``.
-        cost: cost before each step, shape ``(n_steps,)``; ``final_cost`` after the last.
-        final_cost: cost at the final conductances.
-        snapshots: conductances every ``record_every`` steps, shape
+        parameters: final learnable parameters: conductances ``(n_edges,)`` (resistors);
+            stiffnesses, or ``(stiffnesses, rest_lengths)`` with ``learn_rest_lengths``.
+        cost: cost before each step, shape ``(n_steps,)``.
+        final_cost: cost at the final parameters.
+        snapshots: conductances/stiffnesses every ``record_every`` steps, shape
             ``(n_steps // record_every + 1, n_edges)`` (first row: the initial ones).
+        rest_lengths: springs: the final rest lengths (learned or as given); ``None`` for
+            resistors.
     """
 
-    conductances: jax.Array
+    parameters: PyTree
     cost: jax.Array
     final_cost: jax.Array
     snapshots: jax.Array
+    rest_lengths: jax.Array | None = None
+
+    @property
+    def conductances(self) -> jax.Array:
+        """The final conductances (resistor networks)."""
+        return self.parameters
+
+    @property
+    def stiffnesses(self) -> jax.Array:
+        """The final stiffnesses (spring networks)."""
+        return self.parameters[0] if isinstance(self.parameters, tuple) else self.parameters
 
 
-def train(graph, conductances, task, *, rule: str = "double_optimization",
-          n_steps: int = 1000, learning_rate: float = 0.1,
-          optimizer: optax.GradientTransformation | None = None, eta: float = 1e-3,
-          nudge: str = "centred", k_min: float = 1e-3, k_max: float = 1e3,
-          record_every: int | None = None, solver: str = "auto", current=None,
-          check: bool = True) -> TrainResult:
-    r"""Train conductances with one rule for ``n_steps`` inside ``lax.scan``.
+class _Hyper(NamedTuple):
+    """The numeric hyperparameters of :func:`train`: arrays, so they may be traced."""
+
+    learning_rate: jax.Array
+    eta: jax.Array
+    energy_regularization: jax.Array
+    k_min: jax.Array
+    k_max: jax.Array
+
+
+def train(network, parameters, task, *, rule: str = "double_optimization",
+          n_steps: int = 1000, learning_rate=0.1,
+          optimizer: optax.GradientTransformation | None = None, eta=None,
+          nudge: str = "centred", energy_regularization=0.0, k_min=1e-3, k_max=1e3,
+          learn_rest_lengths: bool = False, rest_lengths=None,
+          record_every: int | None = None, solver="auto", current=None,
+          rtol: float | None = None, check: bool = True) -> TrainResult:
+    r"""Train a resistor or spring network with one rule for ``n_steps`` in ``lax.scan``.
+
+    ``network`` and ``task``: a :class:`~physjax.graphs.Graph` and a
+    :class:`~physjax.networks.ResistorTask` (parameters: conductances), or a
+    :class:`~physjax.networks.spring.SpringNetwork` and a
+    :class:`~physjax.networks.strain.StrainTask` (parameters: stiffnesses; also the rest
+    lengths with ``learn_rest_lengths``, starting from ``rest_lengths`` or the network's).
+    ``rule``: ``"double_optimization"``, ``"coupled_learning"`` or
+    ``"equilibrium_propagation"`` (``nudge``: ``"positive"``, ``"negative"``, ``"centred"``);
+    ``eta``: clamping factor / nudge :math:`\beta` (default 1e-3 resistors, 1e-2 springs);
+    ``energy_regularization`` :math:`\lambda` of coupled learning.
 
     ``optimizer`` defaults to ``optax.sgd(learning_rate)`` (plain gradient descent: the
     coupled-learning update of seed 000 with :math:`\alpha` = ``learning_rate``).  After each
-    update the conductances are clipped to ``[k_min, k_max]``.  The free (and clamped) states
-    of the previous step warm-start the iterative solver.  ``eta`` is the clamping factor of
-    coupled learning and the nudge :math:`\beta` of equilibrium propagation.
+    update the conductances/stiffnesses are projected on ``[k_min, k_max]``
+    (``optax.projections.projection_box``) and rest lengths kept above 1% of the reference
+    bond lengths.  The previous step's state warm-starts iterative solvers.
 
-    ``train`` is a pure function of its array arguments: ``jax.vmap`` it over conductances
-    (an ensemble of initial conditions) or over graphs of equal size.
+    **Compiled once** per static configuration (network and task shapes, rule, nudge,
+    ``n_steps``, ``record_every``, solver, ``current``'s type, optimizer object): later calls
+    with new parameters, targets, ``learning_rate``, ``eta``, ``energy_regularization``,
+    ``k_min``, ``k_max`` reuse the executable, and all of these may be traced (``jax.vmap``
+    over learning rates works).  A user ``optimizer`` is part of the configuration: pass the
+    same object to reuse the compilation (or ``optax.inject_hyperparameters`` to trace its
+    numbers).  ``jax.vmap`` over parameters (an ensemble of initial conditions) or over
+    networks of equal size works (``check=False`` inside ``vmap``; a sparse direct solver
+    then needs a plan built from a network holding every bond, see
+    :mod:`physjax.networks.solvers`).
     """
     check_choice(rule, "rule", RULES)
     check_choice(nudge, "nudge", NUDGES)
+    kind = kind_of(network, task)
     n_steps = check_positive_int(n_steps, "n_steps")
     record_every = n_steps if record_every is None else check_positive_int(record_every,
                                                                            "record_every")
     if n_steps % record_every:
         raise ValueError(f"record_every={record_every} must divide n_steps={n_steps}")
+    if kind is RESISTOR and (learn_rest_lengths or rest_lengths is not None):
+        raise ValueError("learn_rest_lengths/rest_lengths: resistor networks have no rest "
+                         "lengths")
+    if kind is SPRING and current is not None:
+        raise ValueError("current: a nonlinear current-voltage curve applies to resistor "
+                         "networks only")
+    if optimizer is not None and not isinstance(optimizer, optax.GradientTransformation):
+        raise TypeError(f"optimizer must be an optax.GradientTransformation, got "
+                        f"{type(optimizer).__name__}")
+    eta = kind.default_eta if eta is None else eta
+    theta = _theta(kind, network, parameters, rest_lengths)
     if check:
-        _res.check_network(graph, conductances, task)
+        kind.check(network, theta, task)
+        if kind is RESISTOR:
+            check_finite(task.desired, "task.desired")
         check_positive(eta, "eta")
         check_positive(learning_rate, "learning_rate")
         check_positive(k_min, "k_min")
-        if is_concrete(k_max) and not k_max > k_min:
+        check_finite(energy_regularization, "energy_regularization")
+        if is_concrete(k_max) and is_concrete(k_min) and not np.all(
+                np.asarray(k_max) > np.asarray(k_min)):
             raise ValueError(f"k_max={k_max} must exceed k_min={k_min}")
-    opt = optax.sgd(learning_rate) if optimizer is None else optimizer
-    k0 = jnp.asarray(conductances)
-    dtype = jnp.result_type(k0.dtype, task.inputs.dtype)
-    k0 = k0.astype(dtype)
-    v0 = _res.free_state(graph, k0, task, solver=solver, current=current, check=False)
+    solver = kind.resolve(solver, network, task, rtol)
+    dtype = jnp.result_type(jax.tree.leaves(theta)[0].dtype, task.inputs.dtype)
+    theta = jax.tree.map(lambda a: a.astype(dtype), theta)
+    hyper = _Hyper(*(jnp.asarray(v, dtype) for v in (learning_rate, eta,
+                                                     energy_regularization, k_min, k_max)))
+    return _train_loop(kind.name, rule, nudge, n_steps, record_every, bool(learn_rest_lengths),
+                       optimizer, network, theta, task, hyper, solver, current, rtol)
+
+
+@eqx.filter_jit
+def _train_loop(kind_name, rule, nudge, n_steps, record_every, learn_l0, optimizer, network,
+                theta0, task, hyper, solver, current, rtol):
+    kind = RESISTOR if kind_name == "resistor" else SPRING
+    opt = optax.sgd(hyper.learning_rate) if optimizer is None else optimizer
+    spring = kind is SPRING
+    if spring:
+        l_min = 1e-2 * jax.lax.stop_gradient(_sp.bond_lengths(network)).astype(theta0[1].dtype)
+        params0 = theta0 if learn_l0 else theta0[0]
+        lower = (hyper.k_min, l_min) if learn_l0 else hyper.k_min
+        upper = (hyper.k_max, jnp.inf) if learn_l0 else hyper.k_max
+    else:
+        params0, lower, upper = theta0, hyper.k_min, hyper.k_max
+
+    def full(params):
+        if not spring:
+            return params
+        return params if learn_l0 else (params, theta0[1])
+
+    def learnable(g):
+        return g if (not spring or learn_l0) else g[0]
 
     def step(carry, _):
-        k, opt_state, v_prev = carry
-        c, g, v = learning_direction(rule, graph, k, task, eta=eta, nudge=nudge,
-                                     solver=solver, current=current, initial=v_prev)
-        updates, opt_state = opt.update(g, opt_state, k)
-        k = jnp.clip(optax.apply_updates(k, updates), k_min, k_max)
-        return (k, opt_state, v), c
+        params, opt_state, warm = carry
+        c, g, warm = _direction(kind, rule, nudge, network, full(params), task, hyper.eta,
+                                hyper.energy_regularization, solver, current, warm, rtol)
+        updates, opt_state = opt.update(learnable(g), opt_state, params)
+        params = optax.projections.projection_box(optax.apply_updates(params, updates),
+                                                  lower, upper)
+        return (params, opt_state, warm), c
 
     def block(carry, _):
         carry, costs = jax.lax.scan(step, carry, None, length=record_every)
-        return carry, (costs, carry[0])
+        p = carry[0]
+        return carry, (costs, p[0] if (spring and learn_l0) else p)
 
-    carry = (k0, opt.init(k0), v0)
-    (k, _, v), (costs, snaps) = jax.lax.scan(block, carry, None,
-                                             length=n_steps // record_every)
-    final = _res.cost(graph, k, task, solver=solver, current=current, initial=v, check=False)
-    return TrainResult(k, costs.reshape(-1), final, jnp.concatenate([k0[None], snaps]))
+    # the first step's warm start: the initial free state (solved from scratch)
+    warm0 = kind.equilibria(network, theta0, task, solver, current, None, rtol).warm
+    carry = (params0, opt.init(params0), warm0)
+    (params, _, warm), (costs, snaps) = jax.lax.scan(block, carry, None,
+                                                     length=n_steps // record_every)
+    final = kind.equilibria(network, full(params), task, solver, current, warm, rtol).cost
+    k0 = theta0[0] if spring else theta0
+    l0 = (full(params)[1] if spring else None)
+    return TrainResult(params, costs.reshape(-1), final, jnp.concatenate([k0[None], snaps]),
+                       l0)

@@ -40,6 +40,7 @@ function theorem.
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
+from typing import NamedTuple
 
 import equinox as eqx
 import jax
@@ -50,31 +51,43 @@ import optimistix as optx
 from physjax import graphs as _graphs
 from physjax._checks import check_choice, check_finite, check_positive, is_concrete
 from physjax.networks import _solve
+from physjax.networks import solvers as _solvers
 
 __all__ = [
     "DENSE_MAX_FREE_NODES",
     "SOLVERS",
+    "CubicCurrent",
+    "DiodeCurrent",
+    "Equilibria",
     "ResistorTask",
     "check_network",
+    "clamp_with_green",
     "clamped_state",
     "co_content",
     "cost",
+    "cost_gradient",
     "cubic_current",
     "diode_current",
     "dissipated_power",
     "edge_currents",
+    "equilibria",
     "extended_hessian",
     "free_state",
     "kirchhoff_residual",
+    "linear_states",
     "make_task",
+    "nudge_with_green",
     "nudged_state",
     "power",
+    "power_partials",
     "reduced_hessian",
+    "resolve_solver",
     "residuals",
     "source_currents",
+    "task_cost",
 ]
 
-SOLVERS = ("auto",) + _solve.METHODS
+SOLVERS = _solvers.SOLVER_NAMES
 DENSE_MAX_FREE_NODES = _solve.DENSE_MAX_FREE_NODES
 SOURCE_KINDS = ("voltage", "current")
 
@@ -226,11 +239,25 @@ def check_network(graph: _graphs.Graph, conductances, task: ResistorTask | None 
                              f"k <= 0 (min {kk.min():.3g})")
     if task is None:
         return
+    if not isinstance(task, ResistorTask):
+        raise TypeError(f"task must be a ResistorTask (see make_task), got "
+                        f"{type(task).__name__}")
     for nodes, nname in [(task.source_nodes, "source_nodes"), (task.target_nodes, "target_nodes"),
                          (task.ground_nodes, "ground_nodes")]:
         _node_tuple(nodes, f"task.{nname}", graph.n_nodes)
+    for arr, aname in ((task.inputs, "task.inputs"), (task.desired, "task.desired")):
+        if is_concrete(arr) and not np.all(np.isfinite(np.asarray(arr))):
+            raise ValueError(f"{aname} has non-finite entries; sources and targets must be "
+                             "finite")
     if not is_concrete(graph.edges):
         return
+    degree = np.bincount(np.asarray(graph.edges).reshape(-1), minlength=graph.n_nodes)
+    for nodes, nname in [(task.source_nodes, "source_nodes"), (task.target_nodes, "target_nodes"),
+                         (task.ground_nodes, "ground_nodes")]:
+        lonely = [i for i in nodes if degree[i] == 0]
+        if lonely:
+            raise ValueError(f"task.{nname}: nodes {lonely} touch no edge of the graph, so "
+                             "they cannot drive or read the network")
     labels = _graphs.connected_components(graph)
     anchored = set(labels[list(task.fixed_nodes)].tolist())
     orphan = sorted(set(labels.tolist()) - anchored)
@@ -244,21 +271,41 @@ def check_network(graph: _graphs.Graph, conductances, task: ResistorTask | None 
 
 # --------------------------------------------------------------------------- physics
 
+class CubicCurrent(eqx.Module):
+    r"""Current-voltage curve :math:`f(\Delta V) = \Delta V + \alpha \Delta V^3`; ``alpha``
+    is an array leaf (it may be traced: a sweep over it compiles once)."""
+
+    alpha: Array
+
+    def __call__(self, dv):
+        return dv + self.alpha * dv**3
+
+
+class DiodeCurrent(eqx.Module):
+    r"""Smooth diode-like curve :math:`f(\Delta V) = \Delta V + s\,[\log(1 + e^{\Delta V/s})
+    - \log 2]` (``scale`` :math:`s` an array leaf)."""
+
+    scale: Array
+
+    def __call__(self, dv):
+        return dv + self.scale * (jax.nn.softplus(dv / self.scale) - jnp.log(2.0))
+
+
 def cubic_current(alpha: float = 1.0) -> CurrentFn:
     r"""Current-voltage curve :math:`f(\Delta V) = \Delta V + \alpha \Delta V^3`
     (``alpha >= 0``)."""
-    if alpha < 0:
+    if is_concrete(alpha) and not float(alpha) >= 0:
         raise ValueError(f"alpha must be >= 0 for a monotone current, got {alpha}")
-    return lambda dv: dv + alpha * dv**3
+    return CubicCurrent(jnp.asarray(alpha))
 
 
 def diode_current(scale: float = 0.2) -> CurrentFn:
     r"""Smooth diode-like curve :math:`f(\Delta V) = \Delta V + s\,[\log(1 + e^{\Delta V/s})
     - \log 2]`: :math:`f(0) = 0`, monotone, with differential conductance rising from 1
     (reverse bias) to 2 (forward bias) over a voltage scale :math:`s`."""
-    if scale <= 0:
+    if is_concrete(scale) and not float(scale) > 0:
         raise ValueError(f"scale must be > 0, got {scale}")
-    return lambda dv: dv + scale * (jax.nn.softplus(dv / scale) - jnp.log(2.0))
+    return DiodeCurrent(jnp.asarray(scale))
 
 
 _GL_NODES, _GL_WEIGHTS = np.polynomial.legendre.leggauss(16)
@@ -343,8 +390,15 @@ def extended_hessian(graph, conductances, fixed_nodes: Sequence[int]) -> Array:
 _free_nodes = _solve.free_nodes
 
 
-def _default_rtol(dtype) -> float:
-    return 1e-12 if jnp.dtype(dtype) == jnp.float64 else 1e-5
+def resolve_solver(solver, graph, task: ResistorTask, *, rtol=None):
+    r"""``solver`` (a name or :mod:`~physjax.networks.solvers` instance) resolved for this
+    graph and task: :class:`~physjax.networks.solvers.Auto` applied, the banded or
+    multifrontal plan built (cached per graph) or checked.  ``rtol`` (older API) sets the
+    tolerance of a :class:`~physjax.networks.solvers.CG` that has none."""
+    s = _solve.resolve(solver, graph, _free_nodes(graph.n_nodes, task.fixed_nodes))
+    if rtol is not None and isinstance(s, _solvers.CG) and s.rtol is None:
+        s = _solvers.CG(rtol=rtol, atol=s.atol, max_steps=s.max_steps)
+    return s
 
 
 def _injected_sources(task: ResistorTask, n_nodes: int, dtype):
@@ -354,20 +408,22 @@ def _injected_sources(task: ResistorTask, n_nodes: int, dtype):
     return inj.at[:, np.asarray(task.source_nodes)].set(task.inputs.astype(dtype))
 
 
-def _linear_free_state(graph, k, task, *, solver, initial, rtol, green=False):
+def linear_states(graph, conductances, task: ResistorTask, *, solver="auto", initial=None,
+                  green: bool = False):
     r"""Free state of a linear network and, if ``green``, the Green's-function columns
-    :math:`G e_T` at the targets (zero at fixed nodes), from one factorization.
+    :math:`G e_T = H_{ff}^{-1} e_T` at the targets (zero at fixed nodes), from one
+    factorization (the clamped and nudged states follow from them exactly:
+    :func:`clamp_with_green`, :func:`nudge_with_green`).
 
-    Returns ``(V_F (n_ex, N), G (N, n_T) or None)``.
+    Returns ``(V_F (n_ex, N), G (N, n_T) or None)``.  No input checks (see
+    :func:`free_state`).
     """
-    check_choice(solver, "solver", SOLVERS)
+    k = jnp.asarray(conductances)
+    solver = resolve_solver(solver, graph, task)
     n = graph.n_nodes
     free = _free_nodes(n, task.fixed_nodes)
-    method, plan = _solve.choose_method(solver, graph, free)
     dtype = jnp.result_type(k.dtype, task.inputs.dtype)
     k = k.astype(dtype)
-    if rtol is None:
-        rtol = _default_rtol(dtype)
     fixed = np.asarray(task.fixed_nodes, int)
     v_fixed = jnp.zeros((task.n_examples, n), dtype).at[:, fixed].set(
         task.fixed_values().astype(dtype))
@@ -384,8 +440,7 @@ def _linear_free_state(graph, k, task, *, solver, initial, rtol, green=False):
         columns = jnp.concatenate([columns, jnp.asarray(unit, dtype)], axis=1)
         if x0 is not None:
             x0 = jnp.concatenate([x0, jnp.zeros((free.size, n_t), dtype)], axis=1)
-    x = _solve.solve_reduced(graph, k, free, columns, method=method, plan=plan, initial=x0,
-                             rtol=rtol)
+    x = _solve.solve_reduced(graph, k, free, columns, solver=solver, initial=x0)
     v = v_fixed.at[:, free].set(x[:, : task.n_examples].T)
     g = None
     if green:
@@ -393,7 +448,7 @@ def _linear_free_state(graph, k, task, *, solver, initial, rtol, green=False):
     return v, g
 
 
-def _clamp_with_green(free, green, task, eta):
+def clamp_with_green(free, green, task: ResistorTask, eta):
     r"""Hard clamp from the free state: currents :math:`I_T = G_{TT}^{-1}(V_T^C - V_T^F)`
     injected at the targets give :math:`V^C = V^F + G_T I_T` (exact for linear networks)."""
     tgt = np.asarray(task.target_nodes)
@@ -403,7 +458,7 @@ def _clamp_with_green(free, green, task, eta):
     return free + (green @ currents).T
 
 
-def _nudge_with_green(free, green, task, beta):
+def nudge_with_green(free, green, task: ResistorTask, beta):
     r"""Nudged state: the current :math:`\beta(V^{desired} - V_T)` at the targets solves
     :math:`(1 + \beta G_{TT}) V_T = V_T^F + \beta G_{TT} V^{desired}` (Woodbury)."""
     tgt = np.asarray(task.target_nodes)
@@ -415,21 +470,21 @@ def _nudge_with_green(free, green, task, beta):
 
 
 def _nonlinear_state(graph, k, task, fixed, fixed_values, diag, nudge_values, current,
-                     initial, rtol):
+                     initial, rtol, solver="auto"):
     """Kirchhoff's law for I_e = k_e f(ΔV_e) by Newton's method (optimistix), per example;
     ``diag``/``nudge_values`` add the equilibrium-propagation pull β(V_T - V^desired)."""
     n = graph.n_nodes
     free = _free_nodes(n, fixed)
     dtype = jnp.result_type(k.dtype, fixed_values.dtype)
     if rtol is None:
-        rtol = _default_rtol(dtype)
+        rtol = _solvers.default_rtol(dtype)
     v_fixed = jnp.zeros((task.n_examples, n), dtype).at[:, np.asarray(fixed, int)].set(
         fixed_values)
     injected = _injected_sources(task, n, dtype)
     if injected is None:
         injected = jnp.zeros((task.n_examples, n), dtype)
     if initial is None:
-        initial, _ = _linear_free_state(graph, k, task, solver="auto", initial=None, rtol=rtol)
+        initial, _ = linear_states(graph, k, task, solver=solver)
     if nudge_values is None:
         nudge_values = jnp.zeros((task.n_examples, n), dtype)
 
@@ -452,25 +507,58 @@ def _nonlinear_state(graph, k, task, fixed, fixed_values, diag, nudge_values, cu
     return jax.vmap(one)(v_fixed, injected, jnp.asarray(initial, dtype), nudge_values)
 
 
-def free_state(graph, conductances, task: ResistorTask, *, solver: str = "auto",
+class Equilibria(NamedTuple):
+    """The free state and the maps ``eta -> clamped state`` and ``beta -> nudged state``
+    at one set of conductances (what the learning rules need)."""
+
+    free: Array
+    clamp: Callable[[Array], Array]
+    nudge: Callable[[Array], Array]
+
+
+def equilibria(graph, conductances, task: ResistorTask, *, solver="auto",
+               current: CurrentFn | None = None, initial=None, rtol=None) -> Equilibria:
+    """Free state plus the clamped and nudged states as functions of ``eta``/``beta``; for
+    linear networks all three come from one factorization (the clamped and nudged states
+    add the response of the targets' Green's function to the free state).  No input
+    checks."""
+    k = jnp.asarray(conductances)
+    solver = resolve_solver(solver, graph, task, rtol=rtol)
+    if current is None:
+        free, green = linear_states(graph, k, task, solver=solver, initial=initial, green=True)
+        return Equilibria(free, lambda eta: clamp_with_green(free, green, task, eta),
+                          lambda beta: nudge_with_green(free, green, task, beta))
+    free = _free_state(graph, k, task, solver, current, initial, rtol)
+    return Equilibria(
+        free, lambda eta: _clamped_state(graph, k, task, eta, free, solver, current, None, rtol),
+        lambda beta: _nudged_state(graph, k, task, beta, solver, current, free, rtol))
+
+
+@eqx.filter_jit
+def _free_state(graph, k, task, solver, current, initial, rtol):
+    if current is None:
+        return linear_states(graph, k, task, solver=solver, initial=initial)[0]
+    dtype = jnp.result_type(k.dtype, task.inputs.dtype)
+    return _nonlinear_state(graph, k, task, task.fixed_nodes, task.fixed_values().astype(dtype),
+                            None, None, current, initial, rtol, solver)
+
+
+def free_state(graph, conductances, task: ResistorTask, *, solver="auto",
                current: CurrentFn | None = None, initial=None, rtol: float | None = None,
                check: bool = True) -> Array:
     r"""Free state :math:`V^F = \arg\min_V P(V)` with the task's inputs imposed.
 
     Returns voltages of shape ``(n_examples, n_nodes)``.  ``current`` makes the resistors
-    nonlinear (Newton); ``initial`` (same shape) warm-starts iterative solvers.
-    ``solver`` is ``"auto"``, ``"dense"``, ``"banded"``, ``"multifrontal"`` or ``"cg"``
-    (module docstring).
+    nonlinear (Newton, to relative tolerance ``rtol``); ``initial`` (same shape)
+    warm-starts iterative solvers.  ``solver``: a :mod:`~physjax.networks.solvers` instance
+    or name (``"auto"``, ``"dense"``, ``"banded"``, ``"multifrontal"``, ``"cg"``).  Compiled
+    once per graph shape, task nodes and solver; later calls with new conductances or
+    inputs reuse the executable.
     """
     if check:
         check_network(graph, conductances, task)
-    k = jnp.asarray(conductances)
-    if current is None:
-        v, _ = _linear_free_state(graph, k, task, solver=solver, initial=initial, rtol=rtol)
-        return v
-    dtype = jnp.result_type(k.dtype, task.inputs.dtype)
-    return _nonlinear_state(graph, k, task, task.fixed_nodes, task.fixed_values().astype(dtype),
-                            None, None, current, initial, rtol)
+    solver = resolve_solver(solver, graph, task, rtol=rtol)
+    return _free_state(graph, jnp.asarray(conductances), task, solver, current, initial, rtol)
 
 
 def residuals(graph, conductances, task: ResistorTask, *, free=None, **kwargs) -> Array:
@@ -487,8 +575,23 @@ def cost(graph, conductances, task: ResistorTask, **kwargs) -> Array:
     return 0.5 * jnp.sum(r**2) / task.n_examples
 
 
+@eqx.filter_jit
+def _clamped_state(graph, k, task, eta, free, solver, current, initial, rtol):
+    if current is None:
+        v, green = linear_states(graph, k, task, solver=solver, initial=initial, green=True)
+        return clamp_with_green(v if free is None else free, green, task, eta)
+    if free is None:
+        free = _free_state(graph, k, task, solver, current, None, rtol)
+    tgt = np.asarray(task.target_nodes)
+    v_t = free[:, tgt] + eta * (task.desired - free[:, tgt])
+    values = jnp.concatenate([task.fixed_values().astype(free.dtype), v_t], axis=-1)
+    return _nonlinear_state(graph, k, task, task.fixed_nodes + task.target_nodes, values,
+                            None, None, current, free if initial is None else initial, rtol,
+                            solver)
+
+
 def clamped_state(graph, conductances, task: ResistorTask, eta, *, free=None,
-                  solver: str = "auto", current: CurrentFn | None = None, initial=None,
+                  solver="auto", current: CurrentFn | None = None, initial=None,
                   rtol: float | None = None, check: bool = True) -> Array:
     r"""Clamped state of coupled learning: the target voltages are held at
     :math:`V_T^C = V_T^F + \eta\,(V_T^{desired} - V_T^F)` and the rest relaxes.
@@ -500,23 +603,26 @@ def clamped_state(graph, conductances, task: ResistorTask, eta, *, free=None,
     if check:
         check_network(graph, conductances, task)
         check_positive(eta, "eta")
-    k = jnp.asarray(conductances)
+    solver = resolve_solver(solver, graph, task, rtol=rtol)
+    return _clamped_state(graph, jnp.asarray(conductances), task, jnp.asarray(eta), free,
+                          solver, current, initial, rtol)
+
+
+@eqx.filter_jit
+def _nudged_state(graph, k, task, beta, solver, current, initial, rtol):
     if current is None:
-        v, green = _linear_free_state(graph, k, task, solver=solver, initial=initial,
-                                      rtol=rtol, green=True)
-        return _clamp_with_green(v if free is None else free, green, task, eta)
-    if free is None:
-        free = free_state(graph, k, task, solver=solver, current=current, rtol=rtol,
-                          check=False)
+        v, green = linear_states(graph, k, task, solver=solver, initial=initial, green=True)
+        return nudge_with_green(v, green, task, beta)
+    dtype = jnp.result_type(k.dtype, task.inputs.dtype)
     tgt = np.asarray(task.target_nodes)
-    v_t = free[:, tgt] + eta * (task.desired - free[:, tgt])
-    dtype = free.dtype
-    values = jnp.concatenate([task.fixed_values().astype(dtype), v_t], axis=-1)
-    return _nonlinear_state(graph, k, task, task.fixed_nodes + task.target_nodes, values,
-                            None, None, current, free if initial is None else initial, rtol)
+    diag = jnp.zeros((graph.n_nodes,), dtype).at[tgt].set(beta)
+    nudge_values = jnp.zeros((task.n_examples, graph.n_nodes), dtype).at[:, tgt].set(
+        task.desired.astype(dtype))
+    return _nonlinear_state(graph, k, task, task.fixed_nodes, task.fixed_values().astype(dtype),
+                            diag, nudge_values, current, initial, rtol, solver)
 
 
-def nudged_state(graph, conductances, task: ResistorTask, beta, *, solver: str = "auto",
+def nudged_state(graph, conductances, task: ResistorTask, beta, *, solver="auto",
                  current: CurrentFn | None = None, initial=None, rtol: float | None = None,
                  check: bool = True) -> Array:
     r"""Nudged state of equilibrium propagation: :math:`\arg\min_V [P(V) + \beta\,
@@ -528,15 +634,56 @@ def nudged_state(graph, conductances, task: ResistorTask, beta, *, solver: str =
         check_network(graph, conductances, task)
         if is_concrete(beta) and not np.isfinite(float(beta)):
             raise ValueError(f"beta must be finite, got {beta}")
+    solver = resolve_solver(solver, graph, task, rtol=rtol)
+    return _nudged_state(graph, jnp.asarray(conductances), task, jnp.asarray(beta), solver,
+                         current, initial, rtol)
+
+
+# --------------------------------------------------------------------------- for learning
+
+def power_partials(graph, voltages, *, current: CurrentFn | None = None) -> Array:
+    r""":math:`\partial P/\partial k_e = \int_0^{\Delta V_e} f` at fixed voltages
+    (``(n_examples, N)``), averaged over examples (:math:`\tfrac12\Delta V_e^2` for ohmic
+    edges)."""
+    dv = _graphs.edge_differences(graph, voltages)
+    return jnp.mean(co_content(current, dv), axis=0)
+
+
+def task_cost(task: ResistorTask, voltages) -> Array:
+    r""":math:`C = \frac{1}{n_{ex}}\sum_\mu \tfrac12 \sum_T (V_T - V_T^{desired})^2` of the
+    voltages ``(n_examples, N)``."""
+    r = voltages[:, np.asarray(task.target_nodes)] - task.desired
+    return 0.5 * jnp.sum(r**2) / task.n_examples
+
+
+def cost_gradient(graph, conductances, task: ResistorTask, *, solver="auto",
+                  current: CurrentFn | None = None, initial=None, rtol=None):
+    r""":math:`\nabla_k C` through the free state (adjoint method); returns
+    ``(C, grad, V_F)``, no input checks.
+
+    Linear networks: the adjoint potentials :math:`\lambda = H_{ff}^{-1}\partial C/\partial V`
+    are combinations of the targets' Green's-function columns, which come from the same
+    factorization and solve as the free state, and :math:`\partial C/\partial k_e =
+    -\sum_\mu \Delta V^\mu_e\,\Delta\lambda^\mu_e` (about 20% less time than differentiating
+    the solve, 40 x 40 grid).  Nonlinear networks: reverse mode through the Newton solve
+    (implicit differentiation)."""
     k = jnp.asarray(conductances)
+    solver = resolve_solver(solver, graph, task, rtol=rtol)
+    if initial is not None:
+        initial = jax.lax.stop_gradient(initial)
     if current is None:
-        v, green = _linear_free_state(graph, k, task, solver=solver, initial=initial,
-                                      rtol=rtol, green=True)
-        return _nudge_with_green(v, green, task, beta)
-    dtype = jnp.result_type(k.dtype, task.inputs.dtype)
-    tgt = np.asarray(task.target_nodes)
-    diag = jnp.zeros((graph.n_nodes,), dtype).at[tgt].set(beta)
-    nudge_values = jnp.zeros((task.n_examples, graph.n_nodes), dtype).at[:, tgt].set(
-        task.desired.astype(dtype))
-    return _nonlinear_state(graph, k, task, task.fixed_nodes, task.fixed_values().astype(dtype),
-                            diag, nudge_values, current, initial, rtol)
+        free, green = linear_states(graph, k, task, solver=solver, initial=initial, green=True)
+        r = free[:, np.asarray(task.target_nodes)] - task.desired
+        adjoint = r @ green.T / task.n_examples  # (n_ex, N), zero at the fixed nodes
+        grad = -jnp.sum(_graphs.edge_differences(graph, free)
+                        * _graphs.edge_differences(graph, adjoint), axis=0)
+        return task_cost(task, free), grad, free
+
+    def solve(kk):
+        return _free_state(graph, kk, task, solver, current, initial, rtol)
+
+    free, pullback = jax.vjp(solve, k)
+    r = free[:, np.asarray(task.target_nodes)] - task.desired
+    dc_dv = jnp.zeros_like(free).at[:, np.asarray(task.target_nodes)].set(r / task.n_examples)
+    (grad,) = pullback(dc_dv)
+    return task_cost(task, free), grad, free

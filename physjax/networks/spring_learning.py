@@ -34,22 +34,19 @@ The cost of a task is :math:`C = \frac{1}{n_{ex}}\sum_\mu \tfrac12\sum_T
 * **Double optimization**: :math:`\nabla C` through the equilibrium (implicit
   differentiation of the linear solves), the update :math:`\Delta\theta = -\alpha\nabla C`.
 
-:func:`train_springs` runs one rule inside ``lax.scan`` with an Optax optimizer (default
-``optax.sgd``, i.e. exactly the rules above with :math:`\alpha` = ``learning_rate``),
-clipping :math:`k` to ``[k_min, k_max]`` and :math:`\ell_0 > 0` after every step and
-warm-starting iterative solves from the previous step.
+The rules themselves are written once for resistor and spring networks in
+:mod:`physjax.networks.learning` (this module's functions are the spring-flavoured entry
+points over it), and :func:`train_springs` is :func:`physjax.networks.train` with the spring
+defaults (``rule="coupled_learning"``, ``eta=1e-2``).
 """
 
 from __future__ import annotations
 
-from typing import NamedTuple
-
 import equinox as eqx
-import jax
 import jax.numpy as jnp
-import optax
 
-from physjax._checks import check_choice, check_positive, check_positive_int, is_concrete
+from physjax._checks import check_choice, check_positive
+from physjax.networks import learning as _learning
 from physjax.networks import spring as _sp
 from physjax.networks import strain as _st
 
@@ -64,12 +61,14 @@ __all__ = [
     "train_springs",
 ]
 
-SPRING_RULES = ("coupled_learning", "double_optimization")
+SPRING_RULES = _learning.RULES
+SpringTrainResult = _learning.TrainResult  # one result type for every network kind
 
 
-def _cost_from_strains(task, strains):
-    r = task.targets * (strains - task.desired)
-    return 0.5 * jnp.sum(r**2) / task.n_examples
+def _check(network, k, task, eta=None, l0=None):
+    _st._check_task(network, k, task, True, l0)
+    if eta is not None:
+        check_positive(eta, "eta")
 
 
 def strain_cost(network, stiffnesses, task, *, rest_lengths=None, solver="auto",
@@ -79,37 +78,13 @@ def strain_cost(network, stiffnesses, task, *, rest_lengths=None, solver="auto",
     if check:
         _check(network, stiffnesses, task, None, rest_lengths)
     return _cost(network, jnp.asarray(stiffnesses), task, rest_lengths,
-                 _st._choose(solver, network))
+                 _st.resolve_solver(solver, network))
 
 
 @eqx.filter_jit
 def _cost(network, k, task, l0, solver):
-    resp = _st._linear_response(network, k, task.pairs, l0, solver, None, None)
-    return _cost_from_strains(task, _st.constrained_state(resp, task.sources, task.inputs)[1])
-
-
-def _states(network, k, task, eta, l0, solver, initial=None, rtol=None):
-    resp = _st._linear_response(network, k, task.pairs, l0, _st._choose(solver, network),
-                                initial, rtol)
-    uf, ef = _st.constrained_state(resp, task.sources, task.inputs)
-    values = task.inputs + task.targets * (ef + eta * (task.desired - ef))
-    uc, _ = _st.constrained_state(resp, task.sources + task.targets, values)
-    shape = (task.n_examples, network.n_nodes, network.dim)
-    return resp, uf.reshape(shape), ef, uc.reshape(shape)
-
-
-def _contrast_partials(network, k, l0, uf, uc, eta, lam):
-    ext_f = _st._extensions(network, uf, l0)
-    ext_c = _st._extensions(network, uc, l0)
-    g_k = jnp.mean(ext_c**2 - (1.0 - lam) * ext_f**2, axis=0) / (2.0 * eta)
-    g_l0 = -k * jnp.mean(ext_c - (1.0 - lam) * ext_f, axis=0) / eta
-    return g_k, g_l0
-
-
-def _check(network, k, task, eta=None, l0=None):
-    _st._check_task(network, k, task, True, l0)
-    if eta is not None:
-        check_positive(eta, "eta")
+    eq = _st.equilibria(network, k, task, rest_lengths=l0, solver=solver)
+    return _st.task_cost(task, eq.free_strains)
 
 
 def regularized_contrast(network, stiffnesses, task, eta, *, energy_regularization=0.0,
@@ -122,14 +97,14 @@ def regularized_contrast(network, stiffnesses, task, eta, *, energy_regularizati
     k = jnp.asarray(stiffnesses)
     return _contrast(network, k, task, jnp.asarray(eta, k.dtype),
                      jnp.asarray(energy_regularization, k.dtype), rest_lengths,
-                     _st._choose(solver, network))
+                     _st.resolve_solver(solver, network))
 
 
 @eqx.filter_jit
 def _contrast(network, k, task, eta, lam, l0, solver):
-    _, uf, _, uc = _states(network, k, task, eta, l0, solver)
-    ef = _st.linear_energy(network, k, uf, rest_lengths=l0)
-    ec = _st.linear_energy(network, k, uc, rest_lengths=l0)
+    eq = _st.equilibria(network, k, task, rest_lengths=l0, solver=solver)
+    ef = _st.linear_energy(network, k, eq.free, rest_lengths=l0)
+    ec = _st.linear_energy(network, k, eq.clamp(eta), rest_lengths=l0)
     return jnp.mean(ec - ef - lam * ef) / eta
 
 
@@ -140,17 +115,11 @@ def regularized_contrast_gradient(network, stiffnesses, task, eta, *,
     ``(∂C/∂k, ∂C/∂ℓ0)``; the coupled-learning update is minus these times :math:`\alpha`."""
     if check:
         _check(network, stiffnesses, task, eta, rest_lengths)
-    k = jnp.asarray(stiffnesses)
-    return _contrast_grad(network, k, task, jnp.asarray(eta, k.dtype),
-                          jnp.asarray(energy_regularization, k.dtype), rest_lengths,
-                          _st._choose(solver, network))
-
-
-@eqx.filter_jit
-def _contrast_grad(network, k, task, eta, lam, rest_lengths, solver):
-    l0 = _sp._rest(network, rest_lengths)
-    _, uf, _, uc = _states(network, k, task, eta, rest_lengths, solver)
-    return _contrast_partials(network, k, l0, uf, uc, eta, -lam)
+    _, g, _ = _learning.learning_direction(
+        "coupled_learning", network, stiffnesses, task, eta=eta,
+        energy_regularization=energy_regularization, rest_lengths=rest_lengths,
+        solver=solver, check=False)
+    return g
 
 
 def coupled_learning_step(network, stiffnesses, task, eta, *, energy_regularization=0.0,
@@ -173,118 +142,26 @@ def double_optimization_gradient(network, stiffnesses, task, *, rest_lengths=Non
     through the implicit linear solves)."""
     if check:
         _check(network, stiffnesses, task, None, rest_lengths)
-    l0 = _sp._rest(network, rest_lengths)
-    return _do_grad(network, jnp.asarray(stiffnesses), l0, task, _st._choose(
-        solver, network), None)[:3]
-
-
-@eqx.filter_jit
-def _do_grad(network, k, l0, task, solver, initial, rtol=None):
-    def cost(kk, ll):
-        resp = _st._linear_response(network, kk, task.pairs, ll, solver, initial, rtol)
-        _, eps = _st.constrained_state(resp, task.sources, task.inputs)
-        return _cost_from_strains(task, eps), resp
-
-    (c, resp), (g_k, g_l0) = jax.value_and_grad(cost, argnums=(0, 1), has_aux=True)(k, l0)
-    return c, g_k, g_l0, resp
-
-
-class SpringTrainResult(NamedTuple):
-    """Outcome of :func:`train_springs`: final ``stiffnesses`` and ``rest_lengths``, the
-    ``cost`` before each step, the ``final_cost``, and ``snapshots`` of the stiffnesses
-    every ``record_every`` steps (first row: the initial ones)."""
-
-    stiffnesses: jax.Array
-    rest_lengths: jax.Array
-    cost: jax.Array
-    final_cost: jax.Array
-    snapshots: jax.Array
+    c, (g_k, g_l0), _ = _learning.learning_direction(
+        "double_optimization", network, stiffnesses, task, rest_lengths=rest_lengths,
+        solver=solver, check=False)
+    return c, g_k, g_l0
 
 
 def train_springs(network, stiffnesses, task, *, rule: str = "coupled_learning",
-                  n_steps: int = 1000, learning_rate: float = 0.1,
-                  optimizer: optax.GradientTransformation | None = None, eta: float = 1e-2,
-                  energy_regularization: float = 0.0, learn_rest_lengths: bool = False,
-                  rest_lengths=None, k_min: float = 1e-3, k_max: float = 1e3,
-                  record_every: int | None = None, solver: str = "auto",
-                  rtol: float | None = None, check: bool = True) -> SpringTrainResult:
-    r"""Train a spring network on a strain task for ``n_steps`` in one ``lax.scan``.
-
-    ``rule``: ``"coupled_learning"`` (local rule of the energy-regularized contrast) or
-    ``"double_optimization"`` (exact cost gradient).  The Optax ``optimizer`` (default
-    ``optax.sgd(learning_rate)``) receives the descent direction for :math:`k` (and
-    :math:`\ell_0` when ``learn_rest_lengths``); then :math:`k` is clipped to
-    ``[k_min, k_max]`` and :math:`\ell_0` to at least 1% of the reference length.  ``rtol``:
-    relative residual of the iterative solves (default 1e-12 in float64, 1e-6 in float32),
-    each warm-started from the previous step.  ``solver``: ``"auto"``, ``"dense"``,
-    ``"banded"``, ``"multifrontal"``, ``"cg"`` or a plan from
-    :func:`~physjax.networks.strain.multifrontal_plan` or
-    :func:`~physjax.networks.strain.banded_plan` (see :mod:`physjax.networks.strain`).  A
-    pure function of its array arguments: ``jax.vmap`` it over stiffnesses, tasks or stacked
-    networks of equal sizes (``check=False`` inside ``vmap``; for a sparse direct solver
-    pass ``solver=strain.multifrontal_plan(union)``, built from a network that holds every
-    member's bonds, e.g. the unpruned contact network).
-    """
+                  n_steps: int = 1000, learning_rate=0.1, optimizer=None, eta=1e-2,
+                  energy_regularization=0.0, learn_rest_lengths: bool = False,
+                  rest_lengths=None, k_min=1e-3, k_max=1e3, record_every: int | None = None,
+                  solver="auto", rtol: float | None = None, check: bool = True):
+    r""":func:`physjax.networks.train` for a spring network with the spring defaults
+    (``rule="coupled_learning"``, ``eta=1e-2``); returns its
+    :class:`~physjax.networks.TrainResult` (``.stiffnesses``, ``.rest_lengths``,
+    ``.cost``, ``.final_cost``, ``.snapshots``)."""
     check_choice(rule, "rule", SPRING_RULES)
-    n_steps = check_positive_int(n_steps, "n_steps")
-    record_every = n_steps if record_every is None else check_positive_int(
-        record_every, "record_every")
-    if n_steps % record_every:
-        raise ValueError(f"record_every={record_every} must divide n_steps={n_steps}")
-    if check:
-        _check(network, stiffnesses, task, eta, rest_lengths)
-        check_positive(learning_rate, "learning_rate")
-        check_positive(k_min, "k_min")
-        if is_concrete(k_max) and not k_max > k_min:
-            raise ValueError(f"k_max={k_max} must exceed k_min={k_min}")
-    opt = optax.sgd(learning_rate) if optimizer is None else optimizer
-    solver = _st._choose(solver, network)
-    k0 = jnp.asarray(stiffnesses)
-    l00 = _sp._rest(network, rest_lengths).astype(k0.dtype)
-    scalars = [jnp.asarray(v, k0.dtype) for v in (eta, energy_regularization, k_min, k_max)]
-    return _train(network, k0, l00, task, rule, n_steps, record_every, opt, *scalars[:2],
-                  bool(learn_rest_lengths), *scalars[2:], solver, rtol)
-
-
-@eqx.filter_jit
-def _train(network, k0, l00, task, rule, n_steps, record_every, opt, eta, gamma, learn_l0,
-           k_min, k_max, solver, rtol):
-    l_min = 1e-2 * jax.lax.stop_gradient(_sp.bond_lengths(network))
-    params0 = (k0, l00) if learn_l0 else k0
-
-    def direction(k, l0, initial):
-        if rule == "double_optimization":
-            c, g_k, g_l0, resp = _do_grad(network, k, l0, task, solver, initial, rtol)
-        else:
-            resp, uf, ef, uc = _states(network, k, task, eta, l0, solver, initial, rtol)
-            c = _cost_from_strains(task, ef)
-            g_k, g_l0 = _contrast_partials(network, k, l0, uf, uc, eta, -gamma)
-        return c, ((g_k, g_l0) if learn_l0 else g_k), resp
-
-    def step(carry, _):
-        params, opt_state, resp = carry
-        k, l0 = params if learn_l0 else (params, l00)
-        c, g, resp = direction(k, l0, resp)
-        updates, opt_state = opt.update(g, opt_state, params)
-        params = optax.apply_updates(params, updates)
-        if learn_l0:
-            params = (jnp.clip(params[0], k_min, k_max), jnp.maximum(params[1], l_min))
-        else:
-            params = jnp.clip(params, k_min, k_max)
-        return (params, opt_state, resp), c
-
-    def block(carry, _):
-        carry, costs = jax.lax.scan(step, carry, None, length=record_every)
-        p = carry[0]
-        return carry, (costs, p[0] if learn_l0 else p)
-
-    resp0 = _st._linear_response(network, k0, task.pairs, l00, solver, None, rtol)
-    carry = (params0, opt.init(params0), resp0)
-    (params, _, resp), (costs, snaps) = jax.lax.scan(block, carry, None,
-                                                     length=n_steps // record_every)
-    k, l0 = params if learn_l0 else (params, l00)
-    final = _cost_from_strains(task, _st.constrained_state(
-        _st._linear_response(network, k, task.pairs, l0, solver, resp, rtol),
-        task.sources, task.inputs)[1])
-    return SpringTrainResult(k, l0, costs.reshape(-1), final,
-                             jnp.concatenate([k0[None], snaps]))
+    _sp._check_network(network)
+    return _learning.train(network, stiffnesses, task, rule=rule, n_steps=n_steps,
+                           learning_rate=learning_rate, optimizer=optimizer, eta=eta,
+                           energy_regularization=energy_regularization,
+                           learn_rest_lengths=learn_rest_lengths, rest_lengths=rest_lengths,
+                           k_min=k_min, k_max=k_max, record_every=record_every,
+                           solver=solver, rtol=rtol, check=check)

@@ -68,10 +68,12 @@ from typing import NamedTuple
 import equinox as eqx
 import jax
 import jax.numpy as jnp
+import lineax as lx
 import numpy as np
 
 from physjax._checks import check_choice, check_finite, check_positive, is_concrete
 from physjax.networks import _spring_banded as _banded
+from physjax.networks import solvers as _solvers
 from physjax.networks import spring as _sp
 from physjax.networks._spring_banded import SpringBandPlan
 
@@ -79,6 +81,7 @@ __all__ = [
     "AUTO_DENSE_MAX_DOF",
     "DENSE_MAX_DOF",
     "BindingEnergies",
+    "Equilibria",
     "LinearResponse",
     "StrainTask",
     "SpringBandPlan",
@@ -88,20 +91,27 @@ __all__ = [
     "clamped_state",
     "constrained_state",
     "cooperative_binding_task",
+    "cost_gradient",
     "distant_sites",
+    "energy_partials",
+    "equilibria",
     "free_state",
     "linear_energy",
     "linear_response",
     "make_strain_task",
     "multifrontal_plan",
+    "nudged_constrained_state",
     "pair_strain_matrix",
     "pair_strains",
+    "resolve_solver",
+    "system_info",
+    "task_cost",
 ]
 
 Array = jax.Array
-DENSE_MAX_DOF = 2048  # auto without a banded plan (traced network): dense up to here, CG above
-AUTO_DENSE_MAX_DOF = 512  # auto with a concrete network: dense up to here, multifrontal above
-SOLVERS = ("auto", "dense", "banded", "multifrontal", "cg")
+DENSE_MAX_DOF = _solvers.AUTO_TRACED_DENSE_MAX_DOF  # Auto on a traced network: dense to here
+AUTO_DENSE_MAX_DOF = _solvers.AUTO_DENSE_MAX_DOF  # Auto: dense up to here
+SOLVERS = _solvers.SOLVER_NAMES
 METHODS = ("linear", "newton", "fire")
 
 
@@ -302,70 +312,72 @@ class LinearResponse(NamedTuple):
     offset_strains: Array
 
 
-def banded_plan(network) -> SpringBandPlan:
-    r"""Host-side plan of ``solver="banded"`` for ``network`` (concrete): reverse
-    Cuthill--McKee order of the nodes, block size (the bandwidth in degrees of freedom) and
-    the pinned degrees of freedom that fix the rigid-body modes.  Pass it as ``solver=``;
-    a plan built from a network holding every bond of an ensemble (e.g. the unpruned contact
-    network of networks pruned from one packing) serves ``jax.vmap`` over the members, whose
-    edges are then traced: every bond of every member must lie in the plan's band (checked
-    for concrete edges; ``equinox.error_if`` under a trace) and the members must share the
-    plan network's nodes and positions."""
-    return _banded.spring_band_plan(network)
+def banded_plan(network) -> _solvers.Banded:
+    r"""The :class:`~physjax.networks.solvers.Banded` solver of ``network`` (concrete), with
+    its plan: reverse Cuthill--McKee order of the nodes, block size (the bandwidth in
+    degrees of freedom) and the pinned degrees of freedom that fix the rigid-body modes.
+    Pass it as ``solver=``; a plan built from a network holding every bond of an ensemble
+    (e.g. the unpruned contact network of networks pruned from one packing) serves
+    ``jax.vmap`` over the members, whose edges are then traced: every bond of every member
+    must lie in the plan's band (checked for concrete edges; ``equinox.error_if`` under a
+    trace) and the members must share the plan network's nodes and positions."""
+    return _solvers.Banded(_banded.spring_band_plan(network))
 
 
-def multifrontal_plan(network) -> SpringBandPlan:
-    r"""Host-side plan of ``solver="multifrontal"`` for ``network`` (concrete): nested
-    dissection of the nodes (Fiedler-vector bisection), the fronts of the elimination tree
-    grouped by level, the storage indices of every bond, and the pinned degrees of freedom
-    that fix the rigid-body modes.  Pass it as ``solver=``; a plan built from a network
-    holding every bond of an ensemble (e.g. the unpruned contact network of networks pruned
-    from one packing) serves ``jax.vmap`` over the members, whose edges are then traced:
-    every bond of every member must be a bond of the plan's network (checked for concrete
-    edges; ``equinox.error_if`` under a trace) and the members must share its nodes and
-    positions."""
-    return _banded.spring_band_plan(network, kind="multifrontal")
+def multifrontal_plan(network) -> _solvers.Multifrontal:
+    r"""The :class:`~physjax.networks.solvers.Multifrontal` solver of ``network``
+    (concrete), with its plan: nested dissection of the nodes (Fiedler-vector bisection),
+    the fronts of the elimination tree grouped by level, the storage indices of every bond,
+    and the pinned degrees of freedom that fix the rigid-body modes.  Pass it as
+    ``solver=``; a plan built from a network holding every bond of an ensemble serves
+    ``jax.vmap`` over the members, whose edges are then traced: every bond of every member
+    must be a bond of the plan's network (checked for concrete edges; ``equinox.error_if``
+    under a trace) and the members must share its nodes and positions."""
+    return _solvers.Multifrontal(_banded.spring_band_plan(network, kind="multifrontal"))
 
 
-def _choose(solver, network):
-    """Resolve ``solver`` to ``"dense"``, ``"cg"`` or a :class:`SpringBandPlan` (banded or
-    multifrontal)."""
-    if isinstance(solver, SpringBandPlan):
-        _banded.check_plan(solver, network, "solver")
-        return solver
-    if not isinstance(solver, str):
-        raise TypeError(f"solver must be one of {list(SOLVERS)} or a SpringBandPlan from "
-                        "strain.banded_plan or strain.multifrontal_plan, got "
-                        f"{type(solver).__name__}")
-    check_choice(solver, "solver", SOLVERS)
-    if solver in ("dense", "cg"):
-        return solver
+def _check_plan(plan, kind, network):
+    if not isinstance(plan, SpringBandPlan):
+        raise ValueError(f"solver carries a {type(plan).__name__}, not a spring-network plan; "
+                         f"build it with strain.{kind}_plan(network)")
+    if plan.kind != kind:
+        raise ValueError(f"solver: a {kind} solver got a {plan.kind} plan")
+    _banded.check_plan(plan, network, "solver")
+
+
+def system_info(network) -> _solvers.SystemInfo:
+    """The :class:`~physjax.networks.solvers.SystemInfo` of a spring network's linear
+    response (``N d`` unknowns)."""
     concrete = is_concrete(network.graph.edges) and is_concrete(network.positions)
-    if solver in ("banded", "multifrontal"):
-        if not concrete:
-            raise ValueError(
-                f"solver='{solver}' orders the nodes on the host and needs concrete edges "
-                "and positions, got traced ones; under jit/vmap over networks pass "
-                f"solver=strain.{solver}_plan(union) built from a network holding every "
-                "bond, or use 'dense' or 'cg'")
-        return _banded.spring_band_plan(network, kind=solver)
-    if concrete and network.n_dof > AUTO_DENSE_MAX_DOF:
-        return _banded.spring_band_plan(network, kind="multifrontal")
-    return "dense" if network.n_dof <= DENSE_MAX_DOF else "cg"
+    return _solvers.SystemInfo(
+        n_dof=network.n_dof, concrete=concrete,
+        build_plan=lambda kind: _banded.spring_band_plan(network, kind=kind),
+        check_plan=lambda plan, kind: _check_plan(plan, kind, network), family="spring")
+
+
+def resolve_solver(solver, network, *, rtol=None):
+    """``solver`` (a name or :mod:`~physjax.networks.solvers` instance) resolved for
+    ``network``; ``rtol`` (older API) sets the tolerance of a CG that has none."""
+    s = _solvers.as_solver(solver).resolve(system_info(network))
+    if rtol is not None and isinstance(s, _solvers.CG) and s.rtol is None:
+        s = _solvers.CG(rtol=rtol, atol=s.atol, max_steps=s.max_steps)
+    return s
+
+
+_choose = resolve_solver
 
 
 def linear_response(network, stiffnesses, pairs, *, rest_lengths=None, solver="auto",
                     initial: LinearResponse | None = None, rtol=None) -> LinearResponse:
-    r"""Solve :math:`(H + cQQ^\top) [Y, y_0] = [P^\top, -R^\top K s]` (``solver``:
-    ``"auto"``, ``"dense"``, ``"banded"``, ``"multifrontal"``, ``"cg"`` -- warm-started from
-    ``initial`` -- or a :func:`banded_plan` / :func:`multifrontal_plan`; see the module
-    docs) and return the :class:`LinearResponse`."""
+    r"""Solve :math:`(H + cQQ^\top) [Y, y_0] = [P^\top, -R^\top K s]` (``solver``: a
+    :mod:`~physjax.networks.solvers` instance or name; a CG is warm-started from
+    ``initial``; see the module docs) and return the :class:`LinearResponse`."""
     return _linear_response(network, jnp.asarray(stiffnesses), _pairs(network, pairs),
-                            rest_lengths, _choose(solver, network), initial, rtol)
+                            rest_lengths, resolve_solver(solver, network, rtol=rtol), initial)
 
 
 @eqx.filter_jit
-def _linear_response(network, k, pairs, rest_lengths, solver, initial, rtol):
+def _linear_response(network, k, pairs, rest_lengths, solver, initial):
     x = network.positions
     dtype = jnp.result_type(k.dtype, x.dtype)
     pm = _pair_strain_matrix(network, pairs, x).astype(dtype)
@@ -379,33 +391,52 @@ def _linear_response(network, k, pairs, rest_lengths, solver, initial, rtol):
     force_s = jax.ops.segment_sum(jnp.concatenate([ks, -ks]), e.T.reshape(-1),
                                   num_segments=n).reshape(-1)          # R^T K s
     rhs = jnp.concatenate([pm, -force_s[None]], 0)
-    if rtol is None:
-        rtol = 1e-12 if dtype == jnp.float64 else 1e-6
-    if isinstance(solver, SpringBandPlan):
-        sol = _banded.linear_response_solve(solver, network, k, nhat, q, c, rhs.T).T
-    elif solver == "dense":
+    if isinstance(solver, (_solvers.Banded, _solvers.Multifrontal)):
+        sol = _banded.linear_response_solve(solver.plan, network, k, nhat, q, c, rhs.T).T
+    elif isinstance(solver, _solvers.Dense):
         h = _sp._linear_stiffness(network, k, nhat) + c * q @ q.T
         sol = jax.scipy.linalg.solve(h, rhs.T, assume_a="pos").T
+    elif isinstance(solver, _solvers.CG):
+        sol = _cg_response(network, k, nhat, q, c, rhs, initial, solver)
     else:
-        matvec0 = _sp.dynamical_matvec(network, k)
-
-        def matvec(v):
-            return matvec0(v) + c * (q @ (q.T @ v))
-
-        diag = jax.ops.segment_sum(jnp.concatenate([k[:, None] * nhat**2] * 2),
-                                   e.T.reshape(-1), num_segments=n).reshape(-1)
-        diag = jax.lax.stop_gradient(diag + c * jnp.sum(q**2, axis=1))
-        y_init = jnp.zeros_like(rhs) if initial is None else jax.lax.stop_gradient(
-            jnp.concatenate([initial.basis, initial.offset[None]], 0))
-
-        def one(b, y0):
-            return jax.scipy.sparse.linalg.cg(matvec, b, x0=y0, tol=rtol, atol=0.0,
-                                              M=lambda v: v / diag,
-                                              maxiter=20 * n * d + 100)[0]
-
-        sol = jax.vmap(one)(rhs, y_init)
+        raise TypeError(f"solver: unresolved solver {solver!r} (call resolve_solver first)")
     basis, offset = sol[:-1], sol[-1]
     return LinearResponse(basis, offset, pm @ basis.T, pm @ offset)
+
+
+def _cg_response(network, k, nhat, q, c, rhs, initial, solver):
+    """Lineax CG on :math:`H + cQQ^\top`, Jacobi-preconditioned, warm-started, one
+    right-hand side per row of ``rhs`` (tolerance convention of solvers.CG)."""
+    e = network.graph.edges
+    n, d = network.n_nodes, network.dim
+    dtype = rhs.dtype
+    rtol = _solvers.default_rtol(dtype) if solver.rtol is None else solver.rtol
+    atol = rtol if solver.atol is None else solver.atol
+    max_steps = 20 * n * d + 100 if solver.max_steps is None else solver.max_steps
+    matvec0 = _sp.dynamical_matvec(network, k)
+
+    def matvec(v):
+        return matvec0(v) + c * (q @ (q.T @ v))
+
+    diag = jax.ops.segment_sum(jnp.concatenate([k[:, None] * nhat**2] * 2),
+                               e.T.reshape(-1), num_segments=n).reshape(-1)
+    diag = jax.lax.stop_gradient(diag + c * jnp.sum(q**2, axis=1))
+    structure = jax.ShapeDtypeStruct((n * d,), dtype)
+    op = lx.FunctionLinearOperator(matvec, structure,
+                                   tags=(lx.symmetric_tag, lx.positive_semidefinite_tag))
+    precond = lx.TaggedLinearOperator(lx.DiagonalLinearOperator(1 / diag),
+                                      lx.positive_semidefinite_tag)
+    cg = lx.CG(rtol=rtol, atol=atol, max_steps=max_steps)
+    y_init = jnp.zeros_like(rhs) if initial is None else jax.lax.stop_gradient(
+        jnp.concatenate([initial.basis, initial.offset[None]], 0))
+
+    def one(b, y0):
+        scale = jax.lax.stop_gradient(jnp.max(jnp.abs(b)))
+        scale = jnp.where(scale > 0, scale, 1.0)
+        options = {"preconditioner": precond, "y0": y0 / scale}
+        return scale * lx.linear_solve(op, b / scale, cg, options=options).value
+
+    return jax.vmap(one)(rhs, y_init)
 
 
 def _unit_bonds(network):
@@ -510,3 +541,89 @@ def binding_energies(network, stiffnesses, site_a, site_b, *, strain=1.0, rest_l
     e = linear_energy(network, stiffnesses, u.reshape(3, network.n_nodes, network.dim),
                       rest_lengths=rest_lengths)
     return BindingEnergies(e[0], e[1], e[2])
+
+
+# --------------------------------------------------------------------------- for learning
+
+def task_cost(task: StrainTask, strains) -> Array:
+    r""":math:`C = \frac1{n_{ex}}\sum_\mu\tfrac12\sum_T(\varepsilon_T - \Delta_T)^2` of the
+    pair ``strains`` (``(n_examples, n_pairs)``)."""
+    r = task.targets * (strains - task.desired)
+    return 0.5 * jnp.sum(r**2) / task.n_examples
+
+
+def energy_partials(network, stiffnesses, displacements, *, rest_lengths=None):
+    r"""Partial derivatives of the linear-response energy at fixed displacements
+    (``(n_examples, N, d)``), averaged over examples: :math:`\partial E/\partial k_j =
+    \tfrac12 e_j^2` and :math:`\partial E/\partial \ell_{0j} = -k_j e_j`, :math:`e_j` the bond
+    extension.  Returns ``(∂E/∂k, ∂E/∂ℓ0)``."""
+    ext = _extensions(network, displacements, rest_lengths)
+    return (0.5 * jnp.mean(ext**2, axis=0),
+            -jnp.asarray(stiffnesses) * jnp.mean(ext, axis=0))
+
+
+def nudged_constrained_state(response: LinearResponse, task: StrainTask, beta):
+    r"""Nudged state of equilibrium propagation (linear response): sources held at the
+    inputs, every target pulled by the force :math:`\beta(\Delta_T - \varepsilon_T)`, i.e.
+    :math:`\arg\min_u [E(u) + \beta\,\tfrac12\sum_T(\varepsilon_T - \Delta_T)^2]`.  With
+    pair forces :math:`\mu` (:math:`u = y_0 + Y\mu`, :math:`\varepsilon = Py_0 + C\mu`),
+    :math:`(W + \beta T)\,C\,(W + T)\,\mu + (I - W)\mu = W(\varepsilon_S - Py_0) +
+    \beta T(\Delta - Py_0)`.  Returns ``(displacements (flat), strains)``."""
+    w, t = task.sources, task.targets
+    n_p = w.shape[-1]
+    m = w + t
+    a = ((w + beta * t)[..., :, None] * response.compliance * m[..., None, :]
+         + jnp.eye(n_p) * (1.0 - w[..., None, :]))
+    b = w * (task.inputs - response.offset_strains) + beta * t * (
+        task.desired - response.offset_strains)
+    mu = m * jnp.linalg.solve(a, b[..., None])[..., 0]
+    return response.offset + mu @ response.basis, response.offset_strains + mu @ \
+        response.compliance.T
+
+
+class Equilibria(NamedTuple):
+    """Free displacements ``(n_examples, N, d)`` and the maps ``eta -> clamped`` and
+    ``beta -> nudged`` displacements, all from one :class:`LinearResponse` (``response``,
+    also the warm start of the next CG solve); ``free_strains`` of the task pairs."""
+
+    free: Array
+    clamp: object
+    nudge: object
+    free_strains: Array
+    response: LinearResponse
+
+
+def equilibria(network, stiffnesses, task: StrainTask, *, rest_lengths=None,
+               solver="auto", initial: LinearResponse | None = None) -> Equilibria:
+    """Free, clamped and nudged states of a linear spring network from one linear response
+    (no input checks; ``solver`` is resolved for ``network`` first)."""
+    solver = resolve_solver(solver, network)
+    resp = _linear_response(network, jnp.asarray(stiffnesses), task.pairs, rest_lengths,
+                            solver, initial)
+    shape = (task.n_examples, network.n_nodes, network.dim)
+    uf, ef = constrained_state(resp, task.sources, task.inputs)
+
+    def clamp(eta):
+        values = task.inputs + task.targets * (ef + eta * (task.desired - ef))
+        return constrained_state(resp, task.sources + task.targets, values)[0].reshape(shape)
+
+    def nudge(beta):
+        return nudged_constrained_state(resp, task, beta)[0].reshape(shape)
+
+    return Equilibria(uf.reshape(shape), clamp, nudge, ef, resp)
+
+
+def cost_gradient(network, stiffnesses, task: StrainTask, *, rest_lengths=None,
+                  solver="auto", initial: LinearResponse | None = None):
+    r"""Cost and its gradient through the equilibrium (reverse mode through the implicit
+    linear solves): ``(C, (∂C/∂k, ∂C/∂ℓ0), response)``."""
+    solver = resolve_solver(solver, network)
+    l0 = _sp._rest(network, rest_lengths)
+
+    def cost(kk, ll):
+        resp = _linear_response(network, kk, task.pairs, ll, solver, initial)
+        return task_cost(task, constrained_state(resp, task.sources, task.inputs)[1]), resp
+
+    (c, resp), grads = jax.value_and_grad(cost, argnums=(0, 1), has_aux=True)(
+        jnp.asarray(stiffnesses), l0)
+    return c, grads, resp

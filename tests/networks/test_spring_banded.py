@@ -16,6 +16,7 @@ import pytest
 from physjax import graphs
 from physjax.networks import packing
 from physjax.networks import spring as sp
+from physjax.networks import solvers
 from physjax.networks import spring_learning as sl
 from physjax.networks import strain as st
 
@@ -61,7 +62,9 @@ PLANS = {"banded": st.banded_plan, "multifrontal": st.multifrontal_plan}
 @pytest.mark.parametrize("name", ["free 2-D", "periodic 2-D", "free 3-D"])
 def test_sparse_and_dense_solutions_and_gradients_agree(name, kind):
     net, pairs = network(name)
-    plan = PLANS[kind](net)
+    solver = PLANS[kind](net)
+    assert solver.kind == kind
+    plan = solver.plan
     assert plan.kind == kind
     assert plan.n_blocks >= 2                            # blocks / levels are exercised
     assert len(plan.pinned) == net.n_rigid_modes
@@ -69,8 +72,8 @@ def test_sparse_and_dense_solutions_and_gradients_agree(name, kind):
     l0 = jnp.asarray(_prestressed_rest_lengths(net))
     task = st.allostery_task(net, pairs[0], pairs[1], ratio=0.5)
     # one compiled call per solver: the cost gradient and the linear response it went through
-    _, gk_d, gl_d, dense = sl._do_grad(net, k, l0, task, "dense", None)
-    _, gk_b, gl_b, band = sl._do_grad(net, k, l0, task, st._choose(kind, net), None)
+    _, (gk_d, gl_d), dense = st.cost_gradient(net, k, task, rest_lengths=l0, solver="dense")
+    _, (gk_b, gl_b), band = st.cost_gradient(net, k, task, rest_lengths=l0, solver=kind)
     for field in dense._fields:
         ref = np.asarray(getattr(dense, field))
         np.testing.assert_allclose(getattr(band, field), ref, rtol=0,
@@ -134,7 +137,7 @@ def test_a_bond_outside_the_band_is_rejected(ensemble):
     plan = st.banded_plan(nets[0])
     e = np.asarray(contacts.graph.edges)
     # a bond between the first and last nodes of the ordering lies outside any band
-    order = np.argsort(plan.layout.position[:: contacts.dim])
+    order = np.argsort(plan.plan.layout.position[:: contacts.dim])
     far = sp.spring_network(graphs.Graph(np.concatenate([e, [order[[0, -1]]]]),
                                          contacts.n_nodes, contacts.positions),
                             box=contacts.box)
@@ -183,23 +186,41 @@ def test_plan_and_solver_errors_name_the_argument(ensemble):
     other = st.banded_plan(H.perturbed_triangular())
     with pytest.raises(ValueError, match=r"solver is a banded plan for 25 nodes"):
         st.linear_response(nets[0], k, pairs, solver=other)
-    with pytest.raises(ValueError, match=r"solver='banded' .* concrete edges"):
+    with pytest.raises(ValueError, match=r"solver=Banded\(\) .* concrete edges"):
         jax.jit(lambda net: st.linear_response(net, k, pairs, solver="banded"))(nets[0])
     with pytest.raises(ValueError, match="solver must be one of"):
         st.linear_response(nets[0], k, pairs, solver="sparse")
     with pytest.raises(ValueError, match=r"network: a banded plan .* concrete edges"):
         jax.jit(st.banded_plan)(contacts)
-    with pytest.raises(ValueError, match=r"solver='multifrontal' .* concrete edges"):
+    with pytest.raises(ValueError, match=r"solver=Multifrontal\(\) .* concrete edges"):
         jax.jit(lambda net: st.linear_response(net, k, pairs, solver="multifrontal"))(nets[0])
     with pytest.raises(ValueError, match=r"network: a multifrontal plan .* concrete edges"):
         jax.jit(st.multifrontal_plan)(contacts)
 
 
-def test_auto_chooses_multifrontal_above_the_dense_size():
+def test_auto_follows_the_solver_table():
+    """solvers.Auto: dense up to AUTO_DENSE_MAX_DOF unknowns; above, banded when the RCM
+    band is at most AUTO_BANDED_MAX_BLOCK wide, multifrontal otherwise; traced: dense/CG."""
     small = H.perturbed_triangular()
-    assert st._choose("auto", small) == "dense"
-    big = H.jammed_2d(320)
-    assert big.n_dof > st.AUTO_DENSE_MAX_DOF
-    assert isinstance(st._choose("auto", big), st.SpringBandPlan)
-    assert st._choose("auto", big) is st.multifrontal_plan(big)  # cached: one compilation
-    assert st._choose("auto", big).kind == "multifrontal"
+    assert small.n_dof <= solvers.AUTO_DENSE_MAX_DOF
+    assert st.resolve_solver("auto", small) == solvers.Dense()
+    big = H.jammed_2d(320)                               # periodic: the wrap-around widens
+    assert big.n_dof > solvers.AUTO_DENSE_MAX_DOF        # the band
+    band = st.banded_plan(big).plan
+    assert band.block > solvers.AUTO_BANDED_MAX_BLOCK
+    chosen = st.resolve_solver("auto", big)
+    assert isinstance(chosen, solvers.Multifrontal)
+    assert chosen == st.multifrontal_plan(big)           # cached plan: one compilation
+    traced = []
+    jax.jit(lambda n: traced.append(st.resolve_solver("auto", n)) or 0.0)(big)
+    assert traced == [solvers.Dense()]                   # 640 dofs <= 2048, no plan
+
+
+def test_resolved_solver_names_and_instances_agree(ensemble):
+    _, nets = ensemble
+    for name, cls in (("dense", solvers.Dense), ("banded", solvers.Banded),
+                      ("multifrontal", solvers.Multifrontal), ("cg", solvers.CG)):
+        assert isinstance(st.resolve_solver(name, nets[0]), cls)
+        assert isinstance(st.resolve_solver(cls(), nets[0]), cls)
+    with pytest.raises(TypeError, match="solver must be one of"):
+        st.resolve_solver(3, nets[0])
