@@ -3,8 +3,10 @@ Hessians.
 
 * :mod:`physjax.networks.resistor` -- power, free/clamped/nudged states, linear and
   nonlinear resistors, dense and iterative solves with implicit differentiation;
+* :mod:`physjax.networks.solvers` -- the linear solvers every resistor and spring function
+  takes as ``solver=`` (``Dense``, ``Banded``, ``Multifrontal``, ``CG``, ``Auto``);
 * :mod:`physjax.networks.learning` -- double optimization, coupled learning, equilibrium
-  propagation and the ``train`` loop;
+  propagation and the one ``train`` loop, for resistor and spring networks alike;
 * :mod:`physjax.networks.modes` -- cost Hessian, Gauss-Newton part, physical-Hessian spectra.
 
 Elastic spring networks live in submodules (their state functions share names with the
@@ -16,16 +18,28 @@ resistor ones, so they are reached as ``physjax.networks.strain.free_state`` etc
 T*) and :mod:`~physjax.networks.localized` (maximally localized bases).
 """
 
-from physjax.networks import localized, packing, spring, spring_learning, strain, thermal
+from physjax.networks import (
+    localized,
+    packing,
+    solvers,
+    spring,
+    spring_learning,
+    strain,
+    thermal,
+)
 from physjax.networks.learning import (
     NUDGES,
+    RESISTOR,
     RULES,
+    SPRING,
+    NetworkKind,
     TrainResult,
     contrast,
     contrast_gradient,
     coupled_learning_update,
     double_optimization_gradient,
     equilibrium_propagation_gradient,
+    kind_of,
     learning_direction,
     train,
 )
@@ -41,31 +55,51 @@ from physjax.networks.modes import (
 from physjax.networks.resistor import (
     DENSE_MAX_FREE_NODES,
     SOLVERS,
+    CubicCurrent,
+    DiodeCurrent,
+    Equilibria,
     ResistorTask,
     check_network,
     clamped_state,
     co_content,
     cost,
+    cost_gradient,
     cubic_current,
     diode_current,
     dissipated_power,
     edge_currents,
+    equilibria,
     extended_hessian,
     free_state,
     kirchhoff_residual,
     make_task,
     nudged_state,
     power,
+    power_partials,
     reduced_hessian,
     residuals,
+    resolve_solver,
     source_currents,
+    task_cost,
 )
+from physjax.networks.solvers import CG, Auto, Banded, Dense, Multifrontal
 
 __all__ = [
+    "CG",
     "DENSE_MAX_FREE_NODES",
     "NUDGES",
+    "RESISTOR",
     "RULES",
     "SOLVERS",
+    "SPRING",
+    "Auto",
+    "Banded",
+    "CubicCurrent",
+    "Dense",
+    "DiodeCurrent",
+    "Equilibria",
+    "Multifrontal",
+    "NetworkKind",
     "ResistorTask",
     "TrainResult",
     "check_network",
@@ -74,6 +108,7 @@ __all__ = [
     "contrast",
     "contrast_gradient",
     "cost",
+    "cost_gradient",
     "cost_hessian",
     "cost_hessian_from_green",
     "cost_hvp_fn",
@@ -84,26 +119,31 @@ __all__ = [
     "dissipated_power",
     "double_optimization_gradient",
     "edge_currents",
+    "equilibria",
     "equilibrium_propagation_gradient",
     "extended_hessian",
     "free_state",
     "gauss_newton_hessian",
+    "kind_of",
     "kirchhoff_residual",
     "learning_direction",
+    "localized",
     "make_task",
     "nudged_state",
+    "packing",
     "physical_hessian_spectrum",
     "power",
+    "power_partials",
     "reduced_hessian",
     "residual_jacobian",
     "residuals",
+    "resolve_solver",
+    "solvers",
     "source_currents",
-    "train",
-    # spring-network submodules
-    "localized",
-    "packing",
     "spring",
     "spring_learning",
     "strain",
+    "task_cost",
     "thermal",
+    "train",
 ]

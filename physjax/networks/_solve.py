@@ -36,16 +36,15 @@ from __future__ import annotations
 
 import dataclasses
 import functools
-from typing import NamedTuple
 
 import equinox as eqx
 import jax
 import jax.numpy as jnp
-import lineax as lx
 import numpy as np
 
 from physjax import graphs as _graphs
 from physjax._checks import is_concrete
+from physjax.networks import _cg
 from physjax.networks import _multifrontal as _mf
 from physjax.networks import solvers as _solvers
 
@@ -343,36 +342,11 @@ def solve_reduced(graph, k, free: np.ndarray, rhs, *, solver, initial=None):
 
 def _cg_solve(graph, k, free, rhs, initial, solver):
     n = graph.n_nodes
-    dtype = rhs.dtype
-    rtol = _solvers.default_rtol(dtype) if solver.rtol is None else solver.rtol
-    atol = rtol if solver.atol is None else solver.atol
-    max_steps = 20 * free.size + 100 if solver.max_steps is None else solver.max_steps
 
     def matvec(x):
-        full = jnp.zeros((n,), dtype).at[free].set(x)
+        full = jnp.zeros((n,), x.dtype).at[free].set(x)
         return _graphs.laplacian_matvec(graph, k, full)[free]
 
-    structure = jax.ShapeDtypeStruct((free.size,), dtype)
-    op = lx.FunctionLinearOperator(matvec, structure,
-                                   tags=(lx.symmetric_tag, lx.positive_semidefinite_tag))
     deg = jax.ops.segment_sum(jnp.concatenate([k, k]), graph.edges.T.reshape(-1),
                               num_segments=n)[free]
-    # options are not differentiated: the preconditioner and warm start change the path to
-    # the solution, not the solution
-    precond = lx.TaggedLinearOperator(lx.DiagonalLinearOperator(jax.lax.stop_gradient(1 / deg)),
-                                      lx.positive_semidefinite_tag)
-    # lineax stops at max|r| <= atol + rtol max|b|; each column is scaled to max|b| = 1
-    # first, so atol is relative to the drive as well (solvers.CG's convention)
-    cg = lx.CG(rtol=rtol, atol=atol, max_steps=max_steps)
-
-    def one(b, y0):
-        scale = jax.lax.stop_gradient(jnp.max(jnp.abs(b)))
-        scale = jnp.where(scale > 0, scale, 1.0)
-        options = {"preconditioner": precond}
-        if y0 is not None:
-            options["y0"] = jax.lax.stop_gradient(y0) / scale
-        return scale * lx.linear_solve(op, b / scale, cg, options=options).value
-
-    if initial is None:
-        return jax.vmap(lambda b: one(b, None), in_axes=1, out_axes=1)(rhs)
-    return jax.vmap(one, in_axes=(1, 1), out_axes=1)(rhs, initial)
+    return _cg.cg_solve(matvec, deg, rhs, solver, initial)

@@ -64,8 +64,13 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 
-from physjax._checks import check_choice, check_finite, check_positive, check_positive_int
-from physjax._checks import is_concrete
+from physjax._checks import (
+    check_choice,
+    check_finite,
+    check_positive,
+    check_positive_int,
+    is_concrete,
+)
 from physjax.networks import resistor as _res
 from physjax.networks import spring as _sp
 from physjax.networks import strain as _st

@@ -20,6 +20,7 @@ alone, independently of automatic differentiation.
 
 from __future__ import annotations
 
+import equinox as eqx
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -39,14 +40,33 @@ __all__ = [
 ]
 
 
+def _task_cost(graph, k, task, solver, current):
+    return _res.task_cost(task, _res.equilibria(graph, k, task, solver=solver,
+                                                current=current).free)
+
+
+@eqx.filter_jit
+def _cost_hessian(graph, k, task, solver, current):
+    return jax.hessian(_task_cost, argnums=1)(graph, k, task, solver, current)
+
+
+@eqx.filter_jit
+def _residual_jacobian(graph, k, task, solver, current):
+    def residuals(kk):
+        free = _res.equilibria(graph, kk, task, solver=solver, current=current).free
+        return (free[:, np.asarray(task.target_nodes)] - task.desired).reshape(-1)
+
+    return jax.jacfwd(residuals)(k)
+
+
 def cost_hessian(graph, conductances, task, *, solver="dense", current=None):
     r"""Dense cost Hessian :math:`\partial^2 C/\partial k_i\partial k_j` by ``jax.hessian``
     (forward over reverse through the implicit solve), compiled as one program (op-by-op
-    evaluation is ~100x slower); for small networks."""
+    evaluation is ~100x slower) once per graph, task nodes and solver; for small
+    networks."""
     _res.check_network(graph, conductances, task)
-    fn = lambda k: _res.cost(graph, k, task, solver=solver, current=current,  # noqa: E731
-                             check=False)
-    return jax.jit(jax.hessian(fn))(jnp.asarray(conductances))
+    return _cost_hessian(graph, jnp.asarray(conductances), task,
+                         _res.resolve_solver(solver, graph, task), current)
 
 
 def cost_hvp_fn(graph, conductances, task, *, solver="auto", current=None, mode="fwd-rev"):
@@ -62,9 +82,8 @@ def cost_hvp_fn(graph, conductances, task, *, solver="auto", current=None, mode=
 def residual_jacobian(graph, conductances, task, *, solver="dense", current=None):
     r""":math:`J = \partial r/\partial k`, shape ``(n_examples * n_targets, n_edges)``."""
     _res.check_network(graph, conductances, task)
-    fn = lambda k: _res.residuals(graph, k, task, solver=solver, current=current,  # noqa: E731
-                                  check=False).reshape(-1)
-    return jax.jit(jax.jacfwd(fn))(jnp.asarray(conductances))
+    return _residual_jacobian(graph, jnp.asarray(conductances), task,
+                              _res.resolve_solver(solver, graph, task), current)
 
 
 def gauss_newton_hessian(graph, conductances, task, **kwargs):
@@ -84,7 +103,7 @@ def cost_hessian_from_green(graph, conductances, task):
     _res.check_network(graph, conductances, task)
     k = jnp.asarray(conductances)
     fixed = task.fixed_nodes
-    free = _res._free_nodes(graph.n_nodes, fixed)
+    free = np.setdiff1d(np.arange(graph.n_nodes), fixed)
     h_ff = _res.reduced_hessian(graph, k, fixed)
     green = jnp.zeros((graph.n_nodes, graph.n_nodes), h_ff.dtype)
     green = green.at[jnp.ix_(free, free)].set(jnp.linalg.inv(h_ff))

@@ -212,6 +212,7 @@ def make_task(source_nodes: Sequence[int], target_nodes: Sequence[int], inputs,
         raise ValueError(f"desired must have shape (n_examples={inputs.shape[0]}, "
                          f"n_targets={len(tgt)}), got {tuple(desired.shape)}")
     check_finite(desired, "desired")
+    check_finite(desired, "desired")
     return ResistorTask(inputs, desired, src, tgt, gnd, source_kind)
 
 

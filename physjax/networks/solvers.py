@@ -44,9 +44,7 @@ solvers).  A plan built for another network is refused with an error naming ``so
 side meets :math:`\max_i |r_i| \le` ``rtol`` :math:`\max_i |b_i|` ``+ atol``
 :math:`\max_i |b_i|` (Lineax's max-norm test on the right-hand side scaled to
 :math:`\max|b| = 1`); ``rtol=None`` means :data:`DEFAULT_RTOL` of the dtype (1e-12 in
-float64, 1e-5 in float32), ``atol=None`` means ``rtol`` (a floor that the implicit
-derivative's solves, whose right-hand sides are not rescaled, need: with ``atol = 0`` Lineax's
-CG can stop early on them).  Direct solvers are exact to rounding.
+float64, 1e-5 in float32), ``atol=None`` means ``rtol``.  Direct solvers are exact to rounding.
 
 The protocol (:class:`AbstractNetworkSolver`) is small: a solver is an Equinox module whose
 :meth:`~AbstractNetworkSolver.resolve` turns it into a concrete solver for one network (a

@@ -68,10 +68,10 @@ from typing import NamedTuple
 import equinox as eqx
 import jax
 import jax.numpy as jnp
-import lineax as lx
 import numpy as np
 
 from physjax._checks import check_choice, check_finite, check_positive, is_concrete
+from physjax.networks import _cg
 from physjax.networks import _spring_banded as _banded
 from physjax.networks import solvers as _solvers
 from physjax.networks import spring as _sp
@@ -386,7 +386,7 @@ def _linear_response(network, k, pairs, rest_lengths, solver, initial):
     c = jax.lax.stop_gradient(jnp.mean(k))
     nhat = _unit_bonds(network).astype(dtype)
     e = network.graph.edges
-    n, d = network.n_nodes, network.dim
+    n = network.n_nodes
     ks = (k * s)[:, None] * nhat
     force_s = jax.ops.segment_sum(jnp.concatenate([ks, -ks]), e.T.reshape(-1),
                                   num_segments=n).reshape(-1)          # R^T K s
@@ -405,14 +405,10 @@ def _linear_response(network, k, pairs, rest_lengths, solver, initial):
 
 
 def _cg_response(network, k, nhat, q, c, rhs, initial, solver):
-    """Lineax CG on :math:`H + cQQ^\top`, Jacobi-preconditioned, warm-started, one
-    right-hand side per row of ``rhs`` (tolerance convention of solvers.CG)."""
+    """CG on :math:`H + cQQ^\top`, Jacobi-preconditioned, warm-started, one right-hand side
+    per row of ``rhs`` (:func:`physjax.networks._cg.cg_solve`)."""
     e = network.graph.edges
-    n, d = network.n_nodes, network.dim
-    dtype = rhs.dtype
-    rtol = _solvers.default_rtol(dtype) if solver.rtol is None else solver.rtol
-    atol = rtol if solver.atol is None else solver.atol
-    max_steps = 20 * n * d + 100 if solver.max_steps is None else solver.max_steps
+    n = network.n_nodes
     matvec0 = _sp.dynamical_matvec(network, k)
 
     def matvec(v):
@@ -420,23 +416,9 @@ def _cg_response(network, k, nhat, q, c, rhs, initial, solver):
 
     diag = jax.ops.segment_sum(jnp.concatenate([k[:, None] * nhat**2] * 2),
                                e.T.reshape(-1), num_segments=n).reshape(-1)
-    diag = jax.lax.stop_gradient(diag + c * jnp.sum(q**2, axis=1))
-    structure = jax.ShapeDtypeStruct((n * d,), dtype)
-    op = lx.FunctionLinearOperator(matvec, structure,
-                                   tags=(lx.symmetric_tag, lx.positive_semidefinite_tag))
-    precond = lx.TaggedLinearOperator(lx.DiagonalLinearOperator(1 / diag),
-                                      lx.positive_semidefinite_tag)
-    cg = lx.CG(rtol=rtol, atol=atol, max_steps=max_steps)
-    y_init = jnp.zeros_like(rhs) if initial is None else jax.lax.stop_gradient(
-        jnp.concatenate([initial.basis, initial.offset[None]], 0))
-
-    def one(b, y0):
-        scale = jax.lax.stop_gradient(jnp.max(jnp.abs(b)))
-        scale = jnp.where(scale > 0, scale, 1.0)
-        options = {"preconditioner": precond, "y0": y0 / scale}
-        return scale * lx.linear_solve(op, b / scale, cg, options=options).value
-
-    return jax.vmap(one)(rhs, y_init)
+    diag = diag + c * jnp.sum(q**2, axis=1)
+    x0 = None if initial is None else jnp.concatenate([initial.basis, initial.offset[None]], 0).T
+    return _cg.cg_solve(matvec, diag, rhs.T, solver, x0).T
 
 
 def _unit_bonds(network):

@@ -14,9 +14,8 @@ import numpy as np
 import pytest
 
 from physjax import graphs
-from physjax.networks import packing
+from physjax.networks import packing, solvers
 from physjax.networks import spring as sp
-from physjax.networks import solvers
 from physjax.networks import spring_learning as sl
 from physjax.networks import strain as st
 
