@@ -152,14 +152,14 @@ def _solver_arg(solver, net):
 
 
 def _plan_info(solver):
-    from physjax.networks import strain
-    if not isinstance(solver, strain.SpringBandPlan):
+    plan = getattr(solver, "plan", None)
+    if plan is None:
         return {}
-    lay = solver.layout
-    if solver.kind == "multifrontal":
+    lay = plan.layout
+    if plan.kind == "multifrontal":
         return {"front_levels": lay.n_levels, "largest_front_dofs": lay.largest_front,
                 "factor_mflop": lay.factor_flops / 1e6}
-    return {"band_block_dofs": solver.block, "band_blocks": solver.n_blocks,
+    return {"band_block_dofs": plan.block, "band_blocks": plan.n_blocks,
             "factor_mflop": lay.n_blocks * (lay.block**3 / 3 + 2 * lay.block**3) / 1e6}
 
 

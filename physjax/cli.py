@@ -8,6 +8,11 @@
 
 Errors in what the user asked for (unknown experiment, bad ``--set``) print one line to
 stderr and exit with status 2; an experiment that fails exits with status 1.
+
+Every JSON file written (``NAME.json`` of ``run``, ``results.json`` of ``demo``) holds an
+``environment`` record: versions, backend, devices, x64 and, from a source checkout, the
+git commit and whether the checkout had uncommitted changes.  Outputs are written
+atomically with the permissions of ordinary ``open()`` (``0o666 & ~umask``).
 """
 
 from __future__ import annotations
@@ -131,33 +136,10 @@ def _report_failure(name: str, exc: BaseException) -> str:
 
 
 def _environment() -> dict[str, Any]:
-    import jax
+    """Versions, backend, devices, x64 and git commit: the provenance of every JSON we write."""
+    from physjax._provenance import environment
 
-    import physjax
-
-    devices = jax.devices()
-    return {
-        "physjax": physjax.__version__,
-        "python": sys.version.split()[0],
-        "jax": jax.__version__,
-        "jaxlib": _jaxlib_version(),
-        "backend": jax.default_backend(),
-        "device_count": jax.device_count(),
-        "local_device_count": jax.local_device_count(),
-        "process_count": jax.process_count(),
-        "process_index": jax.process_index(),
-        "devices": [f"{d.platform}:{d.id} {d.device_kind}" for d in devices],
-        "x64": bool(jax.config.read("jax_enable_x64")),
-    }
-
-
-def _jaxlib_version() -> str:
-    try:
-        import jaxlib
-
-        return jaxlib.__version__
-    except Exception:  # pragma: no cover - jaxlib always ships with jax
-        return "unknown"
+    return environment()
 
 
 def _cmd_info(args: argparse.Namespace) -> int:
@@ -175,6 +157,9 @@ def _cmd_info(args: argparse.Namespace) -> int:
         ),
         ("x64", "on" if env["x64"] else "off"),
     ]
+    if env["git"] is not None:
+        dirty = {True: " (uncommitted changes)", False: "", None: ""}[env["git"]["dirty"]]
+        rows.append(("git commit", env["git"]["commit"] + dirty))
     for key, value in rows:
         print(f"{key + ':':<14}{value}")
     print("devices:")
@@ -218,7 +203,13 @@ def _cmd_run(args: argparse.Namespace) -> int:
         args.name,
         result,
         args.out,
-        metadata={"size": args.size, "seed": args.seed, "params": params, "seconds": seconds},
+        metadata={
+            "size": args.size,
+            "seed": args.seed,
+            "params": params,
+            "seconds": seconds,
+            "environment": _environment(),
+        },
     )
     _print_summary(args.name, result.summary, seconds)
     for path in written.values():

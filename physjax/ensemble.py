@@ -17,13 +17,29 @@ not promise sharding-invariant bits for the ``"rbg"`` implementations.)
 Checkpointing.  With ``out_dir``, a ``manifest.json`` identifies the sweep (function
 ``__qualname__``, a SHA-256 fingerprint of the grid's structure, dtypes, shapes and bytes,
 ``n_replicas``, the key data, ``chunk_size``, the user ``tag`` and the output tree's
-structure, shapes and dtypes) and each finished chunk is written to ``chunk-NNNNNN.npz``
-atomically (a temporary file in the same directory, ``fsync``, then :func:`os.replace`).
-Calling the same sweep again with the same ``out_dir`` loads the finished chunks and computes
-only the missing ones; the resumed values are bit-identical to an uninterrupted run.  A
-directory holding a different sweep is refused with a ``ValueError`` that says what
-differs.  Closed-over constants of ``fn`` (a lattice size, a number of steps) cannot be
-fingerprinted: record them in ``tag``.  One sweep per ``out_dir`` at a time.
+structure, shapes and dtypes; it also records the ``environment`` of the run that created
+it: versions, backend, devices and the git commit of a source checkout) and each finished
+chunk is written to ``chunk-NNNNNN.npz``, followed by its checksum file
+``chunk-NNNNNN.npz.sha256`` (the SHA-256 of the chunk's arrays: each leaf's index, dtype,
+shape and bytes).  Every file is written atomically (a new file in the same directory,
+``fsync``, then :func:`os.replace`) with the permissions of ordinary ``open()``, mode
+``0o666 & ~umask``, so that a group can read a sweep on a shared file system.
+Calling the same sweep again with the same ``out_dir`` verifies every chunk on disk (leaves,
+shapes and dtypes against the manifest, arrays against the checksum), loads those that pass
+and computes the rest; a chunk that is damaged (truncated, a flipped bit), replaced, or has
+no checksum file is never loaded: it is recomputed and rewritten, with a warning naming the
+file.  The resumed values are bit-identical to an uninterrupted run.  A directory holding a
+different sweep is refused with a ``ValueError`` that says what differs.  Closed-over
+constants of ``fn`` (a lattice size, a number of steps) cannot be fingerprinted: record them
+in ``tag``.
+
+One sweep per ``out_dir`` at a time: the writing process holds the lock file
+``out_dir/sweep.lock`` (its pid, host and start time, created with ``O_EXCL`` semantics)
+from before it reads the manifest until the sweep returns or raises.  A second sweep of
+the same ``out_dir`` meanwhile raises a ``RuntimeError`` naming ``out_dir`` and the holder.
+A lock left by a killed run is taken over with a warning when its pid is no longer running
+on this host; a lock of another host cannot be checked from here and is refused; delete it
+if no sweep is running there.
 
 Several hosts.  JAX's own multi-controller runtime does the work, there is no scheduler
 here.  Start the same script on every host and call :func:`jax.distributed.initialize`
@@ -36,9 +52,11 @@ before using physjax (before any other JAX call)::
 
 :func:`jax.devices` then lists the devices of all hosts, the mesh spans them and every
 chunk is sharded over all of them; each process ends up with the full ``values``.  Only
-process 0 (:func:`jax.process_index`) writes the manifest and the chunk files; which chunks
-are finished is decided on process 0 and broadcast, so ``out_dir`` must be on a file
-system that all processes can read.
+process 0 (:func:`jax.process_index`) takes the lock and writes the manifest, the chunk and
+checksum files; whether the lock was taken and which chunks are finished and verified is
+decided on process 0 and broadcast, so ``out_dir`` must be on a file system that all
+processes can read.  The other processes read the chunks that process 0 verified and check
+them again; one that fails there raises (they cannot recompute on their own).
 """
 
 from __future__ import annotations
@@ -49,17 +67,17 @@ import hashlib
 import json
 import math
 import os
-import tempfile
-import zipfile
+import time
+import warnings
 from collections.abc import Callable, Sequence
 from typing import Any, NamedTuple
 
 import jax
-import jax.numpy as jnp
 import numpy as np
 from jax.sharding import Mesh, NamedSharding, PartitionSpec
 
-from physjax._checks import check_finite, check_positive_int
+from physjax._checks import check_finite, check_key, check_positive_int
+from physjax._files import atomic_write, create_file
 
 __all__ = ["ProductGrid", "SweepResult", "product_grid", "sweep", "unflatten_grid"]
 
@@ -69,6 +87,8 @@ MESH_AXIS = "ensemble"
 DEFAULT_MAX_CHUNK = 2**16
 _FORMAT = "physjax.ensemble.sweep/1"
 _MANIFEST = "manifest.json"
+_LOCK = "sweep.lock"
+_CHECKSUM_SUFFIX = ".sha256"
 _TMP_PREFIX = ".physjax-tmp-"
 
 
@@ -188,19 +208,10 @@ def _check_grid(grid) -> tuple[PyTree, int]:
 
 
 def _check_key(key):
-    if isinstance(key, jax.core.Tracer):
-        raise TypeError("key is a traced value; sweep runs outside jit/vmap")
-    if not isinstance(key, jax.Array):
-        key = jnp.asarray(key)
+    key = check_key(key, "key")
     if jax.dtypes.issubdtype(key.dtype, jax.dtypes.prng_key):
-        if key.shape != ():
-            raise ValueError(f"key must be a single PRNG key, got a key array of shape "
-                             f"{key.shape}")
         return key, {"impl": str(jax.random.key_impl(key)),
                      "data": np.asarray(jax.random.key_data(key)).tolist()}
-    if key.dtype != jnp.uint32 or key.ndim != 1:
-        raise ValueError(f"key must be a PRNG key (jax.random.key(seed) or "
-                         f"jax.random.PRNGKey(seed)), got dtype {key.dtype} shape {key.shape}")
     return key, {"impl": "raw uint32", "data": np.asarray(key).tolist()}
 
 
@@ -282,35 +293,164 @@ def _manifest_differences(stored: dict, wanted: dict) -> list[str]:
 
 
 def _atomic_write(path: str, write: Callable) -> None:
-    """Write via a temporary file in the same directory, fsync, then os.replace."""
-    directory = os.path.dirname(path)
-    fd, tmp = tempfile.mkstemp(dir=directory, prefix=_TMP_PREFIX)
-    try:
-        with os.fdopen(fd, "wb") as f:
-            write(f)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        with contextlib.suppress(OSError):
-            os.unlink(tmp)
-        raise
-    with contextlib.suppress(OSError):  # make the rename durable too (POSIX directories)
-        dfd = os.open(directory, os.O_RDONLY)
-        try:
-            os.fsync(dfd)
-        finally:
-            os.close(dfd)
+    """Write via a new file in the same directory (mode ``0o666 & ~umask``, like ``open()``),
+    fsync, then os.replace; leftovers of a killed write start with ``_TMP_PREFIX``."""
+    atomic_write(path, write, prefix=_TMP_PREFIX)
 
 
 def _chunk_path(out_dir: str, c: int) -> str:
     return os.path.join(out_dir, f"chunk-{c:06d}.npz")
 
 
-def _prepare_out_dir(out_dir, manifest: dict, writer: bool) -> str:
-    out_dir = os.fspath(out_dir)
-    if os.path.exists(out_dir) and not os.path.isdir(out_dir):
-        raise ValueError(f"out_dir {out_dir!r} exists and is not a directory")
+# ----------------------------------------------------------------------------- lock
+
+
+_GONE = object()
+
+
+def _read_lock(path: str):
+    """The lock record (a dict), ``_GONE`` when there is no lock file, None if unreadable."""
+    try:
+        with open(path, encoding="utf-8") as f:
+            record = json.load(f)
+    except FileNotFoundError:
+        return _GONE
+    except (OSError, ValueError):
+        return None
+    return record if isinstance(record, dict) else None
+
+
+def _pid_is_dead(pid) -> bool:
+    """True only when ``pid`` is certainly not running on this host (POSIX)."""
+    if os.name != "posix" or not isinstance(pid, int) or isinstance(pid, bool) or pid <= 0:
+        return False
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return True
+    except OSError:  # e.g. PermissionError: it exists, under another user
+        return False
+    return False
+
+
+def _create_lock(path: str, payload: bytes) -> bool:
+    """Create ``path`` holding ``payload`` unless it exists; True when created.
+
+    The record is written to a temporary file first and hard-linked into place (the link
+    fails if the lock exists), so a lock file is never seen half written; where hard links
+    are not supported, ``O_EXCL`` creation is used instead.
+    """
+    fd, tmp = create_file(os.path.dirname(path), _TMP_PREFIX)
+    try:
+        with os.fdopen(fd, "wb") as f:
+            f.write(payload)
+            f.flush()
+            os.fsync(f.fileno())
+        try:
+            os.link(tmp, path)
+            return True
+        except FileExistsError:
+            return False
+        except OSError:  # no hard links on this file system
+            pass
+        try:
+            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)
+        except FileExistsError:
+            return False
+        with os.fdopen(fd, "wb") as f:
+            f.write(payload)
+        return True
+    finally:
+        with contextlib.suppress(OSError):
+            os.unlink(tmp)
+
+
+def _remove_stale_lock(path: str, holder: dict) -> None:
+    """Move the stale lock aside, then delete it -- unless it is no longer the stale one."""
+    aside = os.path.join(os.path.dirname(path), f"{_TMP_PREFIX}stale-lock-{os.urandom(4).hex()}")
+    try:
+        os.rename(path, aside)
+    except FileNotFoundError:
+        return
+    if _read_lock(aside) != holder:  # another process took it over in between: put it back
+        with contextlib.suppress(OSError):
+            os.link(aside, path)
+    with contextlib.suppress(OSError):
+        os.unlink(aside)
+
+
+def _acquire_lock(out_dir: str) -> dict:
+    """Take ``out_dir/sweep.lock`` (pid, host, time, token); a stale one is taken over."""
+    import socket
+
+    path = os.path.join(out_dir, _LOCK)
+    record = {"pid": os.getpid(), "host": socket.gethostname(),
+              "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"), "token": os.urandom(8).hex()}
+    payload = (json.dumps(record, indent=1) + "\n").encode()
+    for _ in range(5):
+        if _create_lock(path, payload):
+            return record
+        holder = _read_lock(path)
+        if holder is _GONE:  # released in the meantime
+            continue
+        if holder is None:
+            raise RuntimeError(
+                f"out_dir {out_dir!r} is locked by {path!r}, which cannot be read; if no "
+                "sweep is writing to this out_dir, delete the lock file")
+        pid, host = holder.get("pid"), holder.get("host")
+        if host == record["host"] and _pid_is_dead(pid):
+            warnings.warn(f"sweep: taking over the stale lock {path!r} of process {pid} on "
+                          f"this host ({host}), which is no longer running", stacklevel=4)
+            _remove_stale_lock(path, holder)
+            continue
+        where = ("this host" if host == record["host"] else
+                 f"host {host!r} (physjax cannot tell from here whether it still runs)")
+        raise RuntimeError(
+            f"out_dir {out_dir!r} is in use: process {pid} on {where} holds its lock "
+            f"{path!r} since {holder.get('created')}. Two sweeps must not write one out_dir "
+            "at once: wait for it, use another out_dir, or, if no sweep is running there, "
+            "delete the lock file")
+    raise RuntimeError(f"out_dir {out_dir!r}: could not take the lock {path!r}; "
+                       "another process keeps taking it")
+
+
+def _release_lock(out_dir: str, record: dict) -> None:
+    path = os.path.join(out_dir, _LOCK)
+    holder = _read_lock(path)
+    if isinstance(holder, dict) and holder.get("token") == record["token"]:
+        with contextlib.suppress(OSError):
+            os.unlink(path)
+
+
+def _lock_out_dir(out_dir: str, writer: bool, stack: contextlib.ExitStack) -> None:
+    """Process 0 creates ``out_dir`` and locks it until the sweep ends; every process
+    learns whether that worked (a collective decision, so no process is left waiting)."""
+    error = None
+    if writer:
+        try:
+            os.makedirs(out_dir, exist_ok=True)
+            record = _acquire_lock(out_dir)
+        except (OSError, RuntimeError) as err:
+            error = err
+        else:
+            stack.callback(_release_lock, out_dir, record)
+    if jax.process_count() > 1:
+        from jax.experimental import multihost_utils
+
+        ok = int(multihost_utils.broadcast_one_to_all(np.int32(error is None)))
+        if not ok and not writer:
+            raise RuntimeError(f"out_dir {out_dir!r}: process 0 could not lock it (see the "
+                               "error of process 0)")
+    if isinstance(error, OSError):
+        raise ValueError(f"out_dir {out_dir!r} cannot be created or locked: {error}") from error
+    if error is not None:
+        raise error
+
+
+# ----------------------------------------------------------------------------- chunks
+
+
+def _prepare_out_dir(out_dir: str, manifest: dict, writer: bool) -> None:
     mpath = os.path.join(out_dir, _MANIFEST)
     if os.path.exists(mpath):
         try:
@@ -327,29 +467,59 @@ def _prepare_out_dir(out_dir, manifest: dict, writer: bool) -> str:
         raise ValueError(f"out_dir {out_dir!r} holds chunk files but no {_MANIFEST}; "
                          "refusing to mix them with a new sweep")
     elif writer:
-        os.makedirs(out_dir, exist_ok=True)
-        text = json.dumps(manifest, indent=1, sort_keys=True).encode()
+        from physjax._provenance import environment
+
+        record = {**manifest, "environment": environment()}
+        text = json.dumps(record, indent=1, sort_keys=True).encode()
         _atomic_write(mpath, lambda f: f.write(text))
-    if writer:  # temporary files left behind by a killed run
+    if writer:  # temporary files left behind by a killed run (we hold the lock)
         for name in os.listdir(out_dir):
             if name.startswith(_TMP_PREFIX):
                 with contextlib.suppress(OSError):
                     os.unlink(os.path.join(out_dir, name))
-    return out_dir
+
+
+def _chunk_digest(leaves: Sequence[np.ndarray]) -> str:
+    """SHA-256 of a chunk's arrays: for each leaf its index, dtype, shape and bytes."""
+    h = hashlib.sha256(_FORMAT.encode())
+    for i, x in enumerate(leaves):
+        x = np.ascontiguousarray(x)
+        h.update(f"|leaf_{i}|{x.dtype.name}|{list(x.shape)}|".encode())
+        h.update(x.reshape(-1).view(np.uint8))
+    return h.hexdigest()
 
 
 def _save_chunk(path: str, leaves: list[np.ndarray]) -> None:
+    """Write the chunk, then its checksum file ``chunk-NNNNNN.npz.sha256`` (both atomic)."""
     _atomic_write(path, lambda f: np.savez(f, **{f"leaf_{i}": x for i, x in enumerate(leaves)}))
+    record = {"file": os.path.basename(path), "sha256": _chunk_digest(leaves),
+              "of": "each leaf's index, dtype, shape and bytes (physjax.ensemble)"}
+    text = (json.dumps(record, indent=1) + "\n").encode()
+    _atomic_write(path + _CHECKSUM_SUFFIX, lambda f: f.write(text))
 
 
 def _load_chunk(path: str, spec: list[tuple[tuple, np.dtype]], length: int) -> list:
-    """Read one chunk, checking leaves, shapes and dtypes against the manifest.
+    """Read one chunk and verify it; ``ValueError`` saying what is wrong with it otherwise.
 
-    ml_dtypes such as bfloat16 come back from ``np.load`` as raw void bytes: view them back.
+    Leaves, shapes and dtypes are checked against the manifest and the SHA-256 of the arrays
+    against the checksum file written after the chunk.  ml_dtypes such as bfloat16 come back
+    from ``np.load`` as raw void bytes: view them back.
     """
+    sums = path + _CHECKSUM_SUFFIX
+    try:
+        with open(sums, encoding="utf-8") as f:
+            expected = json.load(f)["sha256"]
+        if not isinstance(expected, str):
+            raise TypeError(f"sha256 is {expected!r}")
+    except FileNotFoundError:
+        raise ValueError(f"has no checksum file {os.path.basename(sums)!r} (the run "
+                         "stopped between the two writes, or the chunk is not ours)") from None
+    except Exception as err:  # noqa: BLE001 - any damage means: do not trust the chunk
+        raise ValueError(f"has an unreadable checksum file {os.path.basename(sums)!r} "
+                         f"({type(err).__name__}: {err})") from None
     out = []
     try:
-        with np.load(path, allow_pickle=False) as data:
+        with open(path, "rb") as fh, np.load(fh, allow_pickle=False) as data:
             if sorted(data.files) != sorted(f"leaf_{i}" for i in range(len(spec))):
                 raise ValueError(f"its leaves {data.files} do not match the manifest")
             for i, (shape, dtype) in enumerate(spec):
@@ -360,9 +530,12 @@ def _load_chunk(path: str, spec: list[tuple[tuple, np.dtype]], length: int) -> l
                     raise ValueError(f"leaf {i} is {x.dtype}{list(x.shape)}, the manifest "
                                      f"says {dtype}{[length, *shape]}")
                 out.append(x)
-    except (OSError, ValueError, zipfile.BadZipFile) as err:
-        raise ValueError(f"out_dir: cannot use chunk file {path!r} ({err}); delete it to "
-                         "have it recomputed") from None
+    except Exception as err:  # noqa: BLE001 - truncated, bit flips in the zip, wrong leaves
+        raise ValueError(f"cannot be used ({type(err).__name__}: {err})") from None
+    actual = _chunk_digest(out)
+    if actual != expected:
+        raise ValueError(f"does not match its checksum: the SHA-256 of its arrays is "
+                         f"{actual[:16]}..., {os.path.basename(sums)!r} says {expected[:16]}...")
     return out
 
 
@@ -428,9 +601,11 @@ def sweep(fn: Callable[[jax.Array, PyTree], PyTree], key: jax.Array, grid: PyTre
             ``DEFAULT_MAX_CHUNK = 65536`` pairs; values above ``G * R`` are capped there.
             Each chunk is padded to a multiple of the device count (and the last one to
             the full size, so ``fn`` compiles once); padding is dropped.
-        out_dir: directory for ``manifest.json`` and one ``chunk-NNNNNN.npz`` per finished
-            chunk; an existing directory of the same sweep is resumed, one of another
-            sweep is refused.
+        out_dir: directory for ``manifest.json`` and one ``chunk-NNNNNN.npz`` (with its
+            checksum file ``chunk-NNNNNN.npz.sha256``) per finished chunk; an existing
+            directory of the same sweep is resumed (chunks that fail verification are
+            recomputed, with a warning), one of another sweep is refused.  Locked by
+            ``sweep.lock`` while the sweep runs: a second writer gets a ``RuntimeError``.
         progress: show a tqdm bar advancing per chunk (process 0 only).
         tag: JSON-serializable label stored in and checked against the manifest; put
             here whatever ``fn`` closes over (sizes, number of steps, ...).
@@ -478,24 +653,8 @@ def sweep(fn: Callable[[jax.Array, PyTree], PyTree], key: jax.Array, grid: PyTre
     spec = [(tuple(x.shape), np.dtype(x.dtype)) for x in out_leaves]
 
     writer = jax.process_index() == 0
-    finished = np.zeros(n_chunks, dtype=bool)
-    if out_dir is not None:
-        manifest = {
-            "format": _FORMAT, "function": _function_name(fn), "tag": tag,
-            "grid": {"fingerprint": _grid_fingerprint(grid), "size": n_grid,
-                     "structure": _tree_spec(grid)},
-            "n_replicas": n_replicas, "key": key_record, "chunk_size": chunk_size,
-            "n_chunks": n_chunks, "result": _tree_spec(out_shape),
-        }
-        out_dir = _prepare_out_dir(out_dir, manifest, writer)
-        finished = np.array([os.path.exists(_chunk_path(out_dir, c))
-                             for c in range(n_chunks)])
-        if jax.process_count() > 1:
-            from jax.experimental import multihost_utils
-
-            finished = np.asarray(multihost_utils.broadcast_one_to_all(finished), dtype=bool)
-
     buffers = [np.empty((n_total, *shape), dtype) for shape, dtype in spec]
+    finished = np.zeros(n_chunks, dtype=bool)
     loaded, computed = [], []
 
     def bounds(c):
@@ -506,55 +665,96 @@ def sweep(fn: Callable[[jax.Array, PyTree], PyTree], key: jax.Array, grid: PyTre
         for buf, x in zip(buffers, leaves, strict=True):
             buf[lo:hi] = x
 
-    from tqdm.auto import tqdm
+    with contextlib.ExitStack() as stack:  # holds the lock of out_dir until the sweep ends
+        if out_dir is not None:
+            out_dir = os.fspath(out_dir)
+            if os.path.exists(out_dir) and not os.path.isdir(out_dir):
+                raise ValueError(f"out_dir {out_dir!r} exists and is not a directory")
+            manifest = {
+                "format": _FORMAT, "function": _function_name(fn), "tag": tag,
+                "grid": {"fingerprint": _grid_fingerprint(grid), "size": n_grid,
+                         "structure": _tree_spec(grid)},
+                "n_replicas": n_replicas, "key": key_record, "chunk_size": chunk_size,
+                "n_chunks": n_chunks, "result": _tree_spec(out_shape),
+            }
+            _lock_out_dir(out_dir, writer, stack)
+            _prepare_out_dir(out_dir, manifest, writer)
+            if writer:  # verify every chunk on disk; one that fails is recomputed
+                for c in range(n_chunks):
+                    path = _chunk_path(out_dir, c)
+                    if not os.path.exists(path):
+                        continue
+                    lo, hi = bounds(c)
+                    try:
+                        store(c, _load_chunk(path, spec, hi - lo))
+                    except ValueError as err:
+                        warnings.warn(f"sweep: chunk file {path!r} {err}; not using it, "
+                                      "recomputing it", stacklevel=2)
+                    else:
+                        finished[c] = True
+            if jax.process_count() > 1:
+                from jax.experimental import multihost_utils
 
-    with tqdm(total=n_chunks, disable=not progress or not writer, unit="chunk",
-              desc=f"sweep {_function_name(fn)}") as bar:
-        for c in np.flatnonzero(finished):
-            c = int(c)
-            lo, hi = bounds(c)
-            store(c, _load_chunk(_chunk_path(out_dir, c), spec, hi - lo))
-            loaded.append(c)
-            bar.update(1)
-            if on_chunk is not None:
-                on_chunk(c, True)
+                finished = np.asarray(multihost_utils.broadcast_one_to_all(finished),
+                                      dtype=bool)
 
-        missing = [int(c) for c in np.flatnonzero(~finished)]
-        if missing:
-            mesh = Mesh(np.asarray(devices), (MESH_AXIS,))
-            sharded = NamedSharding(mesh, PartitionSpec(MESH_AXIS))
-            replicated = NamedSharding(mesh, PartitionSpec())
-            typed_key = jax.dtypes.issubdtype(key.dtype, jax.dtypes.prng_key)
-            impl = jax.random.key_impl(key) if typed_key else None
-            key_data = np.asarray(jax.random.key_data(key) if typed_key else key)
-            program = functools.partial(_evaluate_chunk, fn=_ByIdentity(fn), impl=impl,
-                                        sharding=sharded)
-            key_arg = _global_array(key_data, replicated)
-            grid_arg = jax.tree.map(lambda a: _global_array(a, replicated), grid)
+        from tqdm.auto import tqdm
 
-            def finish(c, out):
-                lo, hi = bounds(c)
-                leaves = [x[: hi - lo] for x in _to_host(out)]
-                if out_dir is not None and writer:
-                    _save_chunk(_chunk_path(out_dir, c), leaves)
-                store(c, leaves)
-                computed.append(c)
+        with tqdm(total=n_chunks, disable=not progress or not writer, unit="chunk",
+                  desc=f"sweep {_function_name(fn)}") as bar:
+            for c in np.flatnonzero(finished):
+                c = int(c)
+                if not writer:  # process 0 verified the chunk; read (and verify) it here
+                    lo, hi = bounds(c)
+                    path = _chunk_path(out_dir, c)
+                    try:
+                        store(c, _load_chunk(path, spec, hi - lo))
+                    except ValueError as err:
+                        raise ValueError(
+                            f"out_dir: chunk file {path!r} {err} on process "
+                            f"{jax.process_index()}, although process 0 verified it; out_dir "
+                            "must be on a file system that all processes see alike") from None
+                loaded.append(c)
                 bar.update(1)
                 if on_chunk is not None:
-                    on_chunk(c, False)
+                    on_chunk(c, True)
 
-            pending = None
-            for c in missing:  # dispatch chunk c before fetching c-1: device and host overlap
-                lo, hi = bounds(c)
-                flat = np.zeros(padded, dtype=np.int64)  # padding evaluates pair (0, 0)
-                flat[: hi - lo] = np.arange(lo, hi)
-                g = _global_array((flat // n_replicas).astype(np.int32), sharded)
-                r = _global_array((flat % n_replicas).astype(np.int32), sharded)
-                out = program(key_arg, grid_arg, g, r)
-                if pending is not None:
-                    finish(*pending)
-                pending = (c, out)
-            finish(*pending)
+            missing = [int(c) for c in np.flatnonzero(~finished)]
+            if missing:
+                mesh = Mesh(np.asarray(devices), (MESH_AXIS,))
+                sharded = NamedSharding(mesh, PartitionSpec(MESH_AXIS))
+                replicated = NamedSharding(mesh, PartitionSpec())
+                typed_key = jax.dtypes.issubdtype(key.dtype, jax.dtypes.prng_key)
+                impl = jax.random.key_impl(key) if typed_key else None
+                key_data = np.asarray(jax.random.key_data(key) if typed_key else key)
+                program = functools.partial(_evaluate_chunk, fn=_ByIdentity(fn), impl=impl,
+                                            sharding=sharded)
+                key_arg = _global_array(key_data, replicated)
+                grid_arg = jax.tree.map(lambda a: _global_array(a, replicated), grid)
+
+                def finish(c, out):
+                    lo, hi = bounds(c)
+                    leaves = [x[: hi - lo] for x in _to_host(out)]
+                    if out_dir is not None and writer:
+                        _save_chunk(_chunk_path(out_dir, c), leaves)
+                    store(c, leaves)
+                    computed.append(c)
+                    bar.update(1)
+                    if on_chunk is not None:
+                        on_chunk(c, False)
+
+                pending = None
+                for c in missing:  # dispatch chunk c before fetching c-1: overlap
+                    lo, hi = bounds(c)
+                    flat = np.zeros(padded, dtype=np.int64)  # padding evaluates pair (0, 0)
+                    flat[: hi - lo] = np.arange(lo, hi)
+                    g = _global_array((flat // n_replicas).astype(np.int32), sharded)
+                    r = _global_array((flat % n_replicas).astype(np.int32), sharded)
+                    out = program(key_arg, grid_arg, g, r)
+                    if pending is not None:
+                        finish(*pending)
+                    pending = (c, out)
+                finish(*pending)
 
     values = jax.tree.unflatten(
         out_treedef, [b.reshape(n_grid, n_replicas, *b.shape[1:]) for b in buffers])

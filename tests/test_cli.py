@@ -383,6 +383,49 @@ def test_bench_passes_arguments_through(monkeypatch, tmp_path, capfd):
     assert "benchmarks/run.py not found" in capfd.readouterr().err
 
 
+# --------------------------------------------------------------------------- provenance, files
+
+
+def _assert_environment(env):
+    assert env["jax"] == jax.__version__ and env["jaxlib"]
+    assert env["backend"] == jax.default_backend()
+    assert env["device_count"] == jax.device_count() and len(env["devices"]) == len(jax.devices())
+    assert env["physjax"] and env["python"] and isinstance(env["x64"], bool)
+    if os.path.exists(os.path.join(os.path.dirname(os.path.dirname(cli.__file__)), ".git")):
+        assert len(env["git"]["commit"]) == 40 and env["git"]["dirty"] in (True, False)
+
+
+def test_every_json_carries_versions_backend_devices_and_commit(registry, tmp_path):
+    assert cli.main(["run", "nofig", "--out", str(tmp_path)]) == 0
+    _assert_environment(_read_json(tmp_path / "nofig.json")["environment"])
+    assert cli.main(["demo", "--out", str(tmp_path / "demo")]) == 0
+    _assert_environment(_read_json(tmp_path / "demo" / "results.json")["environment"])
+
+
+def test_git_info_is_best_effort(monkeypatch):
+    from physjax import _provenance
+
+    monkeypatch.setenv("PATH", "")  # no git to be found
+    assert _provenance.git_info() is None
+    assert _provenance.environment()["git"] is None
+
+
+@pytest.mark.parametrize("umask", [0o022, 0o002])
+def test_outputs_follow_the_umask(registry, tmp_path, umask):
+    old = os.umask(umask)
+    try:
+        assert cli.main(["run", "dummy", "--out", str(tmp_path / "run")]) == 0
+        assert cli.main(["demo", "--out", str(tmp_path / "demo")]) == 0
+    finally:
+        os.umask(old)
+    files = sorted(p.relative_to(tmp_path).as_posix() for p in tmp_path.rglob("*") if p.is_file())
+    assert files == ["demo/dummy.png", "demo/results.json", "demo/summary.md",
+                     "run/dummy.json", "run/dummy.png"]
+    for name in files:
+        mode = (tmp_path / name).stat().st_mode & 0o777
+        assert mode == 0o666 & ~umask, f"{name}: {oct(mode)}"
+
+
 # --------------------------------------------------------------------------- subprocesses
 
 

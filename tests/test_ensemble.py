@@ -5,11 +5,14 @@ from __future__ import annotations
 import importlib.util
 import json
 import os
+import re
 import select
 import signal
+import socket
 import subprocess
 import sys
 import time
+import warnings
 from pathlib import Path
 
 import jax
@@ -213,8 +216,9 @@ def test_sigkill_then_resume_is_bit_identical_and_skips_finished_chunks(referenc
     (out_dir / ".physjax-tmp-stale").write_bytes(b"half a chunk")  # a write cut short
 
     seen = []
-    resumed = worker.run(chunk_size=worker.CHUNK_SIZE, out_dir=out_dir,
-                         on_chunk=lambda c, loaded: seen.append((c, loaded)))
+    with pytest.warns(UserWarning, match="taking over the stale lock"):  # the killed run's
+        resumed = worker.run(chunk_size=worker.CHUNK_SIZE, out_dir=out_dir,
+                             on_chunk=lambda c, loaded: seen.append((c, loaded)))
     assert resumed.chunks_loaded == tuple(finished)
     assert resumed.chunks_computed == tuple(range(worker.KILL_AFTER, 10))
     assert seen == [(c, True) for c in finished] + [(c, False) for c in range(3, 10)]
@@ -240,8 +244,11 @@ def test_manifest_records_the_sweep(tmp_path):
     assert len(manifest["grid"]["fingerprint"]) == 64
     dtypes = [leaf["dtype"] for leaf in manifest["result"]["leaves"]]
     assert "bfloat16" in dtypes and "int8" in dtypes and "bool" in dtypes
+    assert manifest["environment"]["jax"] == jax.__version__
+    assert manifest["environment"]["backend"] == jax.default_backend()
     assert sorted(p.name for p in tmp_path.iterdir()) == [
-        "chunk-000000.npz", "chunk-000001.npz", "manifest.json"]
+        "chunk-000000.npz", "chunk-000000.npz.sha256", "chunk-000001.npz",
+        "chunk-000001.npz.sha256", "manifest.json"]  # and no sweep.lock left behind
 
 
 @pytest.fixture
@@ -306,6 +313,116 @@ def test_out_dir_that_is_a_file_is_refused(tmp_path):
         worker.run(out_dir=path)
 
 
+# ----------------------------------------------------------------------------- damaged chunks
+
+
+def _zeros(path):
+    """Replace a chunk by a valid .npz of the same leaves, shapes and dtypes, all zeros."""
+    with np.load(path) as data:
+        arrays = {k: np.zeros_like(data[k]) for k in data.files}
+    np.savez(path, **arrays)
+
+
+def _truncate(path):
+    data = path.read_bytes()
+    path.write_bytes(data[: len(data) // 2])
+
+
+def _flip_bit(path):
+    data = bytearray(path.read_bytes())
+    data[len(data) // 2] ^= 0x10
+    path.write_bytes(bytes(data))
+
+
+def _drop_checksum(path):
+    Path(f"{path}.sha256").unlink()
+
+
+@pytest.mark.parametrize("damage, reason", [
+    (_zeros, "does not match its checksum"),
+    (_truncate, "cannot be used"),
+    (_flip_bit, "(cannot be used|does not match its checksum)"),
+    (_drop_checksum, "has no checksum file"),
+])
+def test_damaged_chunk_is_recomputed_with_a_warning(reference, finished_run, damage, reason):
+    path = finished_run / "chunk-000001.npz"
+    damage(path)
+    with pytest.warns(UserWarning, match=f"{re.escape(path.name)}.* {reason}.*recomputing"):
+        resumed = worker.run(chunk_size=24, out_dir=finished_run, tag="run-a")
+    assert resumed.chunks_loaded == (0,) and resumed.chunks_computed == (1,)
+    assert_trees_identical(resumed.values, reference.values)
+    with warnings.catch_warnings():  # repaired: loaded and verified without a word
+        warnings.simplefilter("error")
+        again = worker.run(chunk_size=24, out_dir=finished_run, tag="run-a")
+    assert again.chunks_loaded == (0, 1) and again.chunks_computed == ()
+    assert_trees_identical(again.values, reference.values)
+
+
+# ----------------------------------------------------------------------------- files
+
+
+def _tiny_sweep(out_dir, **kwargs):
+    return sweep(_fn, jax.random.key(0), {"t": np.arange(1.0, 4.0)}, 2, chunk_size=4,
+                 out_dir=out_dir, progress=False, devices=CPU, **kwargs)
+
+
+@pytest.mark.parametrize("umask", [0o022, 0o002, 0o077])
+def test_files_follow_the_umask(tmp_path, umask):
+    old = os.umask(umask)
+    try:
+        _tiny_sweep(tmp_path / "run")
+    finally:
+        os.umask(old)
+    names = sorted(p.name for p in (tmp_path / "run").iterdir())
+    assert names == ["chunk-000000.npz", "chunk-000000.npz.sha256", "chunk-000001.npz",
+                     "chunk-000001.npz.sha256", "manifest.json"]
+    for name in names:
+        mode = (tmp_path / "run" / name).stat().st_mode & 0o777
+        assert mode == 0o666 & ~umask, f"{name}: {oct(mode)}"
+
+
+def test_a_second_writer_of_the_same_out_dir_is_refused(tmp_path):
+    out_dir = tmp_path / "run"
+    lock = out_dir / "sweep.lock"
+    seen = []
+
+    def on_chunk(c, loaded):
+        holder = json.loads(lock.read_text())
+        assert holder["pid"] == os.getpid() and holder["host"] == socket.gethostname()
+        with pytest.raises(RuntimeError, match=f"out_dir {re.escape(repr(str(out_dir)))} is "
+                                               "in use: process .* on this host"):
+            _tiny_sweep(out_dir)
+        seen.append(c)
+
+    _tiny_sweep(out_dir, on_chunk=on_chunk)
+    assert seen == [0, 1] and not lock.exists()  # released at the end
+
+
+def _write_lock(out_dir, pid, host):
+    out_dir.mkdir()
+    (out_dir / "sweep.lock").write_text(json.dumps(
+        {"pid": pid, "host": host, "created": "2024-01-01T00:00:00", "token": "x"}))
+
+
+@pytest.mark.skipif(os.name != "posix", reason="pid liveness check is POSIX only")
+def test_a_stale_lock_is_taken_over(tmp_path):
+    proc = subprocess.Popen([sys.executable, "-c", "pass"])
+    proc.wait(timeout=60)  # reaped: its pid is free
+    _write_lock(tmp_path / "run", proc.pid, socket.gethostname())
+    with pytest.warns(UserWarning, match="taking over the stale lock"):
+        result = _tiny_sweep(tmp_path / "run")
+    assert result.chunks_computed == (0, 1)
+    assert not (tmp_path / "run" / "sweep.lock").exists()
+
+
+def test_a_lock_of_another_host_is_not_taken_over(tmp_path):
+    _write_lock(tmp_path / "run", 1, "another-host.example")
+    with pytest.raises(RuntimeError, match="in use: process 1 on host 'another-host.example'"):
+        _tiny_sweep(tmp_path / "run")
+    assert (tmp_path / "run" / "sweep.lock").exists()
+    assert sorted(p.name for p in (tmp_path / "run").iterdir()) == ["sweep.lock"]
+
+
 # ----------------------------------------------------------------------------- bad input
 
 
@@ -329,7 +446,9 @@ GOOD = dict(fn=_fn, key=jax.random.key(0), grid={"t": np.ones(3)}, n_replicas=2,
     (dict(grid={}), ValueError, "grid"),
     (dict(grid={"t": jnp.ones(0)}), ValueError, "grid"),
     (dict(key=jax.random.split(jax.random.key(0), 2)), ValueError, "key"),
-    (dict(key=jnp.arange(2.0)), ValueError, "key"),
+    (dict(key=jnp.arange(2.0)), TypeError, "key"),
+    (dict(key="seed"), TypeError, "key"),
+    (dict(key=0), TypeError, "key"),
     (dict(fn="not a function"), TypeError, "fn"),
     (dict(devices=[]), ValueError, "devices"),
     (dict(tag=object()), TypeError, "tag"),
