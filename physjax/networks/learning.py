@@ -474,27 +474,40 @@ def _train_loop(kind_name, rule, nudge, n_steps, record_every, learn_l0, optimiz
     def learnable(g):
         return g if (not spring or learn_l0) else g[0]
 
-    def step(carry, _):
-        params, opt_state, warm = carry
+    n_records = n_steps // record_every
+
+    def step(carry, i):
+        # one trace of the rule for the whole run (compile time): step n_steps only
+        # evaluates the final cost, its update is discarded
+        params, opt_state, warm, snaps = carry
         c, g, warm = _direction(kind, rule, nudge, network, full(params), task, hyper.eta,
                                 hyper.energy_regularization, solver, current, warm, rtol)
-        updates, opt_state = opt.update(learnable(g), opt_state, params)
-        params = optax.projections.projection_box(optax.apply_updates(params, updates),
-                                                  lower, upper)
-        return (params, opt_state, warm), c
+        updates, new_state = opt.update(learnable(g), opt_state, params)
+        new = optax.projections.projection_box(optax.apply_updates(params, updates),
+                                               lower, upper)
+        last = i == n_steps
+        params, opt_state = jax.tree.map(lambda old, upd: jnp.where(last, old, upd),
+                                         (params, opt_state), (new, new_state))
+        record = (i + 1) % record_every == 0
+        snaps = jax.lax.cond(record & ~last,
+                             lambda s: s.at[(i + 1) // record_every].set(edge_params(params)),
+                             lambda s: s, snaps)
+        return (params, opt_state, warm, snaps), c
 
-    def block(carry, _):
-        carry, costs = jax.lax.scan(step, carry, None, length=record_every)
-        p = carry[0]
-        return carry, (costs, p[0] if (spring and learn_l0) else p)
+    def edge_params(p):
+        return p[0] if (spring and learn_l0) else p
 
-    # the first step's warm start: the initial free state (solved from scratch)
-    warm0 = kind.equilibria(network, theta0, task, solver, current, None, rtol).warm
-    carry = (params0, opt.init(params0), warm0)
-    (params, _, warm), (costs, snaps) = jax.lax.scan(block, carry, None,
-                                                     length=n_steps // record_every)
-    final = kind.equilibria(network, full(params), task, solver, current, warm, rtol).cost
+    # warm start of the first step: only Newton (nonlinear resistors) needs a real one; the
+    # direct solvers ignore it and CG starts from zero anyway
+    warm_shape = jax.eval_shape(
+        lambda: kind.equilibria(network, theta0, task, solver, current, None, rtol).warm)
+    if current is None:
+        warm0 = jax.tree.map(lambda s: jnp.zeros(s.shape, s.dtype), warm_shape)
+    else:
+        warm0 = kind.equilibria(network, theta0, task, solver, current, None, rtol).warm
     k0 = theta0[0] if spring else theta0
-    l0 = (full(params)[1] if spring else None)
-    return TrainResult(params, costs.reshape(-1), final, jnp.concatenate([k0[None], snaps]),
-                       l0)
+    snaps0 = jnp.zeros((n_records + 1,) + k0.shape, k0.dtype).at[0].set(k0)
+    carry = (params0, opt.init(params0), warm0, snaps0)
+    (params, _, _, snaps), costs = jax.lax.scan(step, carry, jnp.arange(n_steps + 1))
+    l0 = full(params)[1] if spring else None
+    return TrainResult(params, costs[:n_steps], costs[n_steps], snaps, l0)
