@@ -34,6 +34,7 @@ from physjax._checks import (
     check_positive_int,
     is_concrete,
 )
+from physjax._optional import require
 
 __all__ = [
     "BiconnectedBlock", "Graph", "check_connected", "connected_components", "degrees",
@@ -317,7 +318,7 @@ def random_regular(key, n_nodes: int, degree: int, *, max_tries: int = 1000) -> 
     Samples ``networkx.random_regular_graph`` with seeds drawn from ``key`` and rejects
     disconnected samples (up to ``max_tries``), i.e. a uniform connected regular graph.
     """
-    import networkx as nx
+    nx = require("networkx", by="physjax.graphs.random_regular")
     key = check_key(key)
     n_nodes = check_positive_int(n_nodes, "n_nodes", minimum=2)
     degree = check_positive_int(degree, "degree")
@@ -436,7 +437,7 @@ def largest_biconnected_component(graph: Graph) -> BiconnectedBlock:
     ``graph.edges``, and positions (if any) are kept.  Raises ``ValueError`` if ``graph``
     has no cycle (a forest: every block is a single edge).
     """
-    import networkx as nx
+    nx = require("networkx", by="physjax.graphs.largest_biconnected_component")
     e = _host_edges(graph, "graph", "largest_biconnected_component")
     h = nx.Graph()
     h.add_nodes_from(range(graph.n_nodes))
@@ -487,7 +488,7 @@ def from_networkx(nx_graph, *, positions=None) -> Graph:
     """Graph from an undirected simple ``networkx.Graph``; node i is the i-th node of
     ``nx_graph.nodes``.  ``positions`` is an array (n_nodes, dim) or a mapping node →
     coordinates; if None, the node attribute ``"pos"`` is used when present."""
-    import networkx as nx
+    nx = require("networkx", by="physjax.graphs.from_networkx")
     if not isinstance(nx_graph, nx.Graph):
         raise TypeError(f"nx_graph must be a networkx.Graph, got {type(nx_graph).__name__}")
     if nx_graph.is_directed() or nx_graph.is_multigraph():
@@ -517,7 +518,7 @@ def from_networkx(nx_graph, *, positions=None) -> Graph:
 def to_networkx(graph: Graph):
     """``networkx.Graph`` with nodes 0..n_nodes−1 (attribute ``"pos"`` when the graph has
     positions) and edges carrying their index in ``graph.edges`` as attribute ``"index"``."""
-    import networkx as nx
+    nx = require("networkx", by="physjax.graphs.to_networkx")
     e = _host_edges(graph, "graph", "to_networkx")
     g = nx.Graph()
     g.add_nodes_from(range(graph.n_nodes))

@@ -12,10 +12,11 @@ from __future__ import annotations
 
 import os
 import sys
-import tempfile
 from pathlib import Path
 
-import matplotlib
+from physjax._optional import require
+
+matplotlib = require("matplotlib", by="physjax.plotting")
 
 __all__ = ["new_figure", "save_figure", "use_agg_if_headless"]
 
@@ -80,14 +81,10 @@ def save_figure(fig, path: str | os.PathLike, *, dpi: int = 150, **savefig_kw) -
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     fmt = savefig_kw.pop("format", None) or (path.suffix.lstrip(".") or "png")
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.stem}.", suffix=path.suffix)
-    os.close(fd)
-    try:
-        fig.savefig(tmp, dpi=dpi, format=fmt, **savefig_kw)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    from physjax._files import atomic_write  # mode 0o666 & ~umask, fsync, os.replace
+
+    atomic_write(path, lambda f: fig.savefig(f, dpi=dpi, format=fmt, **savefig_kw),
+                 prefix=f".{path.stem}.", suffix=path.suffix)
     return path
 
 
@@ -202,9 +199,9 @@ def network_layout(graph, *, seed: int = 0):
 
     if graph.positions is not None:
         return np.asarray(graph.positions, float)[:, :2]
-    import networkx as nx
-
     from physjax.graphs import to_networkx
+
+    nx = require("networkx", by="physjax.plotting.network_layout")
 
     pos = nx.spring_layout(to_networkx(graph), seed=seed)
     return np.array([pos[i] for i in range(graph.n_nodes)], float)

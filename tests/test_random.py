@@ -1,4 +1,5 @@
-"""The counter-based uniforms of the samplers' inner loops (physjax._random)."""
+"""The counter-based uniforms of the samplers' inner loops (physjax._counter_rng, a name
+that cannot shadow the standard ``random`` module)."""
 
 import jax
 import jax.numpy as jnp
@@ -6,7 +7,7 @@ import numpy as np
 import pytest
 from scipy import stats
 
-from physjax import _random
+from physjax import _counter_rng
 
 
 def test_triple32_is_the_published_hash():
@@ -22,7 +23,7 @@ def test_triple32_is_the_published_hash():
         x ^= x >> 14
         return x
     xs = [0, 1, 2, 12345, 0xDEADBEEF, 0xFFFFFFFF]
-    got = np.asarray(_random.triple32(jnp.asarray(xs, jnp.uint32)))
+    got = np.asarray(_counter_rng.triple32(jnp.asarray(xs, jnp.uint32)))
     assert [int(g) for g in got] == [reference(x) for x in xs]
 
 
@@ -33,8 +34,8 @@ def test_uniform_is_uniform_and_uncorrelated(dtype):
     k1, k2 = jax.random.split(jax.random.key(3))
     n = 1 << 17
     with jax.enable_x64(dtype == jnp.float64):
-        u = _random.uniform(k1, (n // 64, 64), dtype)
-        v = np.asarray(_random.uniform(k2, (n // 64, 64), dtype), np.float64)
+        u = _counter_rng.uniform(k1, (n // 64, 64), dtype)
+        v = np.asarray(_counter_rng.uniform(k2, (n // 64, 64), dtype), np.float64)
     assert u.dtype == dtype
     u = np.asarray(u, np.float64)
     assert 0.0 <= u.min() and u.max() < 1.0
@@ -51,7 +52,7 @@ def test_bernoulli_frequencies_follow_the_probabilities():
     """P(u < p) = p: frequencies of 2^16 draws per probability within 5 sigma."""
     p = jnp.asarray([0.0, 1e-3, 0.1, 0.5, 0.9, 0.999, 1.0], jnp.float32)
     n = 1 << 16
-    u = _random.uniform(jax.random.key(0), (n, p.size), jnp.float32)
+    u = _counter_rng.uniform(jax.random.key(0), (n, p.size), jnp.float32)
     freq = np.asarray(jnp.mean(u < p, axis=0), np.float64)
     sigma = np.sqrt(np.asarray(p) * (1 - np.asarray(p)) / n)
     assert freq[0] == 0.0 and freq[-1] == 1.0
@@ -62,12 +63,12 @@ def test_permutation_is_a_uniform_permutation():
     """Each draw is a permutation; over 6000 draws of n = 4 every one of the 24 orders is
     equally likely (chi-square) and position/value pairs are uniform."""
     n, draws = 4, 6000
-    perms = np.asarray(jax.vmap(lambda k: _random.permutation(k, n))(
+    perms = np.asarray(jax.vmap(lambda k: _counter_rng.permutation(k, n))(
         jax.random.split(jax.random.key(5), draws)))
     assert (np.sort(perms, axis=1) == np.arange(n)).all()
     codes = perms @ (n ** np.arange(n))
     _, counts = np.unique(codes, return_counts=True)
     assert counts.size == 24
     assert stats.chisquare(counts).pvalue > 1e-4
-    big = np.asarray(_random.permutation(jax.random.key(1), 1797))
+    big = np.asarray(_counter_rng.permutation(jax.random.key(1), 1797))
     assert (np.sort(big) == np.arange(1797)).all()

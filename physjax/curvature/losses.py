@@ -53,6 +53,7 @@ import numpy as np
 import optax
 
 from physjax._checks import check_finite, check_positive_int
+from physjax._optional import require
 
 __all__ = [
     "Dataset",
@@ -387,9 +388,8 @@ def digits_data(key: jax.Array, n_test: int = 297) -> Dataset:
     (channels first, as ``eqx.nn.Conv2d`` expects); labels are ``int32`` in ``0..9``.
     The last ``n_test`` of the 1797 shuffled images form the test set.
     """
-    from sklearn.datasets import load_digits
-
     n_test = check_positive_int(n_test, "n_test")
+    load_digits = require("sklearn.datasets", by="physjax.curvature.digits_data").load_digits
     digits = load_digits()
     m = digits.images.shape[0]
     if n_test >= m:

@@ -62,6 +62,7 @@ from physjax._checks import (
     check_step_schedule,
     is_concrete,
 )
+from physjax._optional import require
 from physjax.dynamics._tree import _all_finite
 from physjax.dynamics.aging import mean_square_displacement
 from physjax.dynamics.runs import _scan_records
@@ -261,7 +262,12 @@ def embed_mlp(mlp: eqx.nn.MLP, max_width: int, *,
 def mlp_parameter_count(in_size: int, out_size: int, width, *, depth: int = 1):
     """Number of weights and biases of an MLP of hidden width ``width`` (an int or an
     array of widths): :math:`(d_{in}+1)w + (depth-1)(w+1)w + (w+1)d_{out}`."""
+    in_size = check_positive_int(in_size, "in_size")
+    out_size = check_positive_int(out_size, "out_size")
+    depth = check_positive_int(depth, "depth")
     w = np.asarray(width, dtype=np.int64)
+    if np.any(w < 1):
+        raise ValueError(f"width must be >= 1, got {width}")
     return (in_size + 1) * w + (depth - 1) * (w + 1) * w + (w + 1) * out_size
 
 
@@ -325,11 +331,10 @@ def digits_task(key: Array, *, n_test: int = 297, dtype=None) -> SupervisedTask:
     """scikit-learn's bundled 8x8 digits (1797 images, 10 classes) as a classification task:
     pixels / 16 flattened to 64 inputs in [0, 1], shuffled with ``key``, the last ``n_test``
     images held out; cross-entropy loss."""
-    from sklearn.datasets import load_digits
-
+    n_test = check_positive_int(n_test, "n_test")
+    load_digits = require("sklearn.datasets", by="physjax.dynamics.digits_task").load_digits
     digits = load_digits()
     m = digits.images.shape[0]
-    n_test = check_positive_int(n_test, "n_test")
     if n_test >= m:
         raise ValueError(f"n_test must be < {m} (the number of digit images), got {n_test}")
     dtype = jnp.result_type(float) if dtype is None else jnp.dtype(dtype)

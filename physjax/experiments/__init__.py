@@ -38,7 +38,6 @@ import numbers
 import os
 import pkgutil
 import re
-import tempfile
 import time
 from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
@@ -387,15 +386,10 @@ def execute(
 
 
 def _atomic_write_text(path: Path, text: str) -> None:
+    from physjax._files import atomic_write  # mode 0o666 & ~umask, fsync, os.replace
+
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as f:
-            f.write(text)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    atomic_write(path, lambda f: f.write(text), text=True, suffix=".tmp")
 
 
 def save_result(

@@ -33,6 +33,7 @@ import numpy as np
 import optax
 
 from physjax._checks import check_positive, check_positive_int
+from physjax._optional import require
 from physjax.experiments import ExperimentResult, register
 
 # -------------------------------------------------------------------------- rbm-ising
@@ -121,7 +122,7 @@ def _chain_se(x, n_t):
 
 
 def _ising_figure(d):
-    from matplotlib.figure import Figure
+    Figure = require("matplotlib.figure", by="physjax.experiments.boltzmann (figures)").Figure
 
     from physjax.spins import CRITICAL_TEMPERATURE_2D as tc
 
@@ -164,9 +165,10 @@ def _ising_figure(d):
 def rbm_digits(key, *, n_hidden, n_epochs, batch_size, learning_rate, momentum, ais_every,
                ais_chains, ais_betas, n_samples, sample_steps, progress=None) -> ExperimentResult:
     """Train a binary RBM on the digits, score it per epoch."""
-    from sklearn.neural_network import BernoulliRBM
-
     import physjax.spins as ps
+
+    sk = require("sklearn.neural_network", by="physjax.experiments.boltzmann.rbm_digits")
+    BernoulliRBM = sk.BernoulliRBM
 
     start = time.perf_counter()
     n_epochs = check_positive_int(n_epochs, "n_epochs")
@@ -232,7 +234,7 @@ def visible_mean_images(ps, rbm, chains):
 
 
 def _digits_figure(d):
-    from matplotlib.figure import Figure
+    Figure = require("matplotlib.figure", by="physjax.experiments.boltzmann (figures)").Figure
 
     fig = Figure(figsize=(12, 4.2), layout="constrained")
     sub = fig.subfigures(1, 3, width_ratios=(1, 1, 1.3))
@@ -341,7 +343,7 @@ def _logsumexp(x):
 
 
 def _hopfield_figure(d):
-    from matplotlib.figure import Figure
+    Figure = require("matplotlib.figure", by="physjax.experiments.boltzmann (figures)").Figure
 
     fig = Figure(figsize=(12, 4.6), layout="constrained")
     sub = fig.subfigures(1, 3, width_ratios=(1, 1, 1.4))

@@ -70,6 +70,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from physjax._checks import check_positive_int
+from physjax._optional import require
 from physjax.experiments import ExperimentResult, register
 from physjax.spins.models import LowRankIsing
 
@@ -355,7 +356,7 @@ def _retrieval_figure(d):
 
 
 def _colours(n):
-    from matplotlib import colormaps
+    colormaps = require("matplotlib", by="physjax.experiments.hopfield (figures)").colormaps
 
     return [colormaps["viridis"](x) for x in np.linspace(0.0, 0.8, n)]
 
@@ -573,9 +574,10 @@ def hopfield_phase_diagram(key, *, n_spins, n_alphas, alpha_max, n_temperatures,
 
 
 def _phase_figure(d):
-    from matplotlib.colors import ListedColormap
-
     from physjax.plotting import new_figure
+
+    colors = require("matplotlib.colors", by="physjax.experiments.hopfield (figures)")
+    ListedColormap = colors.ListedColormap
 
     fig, axes = new_figure(1, 3, panel_size=(4.2, 3.6))
     a, t = d["alphas"], d["temperatures"]
@@ -597,7 +599,7 @@ def _phase_figure(d):
                ylim=extent[2:])
         if ax is not axes[0]:
             fig.colorbar(im, ax=ax, shrink=0.85)
-    from matplotlib.patches import Patch
+    Patch = require("matplotlib.patches", by="physjax.experiments.hopfield (figures)").Patch
 
     handles = [Patch(color=cmap(p), label=name) for p, name in enumerate(PHASE_NAMES)]
     handles += axes[0].get_legend_handles_labels()[0]

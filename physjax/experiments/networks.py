@@ -54,6 +54,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from physjax._checks import check_choice, check_positive, check_positive_int
+from physjax._optional import require
 from physjax.experiments import ExperimentResult, register
 
 SEED000_COEFFICIENTS = ((0.15, 0.3), (0.2, 0.1))  #: seed 000: V_T = A V_S
@@ -373,7 +374,7 @@ def hessian_evolution(key, *, n_nodes, coordination, graph, n_steps, record_ever
 
 
 def _hessian_figure(d):
-    from matplotlib import colormaps
+    colormaps = require("matplotlib", by="physjax.experiments.networks (figures)").colormaps
 
     from physjax.plotting import new_figure
 

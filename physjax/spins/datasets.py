@@ -22,6 +22,7 @@ import numpy as np
 from jax import Array
 
 from physjax._checks import check_choice, check_finite, check_positive_int, check_temperature
+from physjax._optional import require
 from physjax.spins.boltzmann import UNITS, check_unit_data
 from physjax.spins.models import IsingLattice
 from physjax.spins.samplers import sample_ising
@@ -95,10 +96,9 @@ def binarized_digits(*, threshold: float = 7.5, units: str = "binary") -> tuple[
     """scikit-learn's 8x8 digits (1797 images, pixel values 0..16) as (1797, 64) units:
     on where the pixel exceeds ``threshold`` (default: at least 8 of 16).  Returns
     (images, labels)."""
-    from sklearn.datasets import load_digits
-
     check_finite(threshold, "threshold")
     check_choice(units, "units", UNITS)
+    load_digits = require("sklearn.datasets", by="physjax.spins.binarized_digits").load_digits
     d = load_digits()
     x = (d.data > float(threshold)).astype(np.float64)
     x = x if units == "binary" else 2 * x - 1

@@ -39,7 +39,6 @@ import functools
 import math
 from typing import NamedTuple
 
-import mpmath
 import numpy as np
 
 from physjax._checks import (
@@ -49,6 +48,7 @@ from physjax._checks import (
     check_shape,
     check_temperature,
 )
+from physjax._optional import require
 
 __all__ = [
     "CRITICAL_TEMPERATURE_2D",
@@ -306,7 +306,7 @@ def _kaufman_derivatives(rows: int, cols: int, K, N: int):
     vanish at :math:`T_c`, times a product with no zero factor) so that
     :math:`Z_i'` and :math:`Z_i''` need no division by a vanishing factor.
     """
-    mp = mpmath.mp
+    mp = require("mpmath", by="physjax.spins (Kaufman's exact finite lattice)").mp
     half_m = mp.mpf(rows) / 2
     s2, c2 = mp.sinh(2 * K), mp.cosh(2 * K)
     c = c2 * c2 / s2
@@ -374,13 +374,14 @@ class FiniteLatticeThermodynamics(NamedTuple):
     r""":math:`-T \ln Z / N`."""
 
 
-def _kaufman(L, temperature, J, precision):
+def _kaufman(L, temperature, J, precision, by):
     rows, cols = _kaufman_sides(L)
     t = _temperatures(temperature)
     J = _real_scalar(J, "J")
     check_positive(J, "J")
     precision = check_positive_int(precision, "precision", minimum=20)
     n = rows * cols
+    mpmath = require("mpmath", by=by)
     results = []
     with mpmath.workdps(precision):
         for temp in np.atleast_1d(t):
@@ -418,7 +419,8 @@ def kaufman_log_partition(L, temperature, J: float = 1.0, precision: int = 60):
     Returns:
         float64 scalar or 1-D array, matching ``temperature``.
     """
-    t, _, _, results = _kaufman(L, temperature, J, precision)
+    t, _, _, results = _kaufman(L, temperature, J, precision,
+                                "physjax.spins.kaufman_log_partition")
     out = np.array([float(r[0]) for r in results])
     return out[0] if t.ndim == 0 else out
 
@@ -443,7 +445,8 @@ def exact_finite_lattice(L, temperature, J: float = 1.0,
     Returns:
         :class:`FiniteLatticeThermodynamics` of float64 scalars or 1-D arrays.
     """
-    t, J, n, results = _kaufman(L, temperature, J, precision)
+    t, J, n, results = _kaufman(L, temperature, J, precision,
+                                "physjax.spins.exact_finite_lattice")
     temps = np.atleast_1d(t)
     log_z = np.array([float(r[0]) for r in results])
     energy = np.array([float(-J * r[1] / n) for r in results])
@@ -500,6 +503,7 @@ def onsager_energy_per_spin(temperature, J: float = 1.0):
     """
     t, J, K, kappa = _onsager_inputs(temperature, J)
     below = kappa < 1.0
+    mpmath = require("mpmath", by="physjax.spins.onsager_energy_per_spin")
     ell = np.where(below, _elliptic(mpmath.ellipk, np.where(below, kappa**2, 0.0)), 0.0)
     u = -J / np.tanh(2 * K) * (1 + 2 / np.pi * (2 * np.tanh(2 * K) ** 2 - 1) * ell)
     return _as_output(u, t)
@@ -523,6 +527,7 @@ def onsager_specific_heat(temperature, J: float = 1.0):
     """
     t, J, K, kappa = _onsager_inputs(temperature, J)
     m = np.where(kappa < 1.0, kappa**2, 0.0)
+    mpmath = require("mpmath", by="physjax.spins.onsager_specific_heat")
     ek, ee = _elliptic(mpmath.ellipk, m), _elliptic(mpmath.ellipe, m)
     th2 = np.tanh(2 * K) ** 2
     c = (4 / np.pi) * (K / np.tanh(2 * K)) ** 2 * (

@@ -41,7 +41,7 @@ import jax.numpy as jnp
 import numpy as np
 from jax import Array
 
-from physjax._random import _u32, hashed_words
+from physjax._counter_rng import _u32, hashed_words
 
 __all__ = [
     "PackedIsingState",

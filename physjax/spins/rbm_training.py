@@ -41,7 +41,7 @@ import numpy as np
 import optax
 from jax import Array
 
-from physjax import _random
+from physjax import _counter_rng
 from physjax._checks import check_choice, check_finite, check_positive, check_positive_int
 from physjax.spins.boltzmann import default_optimizer
 from physjax.spins.rbm import (
@@ -278,7 +278,7 @@ def _train(key, state, data, optimizer, n_epochs, batch_size, k):
 
     def epoch(state, key):
         k_perm, k_steps = jax.random.split(key)
-        perm = _random.permutation(k_perm, data.shape[0])[: n_batches * batch_size]
+        perm = _counter_rng.permutation(k_perm, data.shape[0])[: n_batches * batch_size]
         batches = data[perm].reshape(n_batches, batch_size, data.shape[1])
         state, (recon, rate) = jax.lax.scan(
             lambda st, xs: _batch_step(optimizer, k, st, *xs), state,
