@@ -165,12 +165,16 @@ def check_step_schedule(steps, name: str = "record_steps") -> np.ndarray:
     return a.astype(np.int64)
 
 
-def check_key(key, name: str = "key"):
+def check_key(key, name: str = "key", *, traced: bool = False):
     """A single concrete ``jax.random`` key: a typed key (``jax.random.key(seed)``) of shape
-    ``()`` or a raw ``uint32`` key (``jax.random.PRNGKey(seed)``).  Returns it as an array."""
-    if not is_concrete(key):
+    ``()`` or a raw ``uint32`` key (``jax.random.PRNGKey(seed)``).  Returns it as an array.
+    With ``traced=True`` a traced key is accepted too (its dtype and shape are checked)."""
+    if not is_concrete(key) and not traced:
         raise TypeError(f"{name} must be a concrete PRNG key, got a traced value "
                         f"(this function runs on the host, outside jit/vmap)")
+    if isinstance(key, bool | numbers.Number | str) or key is None:
+        raise TypeError(f"{name} must be a PRNG key (jax.random.key(seed)), got "
+                        f"{type(key).__name__} {key!r}")
     try:
         key = jnp.asarray(key)
     except TypeError:

@@ -86,6 +86,8 @@ def symmetric_eigh(A: jax.Array, *, max_sweeps: int = 30) -> tuple[jax.Array, ja
     handles repeated eigenvalues.  Sweeps stop when the off-diagonal Frobenius norm is below
     :math:`\epsilon\|A\|_F`.  Eigenvalues ascending; works in ``A.dtype``.
     """
+    if A.ndim != 2 or A.shape[0] != A.shape[1]:
+        raise ValueError(f"A must be a square matrix (n, n), got shape {A.shape}")
     n0 = A.shape[-1]
     dtype = A.dtype
     A = 0.5 * (A + A.T)

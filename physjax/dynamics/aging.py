@@ -28,7 +28,7 @@ import jax.numpy as jnp
 import numpy as np
 from jax import Array
 
-from physjax._checks import check_positive_int, check_step_schedule
+from physjax._checks import check_finite, check_positive_int, check_step_schedule
 
 __all__ = [
     "aging_schedule",
@@ -185,8 +185,8 @@ def loglog_slope(times, values, *, t_min: float | None = None,
     """Least-squares slope of :math:`\\log|v|` against :math:`\\log t` for
     ``t_min <= t <= t_max``: the exponent :math:`\\alpha` of :math:`v\\propto t^{\\alpha}`
     (negative for a decay such as :math:`e(t) - e_\\infty`)."""
-    t = np.asarray(times, np.float64).reshape(-1)
-    v = jnp.asarray(values).reshape(-1)
+    t = np.asarray(check_finite(times, "times"), np.float64).reshape(-1)
+    v = jnp.asarray(check_finite(values, "values")).reshape(-1)
     if t.size != v.size:
         raise ValueError(f"times and values must have the same length, got {t.size} "
                          f"and {v.size}")

@@ -71,6 +71,7 @@ from jax import Array
 
 from physjax._checks import (
     check_finite,
+    check_key,
     check_nonnegative,
     check_positive,
     is_concrete,
@@ -286,6 +287,31 @@ def _check_position(position, spherical, name="position", batched=False):
                              f"|x|^2 = N needs a non-zero initial vector to normalize")
 
 
+def _check_energy_fits(dynamics, position, momentum, name="position", batched=False):
+    """Evaluate ``dynamics.energy`` abstractly (shapes only, no compilation) on ``position``
+    so that a position of the wrong shape is reported by name, not deep inside JAX."""
+    def energy(x):
+        return energy_and_gradient(dynamics.energy, jax.tree.map(jnp.asarray, x))[0]
+
+    shapes = jax.tree.map(lambda x: tuple(np.shape(x)), position)
+    try:
+        e = jax.eval_shape(jax.vmap(energy) if batched else energy, position)
+    except (TypeError, ValueError) as err:
+        raise ValueError(f"{name} (shapes {shapes}) does not fit dynamics.energy: evaluating "
+                         f"the energy on it failed with: {err}") from err
+    if not hasattr(e, "shape") or e.shape != (tuple(e.shape[:1]) if batched else ()):
+        raise ValueError(f"dynamics.energy must return a scalar for each {name}, got "
+                         f"{getattr(e, 'shape', e)} for {name} of shapes {shapes}")
+    if momentum is not None:
+        m_name = "momenta" if batched else "momentum"
+        same = jax.tree.structure(momentum) == jax.tree.structure(position) and all(
+            np.shape(a) == np.shape(b)
+            for a, b in zip(jax.tree.leaves(momentum), jax.tree.leaves(position), strict=True))
+        if not same:
+            raise ValueError(f"{m_name} must have the structure and shapes of {name} "
+                             f"{shapes}, got {jax.tree.map(np.shape, momentum)}")
+
+
 def _mu(dynamics, x, g, p, n):
     if not dynamics.spherical:
         return jnp.zeros((), jnp.result_type(*jax.tree.leaves(x)))
@@ -334,9 +360,11 @@ def init_dynamics(key: Array, dynamics: Dynamics, position: PyTree, *,
     non-finite energy or gradient at the initial position.
     """
     _check_dynamics(dynamics)
+    check_key(key, traced=True)
     _check_position(position, dynamics.spherical)
     if momentum is not None and not isinstance(dynamics, UnderdampedLangevin):
         raise ValueError("momentum is only used by UnderdampedLangevin")
+    _check_energy_fits(dynamics, position, momentum)
     state = _init_jit(key, dynamics, position, momentum)
     if is_concrete(state.diverged_at) and int(state.diverged_at) == 0:
         raise ValueError("energy(position) or its gradient is not finite at the initial "
@@ -470,6 +498,7 @@ def init_replicas(key: Array, dynamics: Dynamics, positions: PyTree, *,
     """:func:`init_dynamics` vmapped over the leading (replica) axis of ``positions``;
     replica ``r`` uses ``fold_in(key, r)``."""
     _check_dynamics(dynamics)
+    check_key(key, traced=True)
     _check_position(positions, dynamics.spherical, "positions", batched=True)
     sizes = {x.shape[0] if np.ndim(x) else None for x in jax.tree.leaves(positions)}
     if len(sizes) != 1 or None in sizes:
@@ -477,6 +506,7 @@ def init_replicas(key: Array, dynamics: Dynamics, positions: PyTree, *,
                          f"sizes {sorted(map(str, sizes))}")
     if momenta is not None and not isinstance(dynamics, UnderdampedLangevin):
         raise ValueError("momenta are only used by UnderdampedLangevin")
+    _check_energy_fits(dynamics, positions, momenta, "positions", batched=True)
     states = _init_replicas(key, dynamics, positions, momenta)
     if is_concrete(states.diverged_at):
         bad = np.flatnonzero(np.asarray(states.diverged_at) == 0)

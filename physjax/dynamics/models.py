@@ -105,6 +105,9 @@ def uniform_sphere(key: Array, n: int, *, shape: tuple[int, ...] = (), dtype=Non
 
 def signal_overlap(x: Array, signal: Array) -> Array:
     """Overlap :math:`m = x\\cdot v/N` with the signal (last axis is the site axis)."""
+    if np.shape(signal)[-1:] != np.shape(x)[-1:]:
+        raise ValueError(f"signal must have the last axis of x, got shapes "
+                         f"{np.shape(signal)} and {np.shape(x)}")
     return jnp.sum(x * signal, axis=-1) / x.shape[-1]
 
 

@@ -184,9 +184,15 @@ def run_replicas(key: Array, dynamics: Dynamics, states: DynamicsState, record_s
 def log_spaced_steps(n_steps: int, n_records: int, *, include_zero: bool = True) -> np.ndarray:
     """Record steps roughly evenly spaced in :math:`\\log t` from 1 to ``n_steps``
     (duplicates from rounding removed, so at most ``n_records`` of them), plus 0 when
-    ``include_zero``.  A static ``int64`` array for :func:`run_dynamics`."""
+    ``include_zero``.  A static ``int64`` array for :func:`run_dynamics`.
+
+    ``n_records`` may not exceed ``n_steps`` (there are only ``n_steps`` distinct steps in
+    1..``n_steps``): asking for more raises a ``ValueError`` naming ``n_records``."""
     n_steps = check_positive_int(n_steps, "n_steps")
     n_records = check_positive_int(n_records, "n_records")
+    if n_records > n_steps:
+        raise ValueError(f"n_records must be <= n_steps: there are only {n_steps} distinct "
+                         f"integer steps in 1..{n_steps}, got n_records={n_records}")
     steps = np.unique(np.round(np.logspace(0.0, np.log10(n_steps), n_records)).astype(np.int64))
     steps[-1] = n_steps
     if include_zero:

@@ -34,7 +34,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from physjax import graphs as _graphs
-from physjax._checks import check_key, check_positive_int
+from physjax._checks import check_key, check_positive, check_positive_int
 from physjax.networks import spring as _sp
 
 __all__ = [
@@ -236,10 +236,23 @@ def jammed_packing(key, n_particles: int, *, dim: int = 2, packing_fraction: flo
     phi = (0.90 if dim == 2 else 0.72) if packing_fraction is None else float(packing_fraction)
     if not 0 < phi < 1.5:
         raise ValueError(f"packing_fraction must be in (0, 1.5), got {packing_fraction}")
+    radii_given = radii
     radii = bidisperse_radii(n) if radii is None else np.asarray(radii, float)
     if radii.shape != (n,) or np.any(radii <= 0):
         raise ValueError(f"radii must be {n} positive numbers, got shape {radii.shape}")
     side = (_volume(radii, dim) / phi) ** (1.0 / dim)
+    if periodic and side < 4 * radii.max():
+        # a pair must touch through one periodic image at most (minimum image convention)
+        hint = ""
+        if radii_given is None:
+            m = n
+            while (_volume(bidisperse_radii(m), dim) / phi) ** (1.0 / dim) < 4 * radii.max():
+                m += 1
+            hint = f"; use n_particles >= {m}"
+        raise ValueError(f"n_particles={n} is too few for a periodic packing at packing_fraction "
+                         f"{phi}: the box side {side:.3g} must be at least twice the largest "
+                         f"contact distance 2 max(radii) = {2 * radii.max():.3g}, so that each "
+                         f"pair touches through one periodic image at most{hint}")
     box = np.full(dim, side)
     dtype = jax.dtypes.canonicalize_dtype(float)
     tol = (1e-10 if dtype == np.float64 else 1e-5) if force_tol is None else force_tol
@@ -351,8 +364,31 @@ def jammed_network(key, n_particles: int, mean_coordination: float | None = None
                    periodic: bool = True, **packing_kw) -> _sp.SpringNetwork:
     """:func:`jammed_packing` -> :func:`contact_network` -> :func:`prune_to_coordination`
     (skipped if ``mean_coordination`` is None).  The network has at most ``n_particles``
-    nodes (rattlers removed)."""
+    nodes (rattlers removed).
+
+    Refused up front (``ValueError`` naming the argument): ``n_particles < dim + 2`` (the
+    contact network needs ``dim + 2`` non-rattlers), a ``mean_coordination`` below the
+    ``dim + 1`` bonds every node keeps or above ``n_particles - 1`` (a simple graph on
+    ``n`` nodes has mean coordination at most ``n - 1``), and a periodic box too small for
+    the minimum image convention (see :func:`jammed_packing`)."""
     k_pack, k_prune = jax.random.split(check_key(key))
+    n = check_positive_int(n_particles, "n_particles", minimum=2)
+    if dim in (2, 3) and n < dim + 2:
+        raise ValueError(f"n_particles must be >= dim + 2 = {dim + 2} (a contact network "
+                         f"needs that many non-rattler particles), got {n}")
+    if mean_coordination is not None:
+        check_positive(mean_coordination, "mean_coordination")
+        if np.ndim(mean_coordination):
+            raise ValueError(f"mean_coordination must be a number, got shape "
+                             f"{np.shape(mean_coordination)}")
+        z = float(mean_coordination)
+        if z > n - 1:
+            raise ValueError(f"n_particles={n} is too few for mean_coordination={z}: a network "
+                             f"on n nodes has mean coordination at most n - 1; use "
+                             f"n_particles >= {math.ceil(z) + 1}")
+        if dim in (2, 3) and z < dim + 1:
+            raise ValueError(f"mean_coordination must be >= dim + 1 = {dim + 1} (every node "
+                             f"keeps at least dim + 1 bonds), got {z}")
     packing = jammed_packing(k_pack, n_particles, dim=dim, packing_fraction=packing_fraction,
                              periodic=periodic, **packing_kw)
     net = contact_network(packing)

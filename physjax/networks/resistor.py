@@ -49,7 +49,13 @@ import numpy as np
 import optimistix as optx
 
 from physjax import graphs as _graphs
-from physjax._checks import check_choice, check_finite, check_positive, is_concrete
+from physjax._checks import (
+    check_choice,
+    check_finite,
+    check_positive,
+    check_positive_int,
+    is_concrete,
+)
 from physjax.networks import _solve
 from physjax.networks import solvers as _solvers
 
@@ -169,6 +175,8 @@ def make_task(source_nodes: Sequence[int], target_nodes: Sequence[int], inputs,
         n_nodes: if given, node indices are checked against it.
     """
     check_choice(source_kind, "source_kind", SOURCE_KINDS)
+    if n_nodes is not None:
+        check_positive_int(n_nodes, "n_nodes")
     src = _node_tuple(source_nodes, "source_nodes", n_nodes)
     tgt = _node_tuple(target_nodes, "target_nodes", n_nodes)
     gnd = _node_tuple(ground_nodes, "ground_nodes", n_nodes)

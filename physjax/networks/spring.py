@@ -222,6 +222,7 @@ def elastic_energy(network: SpringNetwork, stiffnesses, positions=None, *,
                    rest_lengths=None) -> Array:
     r""":math:`E = \tfrac12\sum_j k_j(\ell_j - \ell_{0j})^2`; leading axes of ``positions``
     are batch axes."""
+    check_stiffnesses(network, stiffnesses)
     l0 = _rest(network, rest_lengths)
     ext = bond_lengths(network, positions) - l0
     return 0.5 * jnp.sum(jnp.asarray(stiffnesses) * ext**2, axis=-1)

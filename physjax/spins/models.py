@@ -29,6 +29,14 @@ __all__ = ["DenseIsing", "IsingLattice", "LowRankIsing", "curie_weiss", "lattice
 class IsingLattice(eqx.Module):
     """Periodic hypercubic Ising model in 2 or 3 dimensions.
 
+    Any side ``>= 2`` is accepted: the model itself (:func:`lattice_energy`,
+    :func:`neighbour_sum`, :func:`magnetization`) is defined for odd sides too.  Every
+    sampler (the reference checkerboard engine of :func:`init_ising`/:func:`run_ising` and
+    the multi-spin engine of :func:`init_multispin`/:func:`run_multispin`, hence
+    :func:`sample_ising` with any ``engine``) updates the two sublattices of a checkerboard,
+    which on a periodic lattice needs even sides: those refuse odd sides with a
+    ``ValueError`` naming ``model.shape`` before any work.
+
     Attributes:
         shape: lattice side lengths, e.g. ``(64, 64)`` or ``(16, 16, 16)`` (static).
         J: nearest-neighbour coupling (``J > 0`` ferromagnetic).

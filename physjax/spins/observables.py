@@ -216,8 +216,11 @@ def integrated_autocorrelation_time(x: ArrayLike, c: float = 5.0, *, axis: int =
     small once :math:`c \gtrsim 4\text{--}6` for roughly exponential decays.  Reliable only
     for :math:`n \gg 1000\,\tau_{\rm int}`.
 
-    A constant series (zero variance) returns exactly ``0.5`` (its mean has no error).
-    Anticorrelated series can give :math:`\hat\tau < \frac12`.
+    A constant series (zero variance) has no autocorrelation function, so its
+    :math:`\tau_{\rm int}` is undefined: a concrete ``x`` with a constant series raises a
+    ``ValueError`` (under a trace such a series gives ``0.5``; :func:`mean_and_error`
+    accepts constant series and returns a zero error).  Anticorrelated series can give
+    :math:`\hat\tau < \frac12`.
 
     Args:
         x: real series of at least 2 samples; time along ``axis``, other axes are batch.
@@ -229,6 +232,13 @@ def integrated_autocorrelation_time(x: ArrayLike, c: float = 5.0, *, axis: int =
     """
     xs = _series(x, "x", axis, 2)
     check_positive(c, "c")
+    if is_concrete(xs):
+        a = np.asarray(xs)
+        constant = np.max(a, axis=-1) == np.min(a, axis=-1)
+        if np.any(constant):
+            where = "" if a.ndim == 1 else f" (batch index {np.argwhere(constant)[0].tolist()})"
+            raise ValueError(f"x holds a constant series{where}: its integrated "
+                             f"autocorrelation time is undefined (zero variance)")
     tau, _ = _tau_and_variance(xs, jnp.asarray(c, xs.dtype))
     return tau
 

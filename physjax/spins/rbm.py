@@ -23,7 +23,7 @@ The layers are conditionally independent: :math:`p(h_j=1|v) = \sigma(a_j)` (bina
 alternates the two layers; R chains are a leading batch axis (one key per step drives all of
 them through batched matrix products; `jax.vmap` with per-chain keys gives the same chains
 in distribution).  Binary and spin units are drawn from counter-based uniforms
-(:mod:`physjax._random`: two seeds from the key, a hash per unit), 6x cheaper than Threefry
+(:mod:`physjax._counter_rng`: two seeds from the key, a hash per unit), 6x cheaper than Threefry
 on a CPU; Gaussian units use ``jax.random.normal``.
 
 Hopfield networks (seed 003, Hubbard–Stratonovich).  For spins :math:`\sigma` and Gaussian
@@ -44,9 +44,10 @@ from typing import NamedTuple
 import equinox as eqx
 import jax
 import jax.numpy as jnp
+import numpy as np
 from jax import Array
 
-from physjax import _random
+from physjax import _counter_rng
 from physjax._checks import check_choice, check_finite, check_positive, check_positive_int
 from physjax.spins.boltzmann import (
     check_enumerable,
@@ -197,17 +198,37 @@ def rbm_energy(rbm: RBM, v, h) -> Array:
     check_rbm(rbm)
     v = jnp.asarray(v, dtype=rbm.weights.dtype)
     h = jnp.asarray(h, dtype=rbm.weights.dtype)
+    if v.shape[-1:] != (rbm.n_visible,) or h.shape[-1:] != (rbm.n_hidden,):
+        name, got = ("v", v.shape) if v.shape[-1:] != (rbm.n_visible,) else ("h", h.shape)
+        raise ValueError(f"{name} must have last axis n_visible = {rbm.n_visible} (v) and "
+                         f"n_hidden = {rbm.n_hidden} (h); {name} has shape {got}")
     e = -jnp.sum((v @ rbm.weights) * h, -1) - v @ rbm.visible_bias - h @ rbm.hidden_bias
     return e + 0.5 * jnp.sum(h * h, -1) if rbm.hidden == "gaussian" else e
 
 
+def _check_unit_values(x, units: str, name: str):
+    """Concrete ``x`` must hold only the values of ``units``: 0/1 for ``"binary"``, -1/+1
+    for ``"spin"`` (``"gaussian"`` and tracers pass)."""
+    if units == "gaussian" or isinstance(x, jax.core.Tracer):
+        return x
+    a = np.asarray(x)
+    allowed = (0, 1) if units == "binary" else (-1, 1)
+    bad = (a != allowed[0]) & (a != allowed[1])
+    if bad.any():
+        raise ValueError(f"{name} must hold {units} unit values ({allowed[0]}/{allowed[1]} "
+                         f"for {units!r} units), found e.g. {a[bad].ravel()[:3].tolist()}")
+    return x
+
+
 def free_energy(rbm: RBM, v) -> Array:
     """Free energy :math:`F(v) = -\\log\\sum_h e^{-E(v,h)}` (integral for Gaussian hidden
-    units) of visible configurations (..., n_visible)."""
+    units) of visible configurations (..., n_visible): 0/1 entries for binary visible units,
+    -1/+1 for spin units (other concrete values raise a ``ValueError`` naming ``v``)."""
     check_rbm(rbm)
     v = jnp.asarray(check_finite(v, "v"), dtype=rbm.weights.dtype)
     if v.shape[-1:] != (rbm.n_visible,):
         raise ValueError(f"v must have last axis n_visible = {rbm.n_visible}, got {v.shape}")
+    _check_unit_values(v, rbm.visible, "v")
     return _jit_free_energy(rbm, v)
 
 
@@ -227,7 +248,7 @@ def _mean(a, units):
 def _sample(key, a, units):
     if units == "gaussian":
         return a + jax.random.normal(key, a.shape, a.dtype)
-    u = _random.uniform(key, a.shape, a.dtype)  # counter-based: 6x cheaper than Threefry
+    u = _counter_rng.uniform(key, a.shape, a.dtype)  # counter-based: 6x cheaper than Threefry
     if units == "binary":
         return (u < jax.nn.sigmoid(a)).astype(a.dtype)
     return jnp.where(u < jax.nn.sigmoid(2 * a), 1.0, -1.0).astype(a.dtype)

@@ -33,6 +33,7 @@ from jax import Array
 
 from physjax._checks import (
     check_choice,
+    check_key,
     check_positive_int,
     check_spins,
     check_temperature,
@@ -82,8 +83,10 @@ def _check_model(model):
         raise TypeError(f"model must be a physjax.spins.IsingLattice, got {type(model).__name__}")
     for side in model.shape:
         if side % 2:
-            raise ValueError(f"model.shape sides must be even for checkerboard updates on a "
-                             f"periodic lattice, got {model.shape}")
+            raise ValueError(f"model.shape sides must be even for the samplers (both the "
+                             f"reference and the multi-spin engine update a checkerboard, "
+                             f"which on a periodic lattice needs even sides), got "
+                             f"{model.shape}; odd sides suit lattice_energy only")
 
 
 def _initial_spins(key, shape, start, dtype=jnp.int8):
@@ -99,6 +102,7 @@ def init_ising(key: Array, model: IsingLattice, temperature, *, start="random",
     """Initial state of one replica at ``temperature`` (``start``: random, up or down,
     or explicit ``spins`` of the lattice shape)."""
     _check_model(model)
+    check_key(key, traced=True)
     check_temperature(temperature, "temperature")
     check_choice(start, "start", _STARTS)
     if spins is None:
@@ -178,6 +182,7 @@ def run_ising(key: Array, model: IsingLattice, state: IsingState, n_sweeps: int,
     """Run ``n_sweeps`` reference sweeps inside one ``lax.scan``, recording energy and
     magnetization per spin every ``record_every`` sweeps.  Returns (final state, trace)."""
     _check_model(model)
+    check_key(key, traced=True)
     _check_run_args(rule, n_sweeps, record_every)
     return _run_ising(key, model, state, n_sweeps // record_every, rule, record_every)
 
@@ -213,6 +218,7 @@ def init_multispin(key: Array, model: IsingLattice, temperatures, *, layout: str
     divisible by 64); ``"auto"`` picks strips when R < 32 and the shape allows it.
     """
     _check_model(model)
+    check_key(key, traced=True)
     check_choice(start, "start", _STARTS)
     temps = jnp.atleast_1d(jnp.asarray(check_temperature(temperatures, "temperatures"),
                                        dtype=float))
@@ -252,6 +258,7 @@ def multispin_sweep(key: Array, model: IsingLattice, state: _ms.PackedIsingState
     ``model.h`` is non-zero (checked on the concrete value).
     """
     _check_model(model)
+    check_key(key, traced=True)
     check_choice(rule, "rule", RULES)
     _check_precision(precision_bits)
     return _ms.packed_sweep(key, model.J, model.h, state, rule=rule,
@@ -278,6 +285,7 @@ def run_multispin(key: Array, model: IsingLattice, state: _ms.PackedIsingState, 
     """Run ``n_sweeps`` multi-spin sweeps in one ``lax.scan``; the trace has shape
     ``(n_sweeps // record_every, n_lanes)`` (padding lanes included; slice ``[:, :R]``)."""
     _check_model(model)
+    check_key(key, traced=True)
     _check_run_args(rule, n_sweeps, record_every)
     _check_precision(precision_bits)
     return _run_multispin(key, model, state, n_sweeps // record_every, rule, record_every,
@@ -325,6 +333,7 @@ def sample_ising(key: Array, model: IsingLattice, temperatures, n_sweeps: int, *
     ``(R, n_sweeps // record_every)`` and the final ``int8`` spins ``(R, *model.shape)``.
     """
     _check_model(model)
+    check_key(key, traced=True)
     _check_run_args(rule, n_sweeps, record_every)
     check_positive_int(burn_in, "burn_in", minimum=0)
     check_choice(engine, "engine", ("auto", "multispin", "reference"))

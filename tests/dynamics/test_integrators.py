@@ -283,6 +283,9 @@ def test_log_spaced_steps():
     ratios = s[-10:][1:] / s[-10:][:-1]
     np.testing.assert_allclose(ratios, 10 ** (4 / 39), rtol=0.02)
     assert dyn.log_spaced_steps(5, 3, include_zero=False).tolist() == [1, 2, 5]
+    assert dyn.log_spaced_steps(5, 5, include_zero=False).tolist() == [1, 2, 3, 5]  # <= 5
+    with pytest.raises(ValueError, match="n_records must be <= n_steps.*n_records=500"):
+        dyn.log_spaced_steps(100, 500)
 
 
 def test_energy_and_gradient_fallback_is_autodiff():

@@ -24,6 +24,15 @@ def test_odd_side_rejected_by_checkerboard_samplers():
         ps.sample_ising(KEY, model, [2.0], 10)
     with pytest.raises(ValueError, match="model.shape"):
         ps.init_ising(KEY, model, 2.0)
+    # IsingLattice((7, 7)) is a valid model (energies); every engine refuses it up front
+    model = ps.IsingLattice((7, 7))
+    spins = jnp.ones((7, 7), jnp.int8)
+    assert float(ps.lattice_energy(model, spins)) == -2 * 49
+    for engine in ("reference", "multispin", "auto"):
+        with pytest.raises(ValueError, match=r"model.shape sides must be even.*\(7, 7\)"):
+            ps.sample_ising(KEY, model, [2.0], 10, engine=engine)
+    with pytest.raises(ValueError, match="model.shape sides must be even"):
+        ps.init_multispin(KEY, model, [2.0])
 
 
 @pytest.mark.parametrize("J,h,name", [(np.nan, 0.0, "J"), (1.0, np.inf, "h"),
