@@ -156,7 +156,7 @@ def unflatten_grid(tree: PyTree, shape: Sequence[int]) -> PyTree:
     ``unflatten_grid(result.values, pg.shape)`` turns ``(G, R, ...)`` into
     ``(*pg.shape, R, ...)``; ``unflatten_grid(result.grid, pg.shape)`` gives the axes back.
     """
-    shape = tuple(int(s) for s in shape)
+    shape = tuple(check_positive_int(s, "shape entries") for s in shape)
     size = math.prod(shape)
 
     def reshape(x):

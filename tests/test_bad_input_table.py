@@ -69,6 +69,20 @@ def _fx(name):
         return pd.OverdampedLangevin(_fx("wigner"), dt=0.01, temperature=0.1)
     if name == "rtask":
         return pn.make_task([0, 8], [4], [1.0, 0.0], desired=[0.5], n_nodes=9)
+    if name == "stask":
+        return pn.strain.allostery_task(_fx("spring"), [0, 2], [6, 8])
+    if name == "smodes":
+        return pn.spring.normal_modes(_fx("spring"), np.ones(16))
+    if name == "response":
+        return pn.strain.linear_response(_fx("spring"), np.ones(16), _fx("stask").pairs)
+    if name == "ising_state":
+        return ps.init_ising(K, _fx("lattice"), 2.0)
+    if name == "ms_state":
+        return ps.init_multispin(K, _fx("lattice"), [2.0])
+    if name == "dense_state":
+        return ps.init_dense(K, _fx("dense"), 1.0)
+    if name == "dyn_state":
+        return pd.init_dynamics(K, _fx("langevin"), jnp.ones(8))
     raise KeyError(name)
 
 
@@ -280,183 +294,510 @@ TABLE = {
     "ensemble.product_grid": (lambda: dict(a=[1.0, 2.0]), [("a", [1.0, NAN])]),
 }
 
+# ------------------------------------------------ issue 17 follow-up: built states and tasks
 
-# Reasons, by kind (issue 17 follow-up: the BUILD ones can be tabulated one by one)
+def _rk(**kw):
+    """A 3 x 3 resistor grid (12 edges), unit conductances, one-target task."""
+    return dict(graph=_fx("grid"), conductances=np.ones(12), task=_fx("rtask"), **kw)
+
+
+def _sk(**kw):
+    """A 3 x 3 triangular spring network (16 bonds), unit stiffnesses, allostery task."""
+    return dict(network=_fx("spring"), stiffnesses=np.ones(16), task=_fx("stask"), **kw)
+
+
+RC = [("conductances", np.ones(11)), ("conductances", np.full(12, NAN))]
+SC = [("stiffnesses", np.ones(3)), ("stiffnesses", np.full(16, NAN))]
+V19 = np.ones((1, 9))
+U92 = np.zeros((9, 2))
+PAIRS = np.array([[0, 2], [6, 8]])
+MODES = np.eye(18)[:, :4]
+def _pos():
+    return np.asarray(_fx("spring").graph.positions)
+
+
+TABLE.update({
+    # ------------------------------------------------------------ networks (resistor)
+    "networks.check_network": (lambda: _rk(), RC + [("conductances", -np.ones(12))]),
+    "networks.clamped_state": (lambda: _rk(eta=0.5, solver="auto"),
+                               RC + [("eta", -1.0), ("eta", NAN)]),
+    "networks.nudged_state": (lambda: _rk(beta=0.1, solver="auto"), RC + [("beta", NAN)]),
+    "networks.contrast": (lambda: _rk(eta=0.5, solver="auto"), RC + [("eta", -1.0)]),
+    "networks.contrast_gradient": (lambda: _rk(eta=0.5, solver="auto"), RC + [("eta", NAN)]),
+    "networks.coupled_learning_update": (lambda: _rk(eta=0.5), RC + [("eta", -1.0)]),
+    "networks.double_optimization_gradient": (lambda: _rk(solver="auto"), RC),
+    "networks.equilibrium_propagation_gradient": (
+        lambda: _rk(beta=0.1, nudge="centred", solver="auto"), RC + [("beta", NAN)]),
+    "networks.cost": (lambda: _rk(), RC),
+    "networks.residuals": (lambda: _rk(), RC),
+    "networks.cost_hessian": (lambda: _rk(solver="dense"), RC),
+    "networks.cost_hessian_from_green": (lambda: _rk(), RC),
+    "networks.cost_hvp_fn": (lambda: _rk(solver="auto", mode="fwd-rev"), RC),
+    "networks.residual_jacobian": (lambda: _rk(solver="dense"), RC),
+    "networks.gauss_newton_hessian": (lambda: _rk(), RC),
+    "networks.edge_currents": (lambda: dict(graph=_fx("grid"), conductances=np.ones(12),
+                                            voltages=V19), RC + [("voltages", np.ones((1, 8)))]),
+    "networks.power": (lambda: dict(graph=_fx("grid"), conductances=np.ones(12), voltages=V19),
+                       RC + [("voltages", np.ones((1, 8)))]),
+    "networks.dissipated_power": (lambda: dict(graph=_fx("grid"), conductances=np.ones(12),
+                                               voltages=V19),
+                                  RC + [("voltages", np.ones((1, 8)))]),
+    "networks.kirchhoff_residual": (lambda: dict(graph=_fx("grid"), conductances=np.ones(12),
+                                                 voltages=V19),
+                                    RC + [("voltages", np.ones((1, 8)))]),
+    "networks.source_currents": (lambda: _rk(voltages=V19), RC + [("voltages", np.ones((1, 8)))]),
+    "networks.power_partials": (lambda: dict(graph=_fx("grid"), voltages=V19),
+                                [("voltages", np.ones((1, 8)))]),
+    "networks.task_cost": (lambda: dict(task=_fx("rtask"), voltages=V19),
+                           [("voltages", np.ones((2, 9))), ("voltages", np.ones(3))]),
+    "networks.reduced_hessian": (lambda: dict(graph=_fx("grid"), conductances=np.ones(12),
+                                              fixed_nodes=[0, 8]),
+                                 RC + [("fixed_nodes", [0, 99])]),
+    "networks.extended_hessian": (lambda: dict(graph=_fx("grid"), conductances=np.ones(12),
+                                               fixed_nodes=[0, 8]),
+                                  RC + [("fixed_nodes", [0, 99])]),
+    "networks.physical_hessian_spectrum": (lambda: dict(graph=_fx("grid"),
+                                                        conductances=np.ones(12),
+                                                        fixed_nodes=[0, 8]),
+                                           RC + [("fixed_nodes", [0, 99])]),
+    "networks.count_stiff_modes": (lambda: dict(eigenvalues=np.arange(1.0, 4.0),
+                                                relative_threshold=1e-6),
+                                   [("eigenvalues", np.full(3, NAN)),
+                                    ("relative_threshold", -1.0)]),
+    "networks.cubic_current": (lambda: dict(alpha=1.0), [("alpha", -1.0), ("alpha", NAN)]),
+    "networks.diode_current": (lambda: dict(scale=0.2), [("scale", -1.0), ("scale", NAN)]),
+    "networks.learning_direction": (lambda: dict(rule="coupled_learning", network=_fx("grid"),
+                                                 parameters=np.ones(12), task=_fx("rtask"),
+                                                 eta=0.5, nudge="centred", solver="auto"),
+                                    [("parameters", np.ones(11)), ("eta", -1.0)]),
+    "networks.resolve_solver": (lambda: dict(solver="auto", graph=_fx("grid"),
+                                             task=_fx("rtask")), []),
+    # ------------------------------------------------------------ networks.localized
+    "networks.localized.node_weights": (lambda: dict(vectors=MODES, n_nodes=9),
+                                        [("vectors", np.ones((17, 4)))]),
+    "networks.localized.binarize_modes": (lambda: dict(vectors=MODES, n_nodes=9,
+                                                       threshold=0.5),
+                                          [("vectors", np.ones((17, 4))),
+                                           ("threshold", NAN)]),
+    "networks.localized.boundary_edges": (lambda: dict(graph=_fx("grid"),
+                                                       binary=np.ones((9, 2))),
+                                          [("binary", np.ones((8, 2)))]),
+    "networks.localized.spread_functional": (lambda: dict(modes=MODES, positions=_pos()),
+                                             [("modes", np.full((18, 4), NAN)),
+                                              ("positions", np.full((9, 2), NAN)),
+                                              ("modes", np.ones((17, 4)))]),
+    "networks.localized.maximally_localized_basis": (
+        lambda: dict(key=K, modes=MODES, positions=_pos(), n_steps=2),
+        [("modes", np.full((18, 4), NAN)), ("recentre_every", -1)]),
+    "networks.localized.boundary_frequency": (
+        lambda: dict(key=K, graph=_fx("grid"), modes=MODES, positions=_pos(), max_modes=2,
+                     n_steps=2), [("max_modes", -1), ("max_modes", 9),
+                                  ("positions", np.full((9, 2), NAN))]),
+    # ------------------------------------------------------------ networks.spring
+    "networks.spring.check_stiffnesses": (lambda: dict(network=_fx("spring"),
+                                                       stiffnesses=np.ones(16)),
+                                          SC + [("stiffnesses", -np.ones(16))]),
+    "networks.spring.dynamical_matrix": (lambda: dict(network=_fx("spring"),
+                                                      stiffnesses=np.ones(16)),
+                                         SC + [("positions", np.ones((8, 2)))]),
+    "networks.spring.dynamical_matvec": (lambda: dict(network=_fx("spring"),
+                                                      stiffnesses=np.ones(16)),
+                                         SC + [("positions", np.ones((8, 2)))]),
+    "networks.spring.normal_modes": (lambda: dict(network=_fx("spring"),
+                                                  stiffnesses=np.ones(16)),
+                                     SC + [("positions", np.ones((8, 2))),
+                                           ("rest_lengths", np.ones(3))]),
+    "networks.spring.spring_forces": (lambda: dict(network=_fx("spring"),
+                                                   stiffnesses=np.ones(16)),
+                                      SC + [("positions", np.ones((8, 2))),
+                                            ("rest_lengths", np.ones(3))]),
+    "networks.spring.bond_lengths": (lambda: dict(network=_fx("spring")),
+                                     [("positions", np.ones((8, 2))),
+                                      ("positions", np.full((9, 2), NAN))]),
+    "networks.spring.bond_vectors": (lambda: dict(network=_fx("spring")),
+                                     [("positions", np.ones((8, 2)))]),
+    "networks.spring.edge_strains": (lambda: dict(network=_fx("spring")),
+                                     [("positions", np.ones((8, 2))),
+                                      ("rest_lengths", np.ones(3))]),
+    "networks.spring.rigidity_matrix": (lambda: dict(network=_fx("spring")),
+                                        [("positions", np.ones((8, 2)))]),
+    "networks.spring.rigid_body_modes": (lambda: dict(network=_fx("spring")),
+                                         [("positions", np.ones((8, 2)))]),
+    "networks.spring.floppy_mode_count": (lambda: dict(network=_fx("spring")),
+                                          [("positions", np.ones((8, 2))),
+                                           ("relative_tolerance", -1.0)]),
+    "networks.spring.check_rigid": (lambda: dict(network=_fx("spring")),
+                                    [("positions", np.ones((8, 2)))]),
+    # ------------------------------------------------------------ networks.spring_learning
+    "networks.spring_learning.strain_cost": (lambda: _sk(solver="auto"), SC),
+    "networks.spring_learning.double_optimization_gradient": (lambda: _sk(solver="auto"), SC),
+    "networks.spring_learning.regularized_contrast": (
+        lambda: _sk(eta=0.1, solver="auto"), SC + [("eta", -1.0)]),
+    "networks.spring_learning.regularized_contrast_gradient": (
+        lambda: _sk(eta=0.1, solver="auto"), SC + [("eta", NAN)]),
+    "networks.spring_learning.coupled_learning_step": (
+        lambda: _sk(eta=0.1, solver="auto"), SC + [("eta", -1.0)]),
+    "networks.spring_learning.train_springs": (
+        lambda: _sk(rule="coupled_learning", n_steps=1, solver="auto"),
+        SC + [("learning_rate", NAN), ("k_min", -1.0)]),
+    # ------------------------------------------------------------ networks.strain
+    "networks.strain.allostery_task": (lambda: dict(network=_fx("spring"), source_pair=[0, 2],
+                                                    target_pair=[6, 8], ratio=1.0),
+                                       [("source_pair", [0, 99]), ("target_pair", [6, 6]),
+                                        ("ratio", NAN)]),
+    "networks.strain.cooperative_binding_task": (
+        lambda: dict(network=_fx("spring"), site_a=[0, 2], site_b=[6, 8], strain=1.0),
+        [("site_a", [0, 99]), ("strain", NAN)]),
+    "networks.strain.make_strain_task": (
+        lambda: dict(network=_fx("spring"), pairs=PAIRS, sources=[[1, 0]], targets=[[0, 1]],
+                     inputs=[[1.0, 0.0]], desired=[[0.0, 0.5]]),
+        [("pairs", [[0, 99], [6, 8]]), ("inputs", [[NAN, 0.0]]), ("desired", [[0.0]])]),
+    "networks.strain.binding_energies": (
+        lambda: dict(network=_fx("spring"), stiffnesses=np.ones(16), site_a=[0, 2],
+                     site_b=[6, 8], solver="auto"), SC + [("site_a", [0, 99])]),
+    "networks.strain.free_state": (lambda: _sk(method="linear", solver="auto"), SC),
+    "networks.strain.clamped_state": (lambda: _sk(eta=0.5, solver="auto"),
+                                      SC + [("eta", -1.0), ("eta", NAN)]),
+    "networks.strain.linear_response": (lambda: dict(network=_fx("spring"),
+                                                     stiffnesses=np.ones(16), pairs=PAIRS,
+                                                     solver="auto"),
+                                        SC + [("pairs", [[0, 99]])]),
+    "networks.strain.energy_partials": (lambda: dict(network=_fx("spring"),
+                                                     stiffnesses=np.ones(16),
+                                                     displacements=U92),
+                                        SC + [("displacements", np.zeros((8, 2)))]),
+    "networks.strain.linear_energy": (lambda: dict(network=_fx("spring"),
+                                                   stiffnesses=np.ones(16),
+                                                   displacements=U92),
+                                      SC + [("displacements", np.zeros((8, 2)))]),
+    "networks.strain.pair_strain_matrix": (lambda: dict(network=_fx("spring"), pairs=PAIRS),
+                                           [("pairs", [[0, 99]]),
+                                            ("positions", np.ones((8, 2)))]),
+    "networks.strain.pair_strains": (lambda: dict(network=_fx("spring"), pairs=PAIRS,
+                                                  displacements=U92),
+                                     [("pairs", [[0, 99]]),
+                                      ("displacements", np.zeros((8, 2)))]),
+    "networks.strain.nudged_constrained_state": (
+        lambda: dict(response=_fx("response"), task=_fx("stask"), beta=0.1),
+        [("beta", NAN)]),
+    "networks.strain.task_cost": (lambda: dict(task=_fx("stask"), strains=np.zeros((1, 2))),
+                                  [("strains", np.zeros((1, 3)))]),
+    "networks.strain.resolve_solver": (lambda: dict(solver="auto", network=_fx("spring")), []),
+    "networks.strain.distant_sites": (lambda: dict(network=_fx("spring"), node=0),
+                                      [("node", 99)]),
+    # ------------------------------------------------------------ networks.thermal
+    "networks.thermal.crossover_temperature": (lambda: _sk(), SC),
+    "networks.thermal.strain_statistics": (lambda: _sk(temperature=0.1), SC),
+    "networks.thermal.langevin_strain_samples": (
+        lambda: dict(key=K, network=_fx("spring"), stiffnesses=np.ones(16), pairs=PAIRS,
+                     temperature=0.1, n_replicas=2, n_samples=2, sample_every=1, burn_in=1),
+        SC + [("pairs", [[0, 99]]), ("sample_every", -1)]),
+    "networks.thermal.mode_compliance": (lambda: dict(modes=_fx("smodes"),
+                                                      strain_matrix=np.ones((2, 18))),
+                                         [("strain_matrix", np.ones((2, 17)))]),
+    # ------------------------------------------------------------ networks.packing
+    "networks.packing.prune_to_coordination": (
+        lambda: dict(key=K, network=_fx("spring"), mean_coordination=3.0),
+        [("mean_coordination", NAN), ("mean_coordination", 99.0), ("max_tries", -1)]),
+    "networks.packing.soft_sphere_energy": (
+        lambda: dict(positions=np.array([[1.0, 1.0], [2.0, 2.0]]), radii=np.ones(2), box=4.0),
+        [("radii", np.ones(3)), ("positions", np.full((2, 2), NAN)), ("box", -1.0)]),
+    "networks.packing.fire_minimize": (
+        lambda: dict(energy_fn=lambda x: jnp.sum(x**2), x0=np.ones(2), dt=0.05, max_steps=2),
+        [("x0", np.full(2, NAN)), ("dt", -1.0), ("max_steps", -1)]),
+})
+
+def _opt():
+    import optax
+    return optax.sgd(0.1)
+
+
+def _train_state():
+    import physjax.spins as ps
+    return ps.init_training(K, _fx("rbm"), _opt(), n_chains=2)
+
+
+def _examples():
+    import physjax.spins as ps
+    return ps.noisy_examples(K, _fx("patterns"), 2, 0.5)
+
+
+def _packed():
+    import physjax.spins as ps
+    return ps.pack_spins(np.ones((1, 4, 64), np.int8), "strips")
+
+
+D24 = np.ones((2, 4))
+D23 = np.ones((2, 3))
+R2 = np.ones((2, 8))          # two replicas of 8 spins
+
+TABLE.update({
+    # ---------------------------------------------------------------- spins (built states)
+    "spins.ais_log_partition": (lambda: dict(key=K, rbm=_fx("rbm"), n_chains=2, n_betas=2),
+                                [("betas", [0.0, NAN, 1.0])]),
+    "spins.binarized_digits": (lambda: dict(threshold=7.5, units="binary"),
+                               [("threshold", NAN)]),
+    "spins.bm_exact_correlations": (lambda: dict(bm=_fx("bm"), data=D23),
+                                    [("data", np.ones((2, 4))), ("data", 2 * D23)]),
+    "spins.bm_gibbs_sweep": (lambda: dict(key=K, bm=_fx("bm"), x=np.ones(4)),
+                             [("x", np.ones(7))]),
+    "spins.dreaming_kernel": (lambda: dict(patterns=_fx("patterns"), sleep_time=1.0),
+                              [("sleep_time", -1.0), ("patterns", 2 * np.ones((2, 8)))]),
+    "spins.exact_finite_lattice": (lambda: dict(L=2, temperature=1.0), [("L", -1)]),
+    "spins.kaufman_log_partition": (lambda: dict(L=2, temperature=1.0), [("L", -1)]),
+    "spins.hamming_to_nearest_pattern": (lambda: dict(patterns=_fx("patterns"), spins=SPINS8),
+                                         [("spins", np.ones(9))]),
+    "spins.init_training": (lambda: dict(key=K, rbm=_fx("rbm"), optimizer=_opt(),
+                                         method="pt", n_chains=2, n_temperatures=2), []),
+    "spins.train_epochs": (lambda: dict(key=K, state=_train_state(), data=D24,
+                                        optimizer=_opt(), n_epochs=1, batch_size=2, k=1),
+                           [("data", np.ones((2, 5))), ("batch_size", -1), ("k", -1),
+                            ("state", "bogus")]),
+    "spins.train_rbm": (lambda: dict(key=K, rbm=_fx("rbm"), data=D24, n_epochs=1,
+                                     batch_size=2, method="cd", k=1),
+                        [("data", np.ones((2, 5))), ("batch_size", -1),
+                         ("learning_rate", NAN)]),
+    "spins.ising_observables": (lambda: dict(configurations=np.ones((2, 16)), L=4,
+                                             units="spin"),
+                                [("L", 5), ("configurations", 2 * np.ones((2, 16)))]),
+    "spins.log_likelihood": (lambda: dict(rbm=_fx("rbm"), data=D24, log_partition=1.0),
+                             [("data", np.ones((2, 5))), ("log_partition", NAN)]),
+    "spins.rbm_exact_gradient": (lambda: dict(rbm=_fx("rbm"), data=D24),
+                                 [("data", np.ones((2, 5))), ("data", 2 * D24)]),
+    "spins.pcd_gradient": (lambda: dict(key=K, rbm=_fx("rbm"), batch=D24, chains=D24,
+                                        k=1), [("batch", np.ones((2, 5))), ("k", -1)]),
+    "spins.overlap_histogram": (lambda: dict(spins=R2, bins=5),
+                                [("bins", -1), ("spins", SPINS8), ("spins", np.full((2, 8), NAN))]),
+    "spins.overlap_matrix": (lambda: dict(spins=R2), [("spins", SPINS8)]),
+    "spins.supervised_hebbian": (lambda: dict(examples=_examples(), quality=0.5),
+                                 [("examples", np.ones((2, 8))), ("quality", NAN)]),
+    "spins.unsupervised_hebbian": (lambda: dict(examples=_examples(), quality=0.5),
+                                   [("examples", np.ones((2, 8))), ("quality", NAN)]),
+    "spins.pack_spins": (lambda: dict(spins=np.ones((1, 4, 64), np.int8), layout="strips"),
+                         [("spins", np.ones((1, 4, 6), np.int8))]),
+    "spins.unpack_spins": (lambda: dict(black=_packed()[0], white=_packed()[1],
+                                        layout="strips", shape=(4, 64)), []),
+    "spins.run_ising": (lambda: dict(key=K, model=_fx("lattice"), state=_fx("ising_state"),
+                                     n_sweeps=1, rule="metropolis"),
+                        [("state", "bogus"), ("record_every", -1)]),
+    "spins.run_multispin": (lambda: dict(key=K, model=_fx("lattice"), state=_fx("ms_state"),
+                                         n_sweeps=1, rule="metropolis"),
+                            [("precision_bits", -1), ("record_every", -1)]),
+    "spins.multispin_sweep": (lambda: dict(key=K, model=_fx("lattice"), state=_fx("ms_state"),
+                                           rule="metropolis"), [("precision_bits", -1)]),
+    "spins.run_dense": (lambda: dict(key=K, model=_fx("dense"), state=_fx("dense_state"),
+                                     n_sweeps=1, rule="heat_bath", order="sequential"),
+                        [("record_every", -1), ("block", -1)]),
+})
+
+
+def _sgd():
+    import physjax.dynamics as pd
+    task = pd.teacher_student_task(K, in_size=2, teacher_width=2, n_train=4, n_test=4)
+    return pd.MinibatchSGD(task, 0.1, 2)
+
+
+def _sgd_state():
+    import physjax.dynamics as pd
+    net = pd.masked_mlp(K, in_size=2, out_size=1, max_width=4, width=3)
+    return pd.init_sgd(_sgd(), net)
+
+
+def _mlp():
+    import equinox as eqx
+    return eqx.nn.MLP(2, 1, 3, 1, key=K)
+
+
+def _replicas():
+    import physjax.dynamics as pd
+    return pd.init_replicas(K, _fx("langevin"), jnp.ones((2, 8)))
+
+
+REC = np.array([0, 1, 2, 3])
+TT = dict(positions=np.ones((4, 8)), record_steps=REC, waiting_steps=[1], lag_steps=[0, 1])
+
+TABLE.update({
+    # ---------------------------------------------------------------- dynamics (built states)
+    "dynamics.two_time_correlation": (lambda: dict(TT),
+                                      [("record_steps", [3, 1, 2, 0]), ("waiting_steps", [-1]),
+                                       ("lag_steps", [0, 9]), ("positions", np.ones((3, 8)))]),
+    "dynamics.mean_square_displacement": (lambda: dict(TT),
+                                          [("record_steps", [3, 1, 2, 0]),
+                                           ("waiting_steps", [-1]),
+                                           ("positions", np.ones((3, 8)))]),
+    "dynamics.scaling_collapse": (lambda: dict(waiting_times=[10.0, 20.0],
+                                               lag_times=[1.0, 2.0, 4.0],
+                                               curves=np.ones((2, 3)), n_grid=4),
+                                  [("curves", np.ones((2, 2))), ("exponent", NAN),
+                                   ("waiting_times", [10.0, NAN])]),
+    "dynamics.scan_with_records": (lambda: dict(key=K, step=lambda k, s: s + 1.0,
+                                                state=jnp.zeros(()), record_steps=REC,
+                                                observe=lambda s, n: s),
+                                   [("record_steps", [3, 1]), ("record_steps", [-1, 2])]),
+    "dynamics.run_dynamics": (lambda: dict(key=K, dynamics=_fx("langevin"),
+                                           state=_fx("dyn_state"), record_steps=[0, 1]),
+                              [("record_steps", [2, 1]), ("state", "bogus")]),
+    "dynamics.run_replicas": (lambda: dict(key=K, dynamics=_fx("langevin"), states=_replicas(),
+                                           record_steps=[0, 1]),
+                              [("record_steps", [2, 1]), ("states", "bogus")]),
+    "dynamics.embed_mlp": (lambda: dict(mlp=_mlp(), max_width=4),
+                           [("max_width", -1), ("max_width", 2), ("mlp", "bogus")]),
+    "dynamics.digits_task": (lambda: dict(key=K, n_test=10), [("n_test", 5000)]),
+    "dynamics.run_sgd": (lambda: dict(key=K, sgd=_sgd(), state=_sgd_state(), record_steps=[0, 1]),
+                         [("record_steps", [2, 1]), ("state", "bogus"), ("sgd", "bogus")]),
+    "dynamics.sgd_width_sweep": (lambda: dict(key=K, sgd=_sgd(), widths=[2], n_replicas=1,
+                                              record_steps=[0, 1], progress=False),
+                                 [("widths", [-1]), ("record_steps", [2, 1]),
+                                  ("max_width", 1), ("depth", -1)]),
+    "dynamics.init_sgd": (lambda: dict(sgd=_sgd(), network=_sgd_state().network),
+                          [("sgd", "bogus"), ("network", "bogus")]),
+})
+
+
+def _model():
+    import physjax.curvature as pc
+    return pc.fcnn(K, depth=1, width=3)
+
+
+def _mse(model, x, y):
+    return jnp.mean((jax.vmap(model)(x) - y) ** 2)
+
+
+XY = (np.ones((4, 1)), np.ones((4, 1)))
+IDV = lambda v: v   # noqa: E731  (identity matvec)
+
+TABLE.update({
+    # ---------------------------------------------------------------- curvature
+    "curvature.curvature_trace_estimate": (
+        lambda: dict(key=K, f=_quad, params=PARAMS, n_directions=2,
+                     alphas=np.array([-0.01, 0.0, 0.01])),
+        [("alphas", np.array([-0.01, NAN, 0.01])), ("f", "bogus")]),
+    "curvature.digits_data": (lambda: dict(key=K, n_test=10), [("n_test", 5000)]),
+    "curvature.extreme_curvature_directions": (
+        lambda: dict(key=K, f=_quad, params=PARAMS, n_steps=3, mode="fwd-rev"),
+        [("tol", -1.0), ("max_restarts", -1), ("n_steps", -1)]),
+    "curvature.extreme_curvature_directions_matvec": (
+        lambda: dict(key=K, matvec=IDV, dim=3, n_steps=3),
+        [("dim", -1), ("tol", NAN), ("matvec", "bogus")]),
+    "curvature.hessian_directions": (lambda: dict(key=K, f=_quad, params=PARAMS),
+                                     [("tol", -1.0)]),
+    "curvature.hessian_eigenpairs": (lambda: dict(key=K, f=_quad, params=PARAMS, k=1,
+                                                  which="top", mode="fwd-rev"),
+                                     [("k", -1), ("k", 99), ("tol", -1.0)]),
+    "curvature.hutch_plus_plus": (lambda: dict(key=K, f=_quad, params=PARAMS, n_matvecs=4,
+                                               probe="rademacher", mode="fwd-rev"), []),
+    "curvature.hutchinson_trace": (lambda: dict(key=K, f=_quad, params=PARAMS, n_probes=2,
+                                                probe="rademacher", mode="fwd-rev"),
+                                   [("batch_size", -1)]),
+    "curvature.lanczos": (lambda: dict(matvec=IDV, v0=jnp.ones(3), n_steps=2),
+                          [("n_steps", -1), ("v0", jnp.full(3, NAN)), ("v0", jnp.zeros(3))]),
+    "curvature.loss_line": (lambda: dict(f=_quad, params=PARAMS, direction=PARAMS,
+                                         alphas=[0.0, 1.0]),
+                            [("alphas", [0.0, NAN]), ("direction", {"v": jnp.ones(3)})]),
+    "curvature.loss_plane": (lambda: dict(f=_quad, params=PARAMS, d1=PARAMS, d2=PARAMS,
+                                          alphas=[0.0, 1.0], betas=[0.0, 1.0]),
+                             [("betas", [0.0, NAN]), ("d2", {"v": jnp.ones(3)})]),
+    "curvature.plane_minimum": (lambda: dict(values=np.ones((2, 3)), alphas=[0.0, 1.0],
+                                             betas=[0.0, 1.0, 2.0]),
+                                [("values", np.ones((3, 3))), ("values", np.full((2, 3), NAN))]),
+    "curvature.power_iteration": (lambda: dict(key=K, f=_quad, params=PARAMS, k=1, n_iter=2,
+                                               mode="fwd-rev"),
+                                  [("k", -1), ("n_iter", -1), ("tol", -1.0)]),
+    "curvature.projected_hessian": (lambda: dict(f=_quad, params=PARAMS, d1=PARAMS, d2=PARAMS,
+                                                 mode="fwd-rev"),
+                                    [("d1", {"v": jnp.ones(3)})]),
+    "curvature.random_direction": (lambda: dict(key=K, params=PARAMS, normalization=None,
+                                                bias="zero"),
+                                   [("normalization", "bogus"), ("bias", "bogus")]),
+    "curvature.random_projection_curvatures": (
+        lambda: dict(key=K, f=_quad, params=PARAMS, n_planes=1, mode="fwd-rev"),
+        [("bias", "bogus"), ("normalization", "bogus")]),
+    "curvature.saddle_hessian": (lambda: dict(theta=np.ones(3), n_positive=1),
+                                 [("n_positive", -1), ("n_positive", 9),
+                                  ("theta", np.ones((2, 2)))]),
+    "curvature.saddle_hessian_diagonal": (lambda: dict(theta=np.ones(3), n_positive=1),
+                                          [("n_positive", -1), ("n_positive", 9)]),
+    "curvature.saddle_loss": (lambda: dict(theta=np.ones(3), n_positive=1),
+                              [("n_positive", -1), ("n_positive", 9)]),
+    "curvature.spectral_density": (lambda: dict(key=K, f=_quad, params=PARAMS, n_runs=1,
+                                                n_steps=2, n_grid=8, probe="rademacher",
+                                                mode="fwd-rev"), [("sigma", -1.0)]),
+    "curvature.spectral_density_matvec": (lambda: dict(key=K, matvec=IDV, dim=3, n_runs=1,
+                                                       n_steps=2, n_grid=8,
+                                                       probe="rademacher"),
+                                          [("dim", -1), ("sigma", -1.0)]),
+    "curvature.train": (lambda: dict(model=_model(), loss=_mse, batch=XY, n_steps=1),
+                        [("n_steps", -1), ("learning_rate", NAN), ("batch", "bogus")]),
+    "curvature.tridiagonal_eigh_float64": (lambda: dict(alphas=jnp.ones((1, 3)),
+                                                        offdiag=jnp.ones((1, 2))),
+                                           [("offdiag", jnp.ones((1, 5))),
+                                            ("alphas", jnp.ones(3))]),
+    "curvature.principal_curvatures": (lambda: dict(hessian_2x2=np.eye(2)),
+                                       [("hessian_2x2", np.ones(3)),
+                                        ("hessian_2x2", np.full((2, 2), NAN))]),
+    "curvature.unflatten": (lambda: dict(like=PARAMS, vector=jnp.ones(3)),
+                            [("vector", jnp.ones(4))]),
+    "curvature.full_hessian": (lambda: dict(f=_quad, params=PARAMS), [("f", "bogus")]),
+})
+
+TABLE.update({
+    # ---------------------------------------------------------------- ensemble
+    "ensemble.sweep": (lambda: dict(fn=lambda k, p: p["a"], key=K, grid={"a": jnp.ones(2)},
+                                    n_replicas=1, progress=False),
+                       [("chunk_size", -1), ("fn", "bogus"), ("grid", {"a": jnp.full(2, NAN)})]),
+    "ensemble.unflatten_grid": (lambda: dict(tree={"a": jnp.ones(4)}, shape=(2, 2)),
+                                [("shape", (3,)), ("shape", (-2, -2))]),
+})
+
+TABLE.update({
+    "networks.kind_of": (lambda: dict(network=_fx("grid"), task=_fx("rtask")),
+                         [("task", "bogus")]),
+    "graphs.incidence_matrix": (lambda: dict(graph=_fx("grid")), [("graph", "bogus")]),
+    "graphs.degrees": (lambda: dict(graph=_fx("grid")), [("graph", "bogus")]),
+    "graphs.mean_coordination": (lambda: dict(graph=_fx("grid")), [("graph", "bogus")]),
+    "graphs.connected_components": (lambda: dict(graph=_fx("grid")), [("graph", "bogus")]),
+})
+
+
+# Reasons, by kind
 OBJECTS = ("its required arguments are objects, callables or pytrees (a graph, network, "
            "model, state, energy): no standard scalar/array/option case applies")
-BUILD = ("valid arguments need a built state, task, dataset or a compiled run; not "
-         "tabulated yet (its own module's tests cover its argument checks)")
+
+UNCHECKED = ("documented as an unchecked inner kernel ('no input checks'): the learning rules "
+             "call it on every step after validating once; its checked counterparts "
+             "(free_state, cost, the *_gradient rules) are in the table")
+
+KERNEL = ("a pure elementwise jnp kernel of an unconstrained array (run inside compiled "
+          "code; any shape and value, NaN in gives NaN out): no standard case applies")
+VARARGS = ("takes its data as *args, which the keyword-only table cannot pass; its keyword "
+           "options are checked in its module's tests")
 
 UNCOVERED = {
-    "curvature.curvature_trace_estimate": BUILD,
-    "curvature.digits_data": BUILD,
-    "curvature.extreme_curvature_directions": BUILD,
-    "curvature.extreme_curvature_directions_matvec": BUILD,
+    "curvature.function_approximation_target": KERNEL,
+    "networks.cost_gradient": UNCHECKED,
+    "networks.equilibria": UNCHECKED,
+    "networks.strain.cost_gradient": UNCHECKED,
+    "networks.strain.equilibria": UNCHECKED,
     "curvature.flatten": OBJECTS,
-    "curvature.full_hessian": OBJECTS,
-    "curvature.function_approximation_target": BUILD,
     "curvature.ggn_vp": OBJECTS,
-    "curvature.hessian_directions": BUILD,
-    "curvature.hessian_eigenpairs": BUILD,
-    "curvature.hutch_plus_plus": BUILD,
-    "curvature.hutchinson_trace": BUILD,
-    "curvature.lanczos": BUILD,
-    "curvature.loss_line": BUILD,
-    "curvature.loss_of_parameters": BUILD,
-    "curvature.loss_plane": BUILD,
-    "curvature.plane_minimum": BUILD,
-    "curvature.power_iteration": BUILD,
-    "curvature.principal_curvatures": OBJECTS,
-    "curvature.projected_hessian": BUILD,
-    "curvature.random_direction": BUILD,
-    "curvature.random_projection_curvatures": BUILD,
-    "curvature.saddle_hessian": BUILD,
-    "curvature.saddle_hessian_diagonal": BUILD,
-    "curvature.saddle_loss": BUILD,
-    "curvature.spectral_density": BUILD,
-    "curvature.spectral_density_matvec": BUILD,
-    "curvature.train": BUILD,
-    "curvature.tridiagonal_eigh_float64": BUILD,
-    "curvature.unflatten": OBJECTS,
-    "dynamics.digits_task": BUILD,
-    "dynamics.embed_mlp": BUILD,
-    "dynamics.energy_and_gradient": BUILD,
-    "dynamics.init_sgd": OBJECTS,
-    "dynamics.mean_square_displacement": BUILD,
-    "dynamics.run_dynamics": BUILD,
-    "dynamics.run_replicas": BUILD,
-    "dynamics.run_sgd": BUILD,
-    "dynamics.scaling_collapse": BUILD,
-    "dynamics.scan_with_records": BUILD,
-    "dynamics.sgd_width_sweep": BUILD,
-    "dynamics.two_time_correlation": BUILD,
-    "ensemble.sweep": BUILD,
-    "ensemble.unflatten_grid": OBJECTS,
-    "graphs.connected_components": OBJECTS,
-    "graphs.degrees": OBJECTS,
+    "curvature.loss_of_parameters": VARARGS,
+    "dynamics.energy_and_gradient": OBJECTS,
     "graphs.from_networkx": OBJECTS,
-    "graphs.incidence_matrix": OBJECTS,
     "graphs.largest_biconnected_component": OBJECTS,
-    "graphs.mean_coordination": OBJECTS,
     "graphs.to_networkx": OBJECTS,
-    "networks.check_network": BUILD,
-    "networks.clamped_state": BUILD,
-    "networks.co_content": BUILD,
-    "networks.contrast": BUILD,
-    "networks.contrast_gradient": BUILD,
-    "networks.cost": BUILD,
-    "networks.cost_gradient": BUILD,
-    "networks.cost_hessian": BUILD,
-    "networks.cost_hessian_from_green": BUILD,
-    "networks.cost_hvp_fn": BUILD,
-    "networks.count_stiff_modes": BUILD,
-    "networks.coupled_learning_update": BUILD,
-    "networks.cubic_current": BUILD,
-    "networks.diode_current": BUILD,
-    "networks.dissipated_power": BUILD,
-    "networks.double_optimization_gradient": BUILD,
-    "networks.edge_currents": BUILD,
-    "networks.equilibria": BUILD,
-    "networks.equilibrium_propagation_gradient": BUILD,
-    "networks.extended_hessian": BUILD,
-    "networks.gauss_newton_hessian": BUILD,
-    "networks.kind_of": OBJECTS,
-    "networks.kirchhoff_residual": BUILD,
-    "networks.learning_direction": BUILD,
-    "networks.localized.binarize_modes": BUILD,
-    "networks.localized.boundary_edges": BUILD,
-    "networks.localized.boundary_frequency": BUILD,
-    "networks.localized.maximally_localized_basis": BUILD,
-    "networks.localized.node_weights": BUILD,
-    "networks.localized.spread_functional": BUILD,
-    "networks.nudged_state": BUILD,
+    "networks.co_content": KERNEL,
     "networks.packing.contact_network": OBJECTS,
-    "networks.packing.fire_minimize": OBJECTS,
-    "networks.packing.prune_to_coordination": BUILD,
-    "networks.packing.soft_sphere_energy": BUILD,
-    "networks.physical_hessian_spectrum": BUILD,
-    "networks.power": BUILD,
-    "networks.power_partials": BUILD,
-    "networks.reduced_hessian": BUILD,
-    "networks.residual_jacobian": BUILD,
-    "networks.residuals": BUILD,
     "networks.solvers.default_rtol": OBJECTS,
-    "networks.source_currents": BUILD,
-    "networks.spring.bond_lengths": OBJECTS,
-    "networks.spring.bond_vectors": OBJECTS,
-    "networks.spring.check_rigid": OBJECTS,
-    "networks.spring.check_stiffnesses": BUILD,
-    "networks.spring.dynamical_matrix": BUILD,
-    "networks.spring.dynamical_matvec": BUILD,
-    "networks.spring.edge_strains": OBJECTS,
-    "networks.spring.floppy_mode_count": OBJECTS,
-    "networks.spring.normal_modes": BUILD,
-    "networks.spring.rigid_body_modes": OBJECTS,
-    "networks.spring.rigidity_matrix": OBJECTS,
-    "networks.spring.spring_forces": BUILD,
-    "networks.spring_learning.coupled_learning_step": BUILD,
-    "networks.spring_learning.double_optimization_gradient": BUILD,
-    "networks.spring_learning.regularized_contrast": BUILD,
-    "networks.spring_learning.regularized_contrast_gradient": BUILD,
-    "networks.spring_learning.strain_cost": BUILD,
-    "networks.spring_learning.train_springs": BUILD,
-    "networks.strain.allostery_task": BUILD,
     "networks.strain.banded_plan": OBJECTS,
-    "networks.strain.binding_energies": BUILD,
-    "networks.strain.clamped_state": BUILD,
-    "networks.strain.cooperative_binding_task": BUILD,
-    "networks.strain.cost_gradient": BUILD,
-    "networks.strain.distant_sites": OBJECTS,
-    "networks.strain.energy_partials": BUILD,
-    "networks.strain.equilibria": BUILD,
-    "networks.strain.free_state": BUILD,
-    "networks.strain.linear_energy": BUILD,
-    "networks.strain.linear_response": BUILD,
-    "networks.strain.make_strain_task": BUILD,
     "networks.strain.multifrontal_plan": OBJECTS,
-    "networks.strain.nudged_constrained_state": BUILD,
-    "networks.strain.pair_strain_matrix": BUILD,
-    "networks.strain.pair_strains": BUILD,
-    "networks.strain.resolve_solver": BUILD,
     "networks.strain.system_info": OBJECTS,
-    "networks.strain.task_cost": BUILD,
-    "networks.task_cost": BUILD,
-    "networks.thermal.crossover_temperature": BUILD,
-    "networks.thermal.langevin_strain_samples": BUILD,
-    "networks.thermal.mode_compliance": BUILD,
-    "networks.thermal.strain_statistics": BUILD,
-    "spins.ais_log_partition": BUILD,
-    "spins.binarized_digits": BUILD,
-    "spins.bm_exact_correlations": BUILD,
-    "spins.bm_gibbs_sweep": BUILD,
     "spins.bm_learning_rule": OBJECTS,
     "spins.bm_log_partition": OBJECTS,
-    "spins.dreaming_kernel": BUILD,
-    "spins.exact_finite_lattice": BUILD,
-    "spins.hamming_to_nearest_pattern": BUILD,
-    "spins.init_training": BUILD,
-    "spins.ising_observables": BUILD,
-    "spins.jackknife": BUILD,
-    "spins.kaufman_log_partition": BUILD,
-    "spins.log_likelihood": BUILD,
-    "spins.magnetization": BUILD,
+    "spins.jackknife": VARARGS,
+    "spins.magnetization": KERNEL,
     "spins.multispin_spins": OBJECTS,
-    "spins.multispin_sweep": BUILD,
-    "spins.neighbour_sum": BUILD,
-    "spins.overlap_histogram": BUILD,
-    "spins.overlap_matrix": BUILD,
-    "spins.pack_spins": BUILD,
-    "spins.pcd_gradient": BUILD,
-    "spins.rbm_exact_gradient": BUILD,
+    "spins.neighbour_sum": KERNEL,
     "spins.rbm_log_partition": OBJECTS,
-    "spins.run_dense": BUILD,
-    "spins.run_ising": BUILD,
-    "spins.run_multispin": BUILD,
-    "spins.supervised_hebbian": BUILD,
-    "spins.train_epochs": BUILD,
-    "spins.train_rbm": BUILD,
-    "spins.unpack_spins": BUILD,
-    "spins.unsupervised_hebbian": BUILD,
 }
 
 TEMPERATURE_LIKE = {"temperature", "temperatures", "beta"}
@@ -465,7 +806,10 @@ OPTIONS = {"rule", "method", "solver", "nudge", "kind", "units", "engine", "star
 
 
 # documented: temperature 0 means zero-temperature dynamics
-ZERO_TEMPERATURE_OK = {"spins.init_dense"}
+ZERO_TEMPERATURE_OK = {"spins.init_dense", "networks.thermal.strain_statistics"}
+# ``beta`` is a nudge amplitude there, not an inverse temperature: any finite sign is valid
+SIGNED_BETA = {"networks.nudged_state", "networks.equilibrium_propagation_gradient",
+               "networks.strain.nudged_constrained_state"}
 
 
 def _generic_cases(fname, valid):
@@ -473,6 +817,8 @@ def _generic_cases(fname, valid):
     for name, value in valid.items():
         if name == "key":
             cases.append((name, 0))
+        elif name == "beta" and fname in SIGNED_BETA:
+            cases.append((name, NAN))
         elif name in TEMPERATURE_LIKE:
             cases += [(name, -1.0), (name, NAN)]
             if name == "temperature" and fname not in ZERO_TEMPERATURE_OK:

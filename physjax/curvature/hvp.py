@@ -62,7 +62,10 @@ def flatten(tree: PyTree) -> tuple[jax.Array, Callable[[jax.Array], PyTree]]:
 
 def unflatten(like: PyTree, vector: jax.Array) -> PyTree:
     """Inverse of :func:`flatten`: reshape ``vector`` into a pytree shaped like ``like``."""
-    _, unravel = ravel_pytree(like)
+    flat, unravel = ravel_pytree(like)
+    if jnp.shape(vector) != flat.shape:
+        raise ValueError(f"vector must have shape {flat.shape} (the size of like), got "
+                         f"{jnp.shape(vector)}")
     return unravel(vector)
 
 

@@ -148,6 +148,10 @@ def tridiagonal_eigh_float64(alphas: jax.Array, offdiag: jax.Array
     """Eigendecomposition of symmetric tridiagonal matrices (batched over a leading axis)
     in float64: Jacobi under jit when float64 is enabled, else one host ``numpy`` call
     (``jax.pure_callback``) whose result is cast back to the input dtype."""
+    a_shape, b_shape = jnp.shape(alphas), jnp.shape(offdiag)
+    if len(a_shape) != 2 or b_shape != (a_shape[0], a_shape[1] - 1):
+        raise ValueError(f"alphas must have shape (batch, k) and offdiag (batch, k - 1), got "
+                         f"{a_shape} and {b_shape}")
     T = (jax.vmap(jnp.diag)(alphas) + jax.vmap(lambda b: jnp.diag(b, 1))(offdiag)
          + jax.vmap(lambda b: jnp.diag(b, -1))(offdiag))
     dtype = T.dtype

@@ -287,6 +287,8 @@ def train(
     params, static = eqx.partition(model, eqx.is_inexact_array)
     for leaf in jax.tree_util.tree_leaves(params):
         check_finite(leaf, "model")
+    if optimizer is None:
+        check_finite(learning_rate, "learning_rate")
     opt = optax.adam(learning_rate) if optimizer is None else optimizer
     return _train(params, static, batch, opt, loss, n_steps)
 

@@ -156,8 +156,9 @@ def scaling_collapse(waiting_times, lag_times, curves, *, exponent: float = 1.0,
     Compare ``exponent=1`` (simple aging) with ``exponent=0`` (time-translation invariance):
     the smaller ``spread`` says which scaling holds.
     """
-    tw = np.asarray(waiting_times, np.float64).reshape(-1)
-    lags = np.asarray(lag_times, np.float64).reshape(-1)
+    tw = np.asarray(check_finite(waiting_times, "waiting_times"), np.float64).reshape(-1)
+    lags = np.asarray(check_finite(lag_times, "lag_times"), np.float64).reshape(-1)
+    check_finite(exponent, "exponent")
     f = jnp.asarray(curves)
     if f.shape != (tw.size, lags.size):
         raise ValueError(f"curves must have shape (len(waiting_times), len(lag_times)) = "

@@ -147,6 +147,8 @@ def run_dynamics(key: Array, dynamics: Dynamics, state: DynamicsState, record_st
     """
     _check_dynamics(dynamics)
     steps = check_step_schedule(record_steps, "record_steps")
+    if not isinstance(state, DynamicsState) or np.ndim(state.step) != 0:
+        raise ValueError("state must be a single-replica DynamicsState (from init_dynamics)")
     if observe is not None and not callable(observe):
         raise TypeError(f"observe must be a callable of the position, got "
                         f"{type(observe).__name__}")

@@ -155,7 +155,7 @@ RESISTOR = NetworkKind(
     equilibria=_resistor_equilibria,
     partials=lambda graph, k, v, current: _res.power_partials(graph, v, current=current),
     cost_gradient=_resistor_cost_gradient,
-    check=lambda graph, k, task: _res.check_network(graph, k, task),
+    check=lambda graph, k, task: _res.check_network(graph, k, task, name="parameters"),
     coupled_scale=2.0,
     default_eta=1e-3,
 )

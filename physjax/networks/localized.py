@@ -202,7 +202,11 @@ def _localize(v, x, box, u0, mask, opt, n_steps, recentre_every):
 def node_weights(vectors, n_nodes: int) -> jax.Array:
     r"""Per-node values of mode vectors (``(n_dof, n)`` -> ``(n, n_nodes)``): the signed
     value for one degree of freedom per node, :math:`|\psi_{node}|` for d per node."""
-    v = jnp.asarray(vectors)
+    n_nodes = check_positive_int(n_nodes, "n_nodes")
+    v = jnp.asarray(check_finite(vectors, "vectors"))
+    if v.ndim != 2 or v.shape[0] % n_nodes:
+        raise ValueError(f"vectors must be (n_dof, n_modes) with n_dof a multiple of n_nodes = "
+                         f"{n_nodes}, got {v.shape}")
     comp = v.shape[0] // n_nodes
     if comp == 1:
         return v.T
@@ -213,6 +217,7 @@ def binarize_modes(vectors, n_nodes: int, *, threshold: float = 0.5) -> jax.Arra
     r"""Binarized modes, ``(n, n_nodes)`` booleans: node in the region of mode i when its
     value, signed towards the mode's peak, is at least ``threshold`` times the peak
     :math:`\max|\psi_{node}|`."""
+    check_finite(threshold, "threshold")
     w = node_weights(vectors, n_nodes)
     peak = jnp.take_along_axis(w, jnp.argmax(jnp.abs(w), axis=1)[:, None], axis=1)
     return w * jnp.sign(peak) >= threshold * jnp.abs(peak)
@@ -221,6 +226,9 @@ def binarize_modes(vectors, n_nodes: int, *, threshold: float = 0.5) -> jax.Arra
 def boundary_edges(graph: _graphs.Graph, binary) -> jax.Array:
     """Edges joining nodes on different sides of each binarized mode: ``(n, n_edges)``."""
     b = jnp.asarray(binary)
+    if b.ndim != 2 or b.shape[1] != graph.n_nodes:
+        raise ValueError(f"binary must have shape (n_modes, n_nodes={graph.n_nodes}), got "
+                         f"{b.shape}")
     e = graph.edges
     return b[:, e[:, 0]] != b[:, e[:, 1]]
 
@@ -232,6 +240,7 @@ def boundary_frequency(key, graph: _graphs.Graph, modes, positions, max_modes: i
     combined boundary masks :math:`n_e(N_m)` (``(M, n_edges)``), localizing the lowest
     :math:`N_m` columns of ``modes`` for every :math:`N_m \le M` = ``max_modes``."""
     max_modes = check_positive_int(max_modes, "max_modes")
+    n_steps = check_positive_int(n_steps, "n_steps")
     modes, x, box = _check_inputs(modes, positions, box)
     if max_modes > modes.shape[1]:
         raise ValueError(f"max_modes={max_modes} exceeds the {modes.shape[1]} modes given")

@@ -26,6 +26,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from physjax import graphs as _graphs
+from physjax._checks import check_finite, check_nonnegative
 from physjax.curvature import hvp_fn
 from physjax.networks import resistor as _res
 
@@ -118,6 +119,7 @@ def cost_hessian_from_green(graph, conductances, task):
 def physical_hessian_spectrum(graph, conductances, fixed_nodes=()):
     r"""Eigenvalues (ascending) of the physical Hessian: the Laplacian :math:`H` if
     ``fixed_nodes`` is empty (one zero mode per connected component), else :math:`H_{ff}`."""
+    _res.check_network(graph, conductances)
     k = jnp.asarray(conductances)
     if len(fixed_nodes) == 0:
         return jnp.linalg.eigvalsh(_graphs.laplacian(graph, k))
@@ -126,5 +128,6 @@ def physical_hessian_spectrum(graph, conductances, fixed_nodes=()):
 
 def count_stiff_modes(eigenvalues, relative_threshold: float = 1e-6) -> jax.Array:
     r"""Number of eigenvalues above ``relative_threshold`` times the largest magnitude."""
-    ev = jnp.asarray(eigenvalues)
+    ev = jnp.asarray(check_finite(eigenvalues, "eigenvalues"))
+    check_nonnegative(relative_threshold, "relative_threshold")
     return jnp.sum(ev > relative_threshold * jnp.max(jnp.abs(ev)))

@@ -34,7 +34,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from physjax import graphs as _graphs
-from physjax._checks import check_key, check_positive, check_positive_int
+from physjax._checks import check_finite, check_key, check_positive, check_positive_int
 from physjax.networks import spring as _sp
 
 __all__ = [
@@ -82,7 +82,9 @@ def fire_minimize(energy_fn, x0, *, dt: float = 0.05, dt_max: float | None = Non
     moved that far from ``x0`` (neighbour lists with a skin).  Pure; ``jit``/``vmap``-
     compatible.
     """
-    x0 = jnp.asarray(x0)
+    x0 = jnp.asarray(check_finite(x0, "x0"))
+    check_positive(dt, "dt")
+    check_positive(max_steps, "max_steps")
     if not jnp.issubdtype(x0.dtype, jnp.floating):
         x0 = x0.astype(jax.dtypes.canonicalize_dtype(float))
     dtype = x0.dtype
@@ -162,9 +164,11 @@ def soft_sphere_energy(positions, radii, box, *, periodic: bool = True, pairs=No
     over overlapping pairs (all pairs, or the candidate ``pairs`` with 0/1 ``pair_mask``);
     in an open box each particle also overlaps the walls :math:`x_\alpha = 0, L_\alpha`
     with energy :math:`\tfrac\epsilon2(\delta/2R_i)^2` for an overlap :math:`\delta`."""
-    x = jnp.asarray(positions)
-    r = jnp.asarray(radii, x.dtype)
-    box = jnp.asarray(box, x.dtype)
+    x = jnp.asarray(check_finite(positions, "positions"))
+    r = jnp.asarray(check_positive(radii, "radii"), x.dtype)
+    box = jnp.asarray(check_positive(box, "box"), x.dtype)
+    if x.ndim != 2 or r.shape != x.shape[:1]:
+        raise ValueError(f"positions (n, dim) and radii (n,) disagree: {x.shape}, {r.shape}")
     if pairs is None:
         i, j = np.triu_indices(x.shape[0], 1)
         pairs = np.stack([i, j], -1)
@@ -322,6 +326,8 @@ def prune_to_coordination(key, network: _sp.SpringNetwork, mean_coordination: fl
     order is tried, up to ``max_tries``."""
     key = check_key(key)
     _sp._check_network(network)
+    check_positive(mean_coordination, "mean_coordination")
+    max_tries = check_positive_int(max_tries, "max_tries")
     n, dim = network.n_nodes, network.dim
     min_degree = dim + 1 if min_degree is None else check_positive_int(min_degree, "min_degree")
     target = int(round(mean_coordination * n / 2))

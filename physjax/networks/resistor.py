@@ -330,9 +330,20 @@ def co_content(current: CurrentFn | None, dv: Array) -> Array:
     return dv * jnp.sum(w * current(dv[..., None] * t), axis=-1)
 
 
+def _edge_node_arrays(graph, conductances, voltages):
+    """Shapes ``(..., n_edges)`` / ``(..., n_nodes)`` and finite entries (concrete values)."""
+    for a, name, n, what in ((conductances, "conductances", graph.n_edges, "n_edges"),
+                             (voltages, "voltages", graph.n_nodes, "n_nodes")):
+        if a is not None and (jnp.ndim(a) < 1 or jnp.shape(a)[-1] != n):
+            raise ValueError(f"{name} must have shape (..., {what}={n}), got {jnp.shape(a)}")
+        if a is not None:
+            check_finite(a, name)
+
+
 def power(graph, conductances, voltages, *, currents=None, current: CurrentFn | None = None):
     r"""Power :math:`P = \sum_e k_e \int_0^{\Delta V_e} f - V\cdot I` (:math:`\tfrac12 V^\top
     H V - V\cdot I` for ohmic edges); leading batch axes of ``voltages`` are kept."""
+    _edge_node_arrays(graph, conductances, voltages)
     dv = _graphs.edge_differences(graph, voltages)
     p = jnp.sum(conductances * co_content(current, dv), axis=-1)
     if currents is not None:
@@ -342,12 +353,14 @@ def power(graph, conductances, voltages, *, currents=None, current: CurrentFn | 
 
 def edge_currents(graph, conductances, voltages, *, current: CurrentFn | None = None):
     r"""Current through each edge from :math:`a` to :math:`b`: :math:`k_e f(\Delta V_e)`."""
+    _edge_node_arrays(graph, conductances, voltages)
     dv = _graphs.edge_differences(graph, voltages)
     return conductances * (dv if current is None else current(dv))
 
 
 def dissipated_power(graph, conductances, voltages, *, current: CurrentFn | None = None):
     r"""Joule heating :math:`\sum_e I_e \Delta V_e` (:math:`= 2P` for ohmic edges)."""
+    _edge_node_arrays(graph, conductances, voltages)
     dv = _graphs.edge_differences(graph, voltages)
     i = conductances * (dv if current is None else current(dv))
     return jnp.sum(i * dv, axis=-1)
@@ -376,6 +389,8 @@ def reduced_hessian(graph, conductances, fixed_nodes: Sequence[int]) -> Array:
     r"""Physical Hessian on the free nodes, :math:`H_{ff}`: the Laplacian with the rows and
     columns of the nodes whose voltage is imposed removed (symmetric positive definite when
     every component holds a fixed node)."""
+    check_network(graph, conductances)
+    fixed_nodes = _node_tuple(fixed_nodes, "fixed_nodes", graph.n_nodes)
     free = _free_nodes(graph.n_nodes, tuple(fixed_nodes))
     lap = _graphs.laplacian(graph, conductances)
     return lap[jnp.ix_(free, free)]
@@ -386,7 +401,8 @@ def extended_hessian(graph, conductances, fixed_nodes: Sequence[int]) -> Array:
     :math:`\begin{pmatrix} H & -E^\top \\ -E & 0\end{pmatrix}` with :math:`E_{mi} = 1` when
     constraint :math:`m` fixes node :math:`i`; solving it with the source vector
     :math:`(0, -V^{input})` gives the voltages and, in the extra rows, the source currents."""
-    fixed = np.asarray(fixed_nodes, int)
+    check_network(graph, conductances)
+    fixed = np.asarray(_node_tuple(fixed_nodes, "fixed_nodes", graph.n_nodes), int)
     lap = _graphs.laplacian(graph, conductances)
     e = jnp.zeros((fixed.size, graph.n_nodes), lap.dtype).at[np.arange(fixed.size), fixed].set(1.0)
     top = jnp.concatenate([lap, -e.T], axis=1)
@@ -654,6 +670,7 @@ def power_partials(graph, voltages, *, current: CurrentFn | None = None) -> Arra
     r""":math:`\partial P/\partial k_e = \int_0^{\Delta V_e} f` at fixed voltages
     (``(n_examples, N)``), averaged over examples (:math:`\tfrac12\Delta V_e^2` for ohmic
     edges)."""
+    _edge_node_arrays(graph, None, voltages)
     dv = _graphs.edge_differences(graph, voltages)
     return jnp.mean(co_content(current, dv), axis=0)
 
@@ -661,6 +678,9 @@ def power_partials(graph, voltages, *, current: CurrentFn | None = None) -> Arra
 def task_cost(task: ResistorTask, voltages) -> Array:
     r""":math:`C = \frac{1}{n_{ex}}\sum_\mu \tfrac12 \sum_T (V_T - V_T^{desired})^2` of the
     voltages ``(n_examples, N)``."""
+    if jnp.ndim(voltages) != 2 or jnp.shape(voltages)[0] != task.n_examples:
+        raise ValueError(f"voltages must have shape (n_examples={task.n_examples}, n_nodes), "
+                         f"got {jnp.shape(voltages)}")
     r = voltages[:, np.asarray(task.target_nodes)] - task.desired
     return 0.5 * jnp.sum(r**2) / task.n_examples
 

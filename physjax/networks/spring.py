@@ -186,7 +186,8 @@ def check_stiffnesses(network: SpringNetwork, stiffnesses, name: str = "stiffnes
 
 
 def _positions(network, positions):
-    x = network.positions if positions is None else jnp.asarray(positions)
+    x = network.positions if positions is None else jnp.asarray(check_finite(positions,
+                                                                               "positions"))
     if x.shape[-2:] != (network.n_nodes, network.dim):
         raise ValueError(f"positions must have shape (n_nodes, dim) = "
                          f"({network.n_nodes}, {network.dim}), got {x.shape}")
@@ -194,7 +195,18 @@ def _positions(network, positions):
 
 
 def _rest(network, rest_lengths):
-    return network.rest_lengths if rest_lengths is None else jnp.asarray(rest_lengths)
+    if rest_lengths is None:
+        return network.rest_lengths
+    return _edge_array(network, rest_lengths, "rest_lengths")
+
+
+def _edge_array(network, values, name):
+    """Shape ``(..., n_edges)`` and finite (concrete values); no sign check."""
+    a = jnp.asarray(check_finite(values, name))
+    if a.ndim < 1 or a.shape[-1] != network.n_edges:
+        raise ValueError(f"{name} must have shape (..., n_edges={network.n_edges}), got "
+                         f"{tuple(a.shape)}")
+    return a
 
 
 # --------------------------------------------------------------------------- energy
@@ -235,7 +247,7 @@ def spring_forces(network: SpringNetwork, stiffnesses, positions=None, *,
     \ell_{0j})`."""
     r = bond_vectors(network, positions)
     ln = jnp.linalg.norm(r, axis=-1)
-    t = jnp.asarray(stiffnesses) * (ln - _rest(network, rest_lengths))
+    t = _edge_array(network, stiffnesses, "stiffnesses") * (ln - _rest(network, rest_lengths))
     f_edge = (t / ln)[..., None] * r            # force pulling a towards b, per unit
     return -_graphs.node_divergence(network.graph, f_edge, axis=-2)
 
@@ -245,7 +257,8 @@ def dynamical_matrix(network: SpringNetwork, stiffnesses, positions=None, *,
     r"""Dynamical matrix :math:`D = \partial^2E/\partial x\partial x` by ``jax.hessian``,
     shape ``(N d, N d)``, node-major degrees of freedom (unit masses)."""
     _check_network(network)
-    return _dynamical_matrix(network, jnp.asarray(stiffnesses), _positions(network, positions),
+    return _dynamical_matrix(network, _edge_array(network, stiffnesses, "stiffnesses"),
+                             _positions(network, positions),
                              rest_lengths)
 
 
@@ -316,7 +329,7 @@ def dynamical_matvec(network: SpringNetwork, stiffnesses, positions=None):
     matrix; the operator of the iterative solves of :mod:`physjax.networks.strain`."""
     r = bond_vectors(network, positions)
     nhat = r / jnp.linalg.norm(r, axis=-1, keepdims=True)
-    k = jnp.asarray(stiffnesses)
+    k = _edge_array(network, stiffnesses, "stiffnesses")
     e = network.graph.edges
     n, d = network.n_nodes, network.dim
 
@@ -441,6 +454,8 @@ def floppy_mode_count(network: SpringNetwork, positions=None, *,
     (host-side, dense eigenvalues of :math:`R^\top R` in float64; independent of k > 0).
     A mode counts as zero below ``relative_tolerance`` times the largest eigenvalue."""
     _check_network(network)
+    if not relative_tolerance >= 0:
+        raise ValueError(f"relative_tolerance must be >= 0, got {relative_tolerance}")
     rmat = np.asarray(rigidity_matrix(network, positions), np.float64)
     ev = np.linalg.eigvalsh(rmat.T @ rmat)
     n_zero = int(np.sum(ev <= relative_tolerance * max(ev[-1], 1e-300)))

@@ -197,8 +197,8 @@ def allostery_task(network, source_pair, target_pair, *, ratio=1.0,
     _pairs(network, src, "source_pair")
     _pairs(network, tgt, "target_pair")
     ns, nt = src.shape[0], tgt.shape[0]
-    ratio = np.broadcast_to(np.asarray(ratio, float), (nt,))
-    eps = np.broadcast_to(np.asarray(source_strain, float), (ns,))
+    ratio = np.broadcast_to(check_finite(np.asarray(ratio, float), "ratio"), (nt,))
+    eps = np.broadcast_to(check_finite(np.asarray(source_strain, float), "source_strain"), (ns,))
     z = np.zeros(ns + nt)
     return make_strain_task(
         network, np.concatenate([src, tgt]), sources=np.r_[np.ones(ns), np.zeros(nt)],
@@ -211,6 +211,7 @@ def cooperative_binding_task(network, site_a, site_b, *, strain=1.0) -> StrainTa
     :math:`\to` B should strain by ``strain``, and B bound :math:`\to` A by ``strain``."""
     pairs = np.stack([np.asarray(site_a), np.asarray(site_b)])
     _pairs(network, pairs, "site_a/site_b")
+    check_finite(np.asarray(strain, float), "strain")
     eye = np.eye(2)
     return make_strain_task(network, pairs, sources=eye, targets=eye[::-1],
                             inputs=strain * eye, desired=strain * eye[::-1])
@@ -266,7 +267,7 @@ def pair_strains(network, pairs, displacements, *, linear: bool = True) -> Array
     r"""Pair strains for displacements u (``(..., N, d)``): linear :math:`Pu`, or the exact
     :math:`(|x_i - x_j| - r_p)/r_p` with :math:`x = X + u` when ``linear=False``."""
     p = _pairs(network, pairs)
-    u = jnp.asarray(displacements)
+    u = _displacements(network, displacements)
     x0 = network.positions
     if linear:
         pm = pair_strain_matrix(network, p)
@@ -281,8 +282,16 @@ def linear_energy(network, stiffnesses, displacements, *, rest_lengths=None) -> 
     r"""Linear-response energy :math:`\tfrac12\sum_j k_j((Ru)_j + s_j)^2`,
     :math:`s = \ell(X) - \ell_0`; leading axes of ``displacements`` (``(..., N, d)``) are
     batch axes."""
-    return 0.5 * jnp.sum(stiffnesses * _extensions(network, displacements, rest_lengths) ** 2,
-                         axis=-1)
+    k = _sp._edge_array(network, stiffnesses, "stiffnesses")
+    return 0.5 * jnp.sum(k * _extensions(network, displacements, rest_lengths) ** 2, axis=-1)
+
+
+def _displacements(network, u):
+    u = jnp.asarray(check_finite(u, "displacements"))
+    if u.shape[-2:] != (network.n_nodes, network.dim):
+        raise ValueError(f"displacements must have shape (..., n_nodes, dim) = (..., "
+                         f"{network.n_nodes}, {network.dim}), got {tuple(u.shape)}")
+    return u
 
 
 def _extensions(network, u, rest_lengths):
@@ -290,6 +299,7 @@ def _extensions(network, u, rest_lengths):
     r = _sp.bond_vectors(network)
     ln = jnp.linalg.norm(r, axis=-1)
     e = network.graph.edges
+    u = _displacements(network, u)
     du = u[..., e[:, 0], :] - u[..., e[:, 1], :]
     return jnp.sum(du * (r / ln[:, None]), axis=-1) + ln - _sp._rest(network, rest_lengths)
 
@@ -372,7 +382,8 @@ def linear_response(network, stiffnesses, pairs, *, rest_lengths=None, solver="a
     r"""Solve :math:`(H + cQQ^\top) [Y, y_0] = [P^\top, -R^\top K s]` (``solver``: a
     :mod:`~physjax.networks.solvers` instance or name; a CG is warm-started from
     ``initial``; see the module docs) and return the :class:`LinearResponse`."""
-    return _linear_response(network, jnp.asarray(stiffnesses), _pairs(network, pairs),
+    return _linear_response(network, _sp._edge_array(network, stiffnesses, "stiffnesses"),
+                            _pairs(network, pairs),
                             rest_lengths, resolve_solver(solver, network, rtol=rtol), initial)
 
 
@@ -515,6 +526,7 @@ def binding_energies(network, stiffnesses, site_a, site_b, *, strain=1.0, rest_l
     at both (linear response; :math:`E = \tfrac12\varepsilon^\top C^{-1}\varepsilon` at zero
     prestress)."""
     _sp.check_stiffnesses(network, stiffnesses)
+    _pairs(network, np.stack([np.asarray(site_a), np.asarray(site_b)]), "site_a/site_b")
     pairs = jnp.stack([jnp.asarray(site_a), jnp.asarray(site_b)])
     resp = linear_response(network, stiffnesses, pairs, rest_lengths=rest_lengths,
                            solver=solver)
@@ -530,6 +542,9 @@ def binding_energies(network, stiffnesses, site_a, site_b, *, strain=1.0, rest_l
 def task_cost(task: StrainTask, strains) -> Array:
     r""":math:`C = \frac1{n_{ex}}\sum_\mu\tfrac12\sum_T(\varepsilon_T - \Delta_T)^2` of the
     pair ``strains`` (``(n_examples, n_pairs)``)."""
+    if jnp.shape(strains)[-1:] != task.targets.shape[-1:]:
+        raise ValueError(f"strains must have shape (n_examples, n_pairs={task.targets.shape[-1]})"
+                         f", got {jnp.shape(strains)}")
     r = task.targets * (strains - task.desired)
     return 0.5 * jnp.sum(r**2) / task.n_examples
 
@@ -541,7 +556,7 @@ def energy_partials(network, stiffnesses, displacements, *, rest_lengths=None):
     extension.  Returns ``(∂E/∂k, ∂E/∂ℓ0)``."""
     ext = _extensions(network, displacements, rest_lengths)
     return (0.5 * jnp.mean(ext**2, axis=0),
-            -jnp.asarray(stiffnesses) * jnp.mean(ext, axis=0))
+            -_sp._edge_array(network, stiffnesses, "stiffnesses") * jnp.mean(ext, axis=0))
 
 
 def nudged_constrained_state(response: LinearResponse, task: StrainTask, beta):
@@ -551,6 +566,7 @@ def nudged_constrained_state(response: LinearResponse, task: StrainTask, beta):
     pair forces :math:`\mu` (:math:`u = y_0 + Y\mu`, :math:`\varepsilon = Py_0 + C\mu`),
     :math:`(W + \beta T)\,C\,(W + T)\,\mu + (I - W)\mu = W(\varepsilon_S - Py_0) +
     \beta T(\Delta - Py_0)`.  Returns ``(displacements (flat), strains)``."""
+    check_finite(beta, "beta")
     w, t = task.sources, task.targets
     n_p = w.shape[-1]
     m = w + t

@@ -73,7 +73,11 @@ class StrainStatistics(NamedTuple):
 def mode_compliance(modes: _sp.NormalModes, strain_matrix) -> jax.Array:
     r""":math:`C = \sum_j (Pe_j)(Pe_j)^\top/\omega_j^2` for a strain matrix P
     (``(n_pairs, N d)``)."""
-    a = jnp.asarray(strain_matrix) @ modes.vectors
+    p = jnp.asarray(strain_matrix)
+    if p.ndim != 2 or p.shape[1] != modes.vectors.shape[0]:
+        raise ValueError(f"strain_matrix must have shape (n_pairs, {modes.vectors.shape[0]}), "
+                         f"got {p.shape}")
+    a = p @ modes.vectors
     return (a / modes.eigenvalues) @ a.T
 
 

@@ -41,6 +41,7 @@ import jax.numpy as jnp
 import numpy as np
 from jax import Array
 
+from physjax._checks import check_choice
 from physjax._counter_rng import _u32, hashed_words
 
 __all__ = [
@@ -264,8 +265,14 @@ def pack_spins(spins: Array, layout: str) -> tuple[Array, Array]:
     coordinates) black sits at even columns when ``p`` is even, so colour ``c`` keeps the
     columns ``2 c' + (p + c) mod 2``.
     """
+    check_choice(layout, "layout", ("strips", "replicas"))
     spins = jnp.asarray(spins)
     R, *shape = spins.shape
+    step = 2 if layout == "replicas" else 2 * WORD_BITS
+    if not shape or shape[-1] % step or (layout == "replicas" and R % WORD_BITS):
+        raise ValueError(f"spins of shape {spins.shape} cannot be packed with layout="
+                         f"{layout!r}: the last side must be a multiple of {step}"
+                         + (f" and R of {WORD_BITS}" if layout == "replicas" else ""))
     pairs = (spins > 0).reshape((R, *shape[:-1], shape[-1] // 2, 2))
     even_row = jnp.asarray(_row_parity(shape) == 0)
     out = []
@@ -287,6 +294,7 @@ def pack_spins(spins: Array, layout: str) -> tuple[Array, Array]:
 
 def unpack_spins(black: Array, white: Array, layout: str, shape) -> Array:
     """Inverse of :func:`pack_spins`: ``int8`` spins of shape ``(R, *shape)``."""
+    check_choice(layout, "layout", ("strips", "replicas"))
     shape = tuple(shape)
     colours = []
     for words in (black, white):

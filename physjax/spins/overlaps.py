@@ -45,7 +45,10 @@ def replica_overlap(spins_a, spins_b) -> Array:
 
 def overlap_matrix(spins) -> Array:
     """All :math:`q_{ab}` of replicas on axis -2: shape (..., R, R)."""
-    s = jnp.asarray(spins)
+    s = jnp.asarray(check_finite(spins, "spins"))
+    if s.ndim < 2:
+        raise ValueError(f"spins must have shape (..., R, N) with replicas on axis -2, got "
+                         f"{s.shape}")
     return s @ jnp.swapaxes(s, -1, -2) / s.shape[-1]
 
 

@@ -42,7 +42,13 @@ import optax
 from jax import Array
 
 from physjax import _counter_rng
-from physjax._checks import check_choice, check_finite, check_positive, check_positive_int
+from physjax._checks import (
+    check_choice,
+    check_finite,
+    check_key,
+    check_positive,
+    check_positive_int,
+)
 from physjax.spins.boltzmann import default_optimizer
 from physjax.spins.rbm import (
     RBM,
@@ -174,6 +180,7 @@ def _pcd(key, rbm, v0, chains, k):
 def pcd_gradient(key, rbm: RBM, batch, chains, k: int = 1) -> tuple[RBM, Array]:
     """Persistent-CD gradient estimate: the ``chains`` (R, n_visible) take k block-Gibbs
     steps and give the negative phase.  Returns (gradient, new chains)."""
+    key = check_key(key, traced=True)
     check_rbm(rbm)
     k = check_positive_int(k, "k")
     batch = check_visible_data(rbm, batch, "batch")
