@@ -46,6 +46,8 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from physjax.networks import _small_linalg as _sl
+
 LEAF_SIZE = 16  # nodes: leaves below this are factored as dense fronts
 
 
@@ -337,14 +339,14 @@ def factor(layout: MultifrontalLayout, index, values):
     jaxlib's batched CPU LAPACK kernels (0.10) split their batch over XLA's thread pool and
     block until it is done; two of them running at once can deadlock the pool on a 2-core
     machine (observed).  So the only LAPACK calls are a Cholesky and a triangular inverse per
-    level, chained level after level by an optimization barrier; everything else, solves
-    included, is matrix products."""
+    level, chained level after level by an optimization barrier, and they go through
+    :mod:`._small_linalg`, which loops over the fronts (and ensemble members) with one-matrix
+    LAPACK calls on the CPU; everything else, solves included, is matrix products."""
     flat = jnp.zeros((layout.size,), values.dtype)
     flat = flat.at[index.reshape(-1)].add(values.reshape(-1), mode="drop")
     flat = flat.at[layout.pad_diag].set(1.0)
     flat = jax.lax.stop_gradient(flat)
     updates, out = [], []
-    chol = functools.partial(jax.lax.linalg.cholesky, symmetrize_input=False)
     for h in range(layout.n_levels):
         n, p, r = layout.n_fronts[h], layout.pivots[h], layout.boundary[h]
         f = p + r
@@ -357,11 +359,11 @@ def factor(layout: MultifrontalLayout, index, values):
             # already depend on its update matrices, except through padding): two batched
             # LAPACK kernels at once can deadlock XLA's CPU thread pool (see ``solve``)
             fronts, _ = jax.lax.optimization_barrier((fronts, out[-1]))
-        l11 = chol(fronts[:, :p, :p])
+        l11 = _sl.cholesky(fronts[:, :p, :p])
         # the inverse factor: the rest of the factorization and the solves are then matrix
         # products (XLA's own), and the only LAPACK calls are these two per level, in a chain
         eye = jnp.broadcast_to(jnp.eye(p, dtype=values.dtype), (n, p, p))
-        l11_inv = jax.lax.linalg.triangular_solve(l11, eye, left_side=True, lower=True)
+        l11_inv = _sl.triangular_solve(l11, eye, left_side=True, lower=True)
         if r:
             l21 = fronts[:, p:, :p] @ jnp.swapaxes(l11_inv, 1, 2)
             upd = fronts[:, p:, p:] - l21 @ jnp.swapaxes(l21, 1, 2)

@@ -46,6 +46,7 @@ from physjax import graphs as _graphs
 from physjax._checks import is_concrete
 from physjax.networks import _cg
 from physjax.networks import _multifrontal as _mf
+from physjax.networks import _small_linalg as _sl
 from physjax.networks import solvers as _solvers
 
 DENSE_MAX_FREE_NODES = _solvers.AUTO_DENSE_MAX_DOF  # auto: dense up to here
@@ -159,17 +160,17 @@ def banded_factor(layout: BandLayout, index, values):
 
 def _block_cholesky(diag, sub):
     """Block Cholesky of a block-tridiagonal matrix (diagonal and sub-diagonal blocks);
-    under ``vmap`` the LAPACK calls are batched over the members (looping over them with
-    ``jax.custom_batching.sequential_vmap`` measured no faster for 64 x 500 springs)."""
+    under ``vmap`` :mod:`._small_linalg` loops over the members with one-block LAPACK calls
+    on the CPU (jaxlib's batched kernels can deadlock XLA's thread pool)."""
     # the blocks are symmetric by construction: LAPACK reads the lower triangle, no
     # symmetrization (15-20% faster than jnp.linalg.cholesky + solve_triangular here)
-    cholesky = functools.partial(jax.lax.linalg.cholesky, symmetrize_input=False)
+    cholesky = _sl.cholesky
     l0 = cholesky(diag[0])
 
     def step(l_prev, xs):
         dg, s = xs  # s = A[i, i-1]
-        c = jax.lax.linalg.triangular_solve(l_prev, s, left_side=False, lower=True,
-                                            transpose_a=True)  # s L_prev^-T
+        c = _sl.triangular_solve(l_prev, s, left_side=False, lower=True,
+                                 transpose_a=True)  # s L_prev^-T
         l_i = cholesky(dg - c @ c.T)
         return l_i, (l_i, c)
 
@@ -185,7 +186,7 @@ def banded_solve(layout: BandLayout, factor, rhs):
     m = rhs.shape[1]
     pos = np.where(layout.position >= 0, layout.position, n * b)
     x = jnp.zeros((n * b, m), rhs.dtype).at[pos].set(rhs, mode="drop").reshape(n, b, m)
-    tri = jax.scipy.linalg.solve_triangular
+    tri = _sl.solve_triangular  # no batched CPU LAPACK kernel under vmap
     y0 = tri(ls[0], x[0], lower=True)
 
     def fwd(y_prev, xs):
@@ -311,10 +312,10 @@ def solve_reduced(graph, k, free: np.ndarray, rhs, *, solver, initial=None):
         return _cg_solve(graph, k, free, rhs, initial, solver)
     if isinstance(solver, _solvers.Dense):
         lap = _graphs.laplacian(graph, k)[jnp.ix_(free, free)]
-        chol = jax.lax.stop_gradient(jnp.linalg.cholesky(lap))
+        chol = _sl.cholesky(jax.lax.stop_gradient(lap))
 
         def solve(_, r):
-            return jax.scipy.linalg.cho_solve((chol, True), r)
+            return _sl.cho_solve((chol, True), r)
     elif isinstance(solver, (_solvers.Banded, _solvers.Multifrontal)):
         plan = solver.plan
         if not is_concrete(graph.edges):  # traced graph: it must be the plan's graph

@@ -72,6 +72,7 @@ import numpy as np
 
 from physjax._checks import check_choice, check_finite, check_positive, is_concrete
 from physjax.networks import _cg
+from physjax.networks import _small_linalg as _sl
 from physjax.networks import _spring_banded as _banded
 from physjax.networks import solvers as _solvers
 from physjax.networks import spring as _sp
@@ -406,7 +407,10 @@ def _linear_response(network, k, pairs, rest_lengths, solver, initial):
         sol = _banded.linear_response_solve(solver.plan, network, k, nhat, q, c, rhs.T).T
     elif isinstance(solver, _solvers.Dense):
         h = _sp._linear_stiffness(network, k, nhat) + c * q @ q.T
-        sol = jax.scipy.linalg.solve(h, rhs.T, assume_a="pos").T
+        chol = _sl.cholesky(jax.lax.stop_gradient(h))
+        sol = jax.lax.custom_linear_solve(
+            lambda v: h @ v, rhs.T, lambda _, v: _sl.cho_solve((chol, True), v),
+            symmetric=True).T
     elif isinstance(solver, _solvers.CG):
         sol = _cg_response(network, k, nhat, q, c, rhs, initial, solver)
     else:
