@@ -91,6 +91,9 @@ def test_run_experiment_merges_overrides_and_saves(registry, tmp_path):
     assert (tmp_path / "dummy.png").read_bytes().startswith(PNG_MAGIC)
     record = _read_json(tmp_path / "dummy.json")
     assert record["name"] == "dummy" and record["size"] == "quick"
+    # the Python API's JSON carries the same provenance as the CLI's
+    assert record["environment"]["jax"] == jax.__version__
+    assert record["environment"]["backend"] == jax.default_backend()
     assert record["params"] == {
         "n": 5,
         "scale": 0.0,

@@ -402,7 +402,9 @@ def save_result(
 ) -> dict[str, Path]:
     """Write ``NAME.png`` (if there is a figure) and ``NAME.json`` into ``out_dir``.
 
-    ``NAME.json`` holds ``metadata`` (e.g. size, params, seconds), ``summary`` and ``data``.
+    ``NAME.json`` holds ``metadata`` (e.g. size, params, seconds), the ``environment``
+    (versions, backend, devices, git commit; unless ``metadata`` has one), ``summary`` and
+    ``data``.
     Returns the paths written, keyed ``'figure'`` and ``'json'``.
     """
     out = Path(out_dir)
@@ -414,6 +416,10 @@ def save_result(
         written["figure"] = save_figure(result.figure, out / f"{name}.png")
     if write_json:
         record = {"name": name, **(metadata or {})}
+        if "environment" not in record:  # every JSON physjax writes says what made it
+            from physjax._provenance import environment
+
+            record["environment"] = environment()
         record["summary"] = result.summary
         record["data"] = result.data
         path = out / f"{name}.json"
