@@ -10,32 +10,28 @@ takes ``solver=``: an instance of a class below, or its name as a string (``"aut
 implicitly (``lax.custom_linear_solve`` or Lineax): the derivative of a solve is one more
 solve with the same factor, nothing is unrolled.
 
-===================  ==========================  ======================  =====================
-solver               when                        factor work / memory    notes
-===================  ==========================  ======================  =====================
-:class:`Dense`       ``n_dof <= 256`` (Auto);    :math:`n^3/3` flops,    one LAPACK Cholesky;
-                     traced graphs up to 2048    :math:`n^2` memory      any graph, traced too
-:class:`Banded`      concrete graph whose RCM    :math:`n b^2` flops,    block-tridiagonal
-                     band ``b <= 64`` (Auto):    :math:`2 n b` memory    Cholesky in one
-                     2-D grids up to ~64 wide,                           ``lax.scan``
-                     ensembles of small grids
-:class:`Multifrontal`  concrete graph with a     :math:`O(n^{3/2})`      nested dissection,
-                     wider band (Auto): large    flops in 2-D,           fronts batched per
-                     grids, periodic packings    :math:`O(n \log n)`     level of the tree
-:class:`CG`          very large traced graphs    :math:`O(\sqrt\kappa)`  matrix-free Lineax
-                     (Auto above 2048 dofs)      products, :math:`O(n)`  CG, Jacobi precond.,
-                                                                         warm-started
-===================  ==========================  ======================  =====================
+* :class:`Dense` -- Cholesky of the dense matrix, :math:`n^3/3` flops and :math:`n^2`
+  memory; Auto's choice up to 256 unknowns, and for traced graphs up to 2048.
+* :class:`Banded` -- block-tridiagonal Cholesky after a reverse Cuthill--McKee ordering, in
+  one ``lax.scan``: :math:`n b^2` flops, :math:`2nb` memory; Auto's choice for a concrete
+  graph whose band :math:`b \le 64` (2-D grids up to ~64 wide, ensembles of small grids).
+* :class:`Multifrontal` -- nested dissection, fronts batched per level of the elimination
+  tree: :math:`O(n^{3/2})` flops in 2-D; Auto's choice for a concrete graph with a wider
+  band (large grids, periodic packings).
+* :class:`CG` -- matrix-free Jacobi-preconditioned Lineax CG, warm-started: :math:`O(n)`
+  memory, :math:`O(\sqrt\kappa)` products; Auto's choice for traced graphs above 2048
+  unknowns.
 
 ``n_dof`` counts the unknowns (free nodes of a resistor network, ``N d`` for springs).
-:class:`Auto` applies this table; it needs concrete edges to build a sparse plan (the
+:class:`Auto` applies these rules; it needs concrete edges to build a sparse plan (the
 orderings are computed on the host), so under ``jit``/``vmap`` over graphs it falls back to
 :class:`Dense` or :class:`CG`.
 
 **Plans.**  :class:`Banded` and :class:`Multifrontal` carry their *plan* (node ordering, block
 or front layout, storage indices: host-side NumPy, hashed by identity).  ``Banded()`` builds it
 from the network when first used (cached per graph, so a compiled function is reused across
-calls); ``prepare(solver, network, task)`` returns the solver with its plan, and a plan built
+calls); ``networks.resolve_solver(solver, graph, task)`` and
+``strain.resolve_solver(solver, network)`` return the solver with its plan, and a plan built
 from a *parent* network holding every bond serves a ``vmap`` over spring networks whose bonds
 are traced (``strain.banded_plan(union)``/``strain.multifrontal_plan(union)`` return such
 solvers).  A plan built for another network is refused with an error naming ``solver``.
