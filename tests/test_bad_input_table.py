@@ -280,6 +280,9 @@ TABLE = {
     "networks.resolve_solver": (lambda: dict(solver="auto", graph=_fx("grid"),
                                              task=_fx("rtask")), []),
     "networks.solvers.as_solver": (lambda: dict(solver="auto"), []),
+    "networks.solvers.resolve": (lambda: dict(
+        solver="auto", info=importlib.import_module("physjax.networks.strain").system_info(
+            _fx("spring"))), [("solver", "bogus")]),
     "networks.packing.jammed_network": (lambda: dict(key=K, n_particles=8,
                                                      mean_coordination=4.6),
                                         [("n_particles", 3), ("mean_coordination", NAN)]),

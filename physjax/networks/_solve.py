@@ -294,9 +294,9 @@ def system_info(graph, free: np.ndarray):
         family="resistor")
 
 
-def resolve(solver, graph, free: np.ndarray):
+def resolve(solver, graph, free: np.ndarray, rtol: float | None = None):
     """``solver`` (a name or instance) resolved for this graph and free nodes."""
-    return _solvers.as_solver(solver).resolve(system_info(graph, free))
+    return _solvers.resolve(solver, system_info(graph, free), rtol)
 
 
 def reduced_matvec(graph, k, free: np.ndarray, x):

@@ -420,10 +420,7 @@ def resolve_solver(solver, graph, task: ResistorTask, *, rtol=None):
     graph and task: :class:`~physjax.networks.solvers.Auto` applied, the banded or
     multifrontal plan built (cached per graph) or checked.  ``rtol`` (older API) sets the
     tolerance of a :class:`~physjax.networks.solvers.CG` that has none."""
-    s = _solve.resolve(solver, graph, _free_nodes(graph.n_nodes, task.fixed_nodes))
-    if rtol is not None and isinstance(s, _solvers.CG) and s.rtol is None:
-        s = _solvers.CG(rtol=rtol, atol=s.atol, max_steps=s.max_steps)
-    return s
+    return _solve.resolve(solver, graph, _free_nodes(graph.n_nodes, task.fixed_nodes), rtol)
 
 
 def _injected_sources(task: ResistorTask, n_nodes: int, dtype):

@@ -73,6 +73,7 @@ __all__ = [
     "SystemInfo",
     "as_solver",
     "default_rtol",
+    "resolve",
 ]
 
 AUTO_DENSE_MAX_DOF = 256  # Auto: dense Cholesky up to this many unknowns
@@ -219,3 +220,12 @@ def as_solver(solver, name: str = "solver") -> AbstractNetworkSolver:
     raise TypeError(f"{name} must be one of {list(SOLVER_NAMES)} or a solver instance "
                     f"(physjax.networks.solvers.Dense(), Banded(), Multifrontal(), CG(), "
                     f"Auto()), got {type(solver).__name__}")
+
+
+def resolve(solver, info: SystemInfo, rtol: float | None = None) -> AbstractNetworkSolver:
+    """``solver`` (a name or instance) resolved for the system ``info`` describes; ``rtol``
+    (the families' older keyword) sets the tolerance of a :class:`CG` that has none."""
+    s = as_solver(solver).resolve(info)
+    if rtol is not None and isinstance(s, CG) and s.rtol is None:
+        s = CG(rtol=rtol, atol=s.atol, max_steps=s.max_steps)
+    return s

@@ -369,13 +369,7 @@ def system_info(network) -> _solvers.SystemInfo:
 def resolve_solver(solver, network, *, rtol=None):
     """``solver`` (a name or :mod:`~physjax.networks.solvers` instance) resolved for
     ``network``; ``rtol`` (older API) sets the tolerance of a CG that has none."""
-    s = _solvers.as_solver(solver).resolve(system_info(network))
-    if rtol is not None and isinstance(s, _solvers.CG) and s.rtol is None:
-        s = _solvers.CG(rtol=rtol, atol=s.atol, max_steps=s.max_steps)
-    return s
-
-
-_choose = resolve_solver
+    return _solvers.resolve(solver, system_info(network), rtol)
 
 
 def linear_response(network, stiffnesses, pairs, *, rest_lengths=None, solver="auto",
