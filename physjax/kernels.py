@@ -316,13 +316,20 @@ def run(kernel: Kernel, key: Array, model: PyTree, state: PyTree, n_steps: int |
     n_chunks = progress_chunks if report is not None else 1
 
     done = 0
-    for count in ([] if burn_in == 0 else _chunks(burn_in, n_chunks)):
-        carry = _burn(kernel, key, model, carry, count)
-        done += count
-        if report is not None:
-            report(done, burn_in + total)
-
     n_records = steps.shape[0]
+    gaps = np.diff(steps, prepend=0)
+    uniform = steps[0] > 0 and np.all(gaps == gaps[0]) and total == steps[-1]
+    gap = int(gaps[0])
+    # The burn-in runs in the same compiled loop as the records whenever it can (one loop
+    # body to compile): as leading records that are dropped, or as unrecorded steps.
+    fold_burn_in = stop is None and (not uniform or burn_in % gap == 0)
+    if not fold_burn_in:
+        for count in ([] if burn_in == 0 else _chunks(burn_in, n_chunks)):
+            carry = _burn(kernel, key, model, carry, count)
+            done += count
+            if report is not None:
+                report(done, burn_in + total)
+
     if stop is not None:
         buffer = _empty_records(observe, model, state, info, n_records)
         n0 = carry[2]
@@ -331,28 +338,32 @@ def run(kernel: Kernel, key: Array, model: PyTree, state: PyTree, n_steps: int |
         return RunResult(carry[0], records, jnp.asarray(steps, _COUNTER), carry[2] - n0,
                          stopped)
 
-    gaps = np.diff(steps, prepend=0)
-    uniform = steps[0] > 0 and np.all(gaps == gaps[0]) and total == steps[-1]
     if uniform:
+        n_burn = burn_in // gap if fold_burn_in else 0
         pieces = []
-        for count in _chunks(n_records, n_chunks):
-            carry, rec = _uniform(kernel, key, model, carry, count, int(gaps[0]), observe)
+        for count in _chunks(n_burn + n_records, n_chunks):
+            carry, rec = _uniform(kernel, key, model, carry, count, gap, observe)
             pieces.append(rec)
-            done += count * int(gaps[0])
+            done += count * gap
             if report is not None:
                 report(done, burn_in + total)
         records = pieces[0] if len(pieces) == 1 else jax.tree.map(
             lambda *xs: jnp.concatenate(xs), *pieces)
+        if n_burn:
+            records = jax.tree.map(lambda x: x[n_burn:], records)
     else:
+        n_burn = burn_in if fold_burn_in else 0
         records = _empty_records(observe, model, state, info, n_records)
-        if steps[0] == 0:
+        slot_of_step = np.full(n_burn + total, -1, np.int32)
+        later = steps > 0
+        slot_of_step[n_burn + steps[later] - 1] = np.flatnonzero(later)
+        if steps[0] == 0 and n_burn == 0:
             obs0 = observe(model, carry[0], carry[1])
             records = jax.tree.map(lambda b, o: b.at[0].set(o), records, obs0)
-        slot_of_step = np.full(total, -1, np.int32)
-        later = steps > 0
-        slot_of_step[steps[later] - 1] = np.flatnonzero(later)
+        elif steps[0] == 0:
+            slot_of_step[n_burn - 1] = 0
         start = 0
-        for count in _chunks(total, n_chunks):
+        for count in _chunks(n_burn + total, n_chunks):
             carry, records = _scheduled(kernel, key, model, carry, records,
                                         jnp.asarray(slot_of_step[start:start + count]),
                                         observe)

@@ -63,6 +63,11 @@ def test_records_follow_the_step_by_step_trajectory():
     r = run(k, key, m, k.init(key, m, 1.0), record_steps=[0, 1, 2, 5, 11], observe=_x)
     np.testing.assert_allclose(r.records, [1.0, *ref[[0, 1, 4, 10]]], rtol=1e-6)
     assert isinstance(r, RunResult) and int(r.n_steps) == 11
+    # burn-in that is not a multiple of the record spacing, and before an irregular schedule
+    r = run(k, key, m, k.init(key, m, 1.0), 6, burn_in=3, record_every=2, observe=_x)
+    np.testing.assert_allclose(r.records, ref[3 + 1:9:2], rtol=1e-6)
+    r = run(k, key, m, k.init(key, m, 1.0), burn_in=3, record_steps=[0, 2, 7], observe=_x)
+    np.testing.assert_allclose(r.records, ref[[2, 4, 9]], rtol=1e-6)
 
 
 def test_progress_chunks_give_the_same_run_bit_for_bit():
