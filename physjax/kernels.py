@@ -78,6 +78,17 @@ class Kernel(eqx.Module):
     def step(self, key: Array, model: PyTree, state: PyTree) -> tuple[PyTree, PyTree]:
         """One step: ``(new_state, info)``."""
 
+    def check(self, model: PyTree, state: PyTree) -> tuple[PyTree, PyTree]:
+        """Validate ``model`` and ``state`` once, before a run (called by :func:`run`).
+
+        Raise a ``TypeError``/``ValueError`` naming the argument for anything wrong that
+        can be seen without values (a state of another shape or dtype, a model of the wrong
+        type); check values (non-finite or negative temperatures, step sizes...) on
+        concrete arrays directly, and on traced ones with ``equinox.error_if``, returning
+        the guarded ``(model, state)``.  ``step`` itself checks only shapes (free at trace
+        time), so the hot loop pays nothing."""
+        return model, state
+
     def energy(self, model: PyTree, state: PyTree) -> Array:
         """Energy :math:`H` of ``state`` (needed by :class:`ReplicaExchange` and AIS)."""
         raise NotImplementedError(f"{type(self).__name__} has no energy; it cannot be "
@@ -310,6 +321,7 @@ def run(kernel: Kernel, key: Array, model: PyTree, state: PyTree, n_steps: int |
         raise ValueError("progress and stop cannot be combined (an early-stopping run is "
                          "one while_loop)")
     progress_chunks = check_positive_int(progress_chunks, "progress_chunks")
+    model, state = kernel.check(model, state)
 
     info = _info_template(kernel, key, model, state)
     carry = (state, info, jnp.zeros((), _COUNTER))
