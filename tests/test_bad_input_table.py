@@ -435,7 +435,8 @@ TABLE.update({
     "networks.spring_learning.strain_cost": (lambda: _sk(solver="auto"), SC),
     "networks.spring_learning.double_optimization_gradient": (lambda: _sk(solver="auto"), SC),
     "networks.spring_learning.regularized_contrast": (
-        lambda: _sk(eta=0.1, solver="auto"), SC + [("eta", -1.0)]),
+        lambda: _sk(eta=0.1, solver="auto"),
+        SC + [("eta", -1.0), ("energy_regularization", NAN)]),
     "networks.spring_learning.regularized_contrast_gradient": (
         lambda: _sk(eta=0.1, solver="auto"), SC + [("eta", NAN)]),
     "networks.spring_learning.coupled_learning_step": (

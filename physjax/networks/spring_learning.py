@@ -45,7 +45,7 @@ from __future__ import annotations
 import equinox as eqx
 import jax.numpy as jnp
 
-from physjax._checks import check_choice, check_positive
+from physjax._checks import check_choice, check_finite, check_positive
 from physjax.networks import learning as _learning
 from physjax.networks import spring as _sp
 from physjax.networks import strain as _st
@@ -65,10 +65,11 @@ SPRING_RULES = _learning.RULES
 SpringTrainResult = _learning.TrainResult  # one result type for every network kind
 
 
-def _check(network, k, task, eta=None, l0=None):
+def _check(network, k, task, eta=None, l0=None, energy_regularization=0.0):
     _st._check_task(network, k, task, True, l0)
     if eta is not None:
         check_positive(eta, "eta")
+    check_finite(energy_regularization, "energy_regularization")
 
 
 def strain_cost(network, stiffnesses, task, *, rest_lengths=None, solver="auto",
@@ -93,7 +94,7 @@ def regularized_contrast(network, stiffnesses, task, eta, *, energy_regularizati
     examples), :math:`\lambda` = ``energy_regularization`` (sign: see the module docs).
     Non-negative for :math:`\lambda = 0`."""
     if check:
-        _check(network, stiffnesses, task, eta, rest_lengths)
+        _check(network, stiffnesses, task, eta, rest_lengths, energy_regularization)
     k = jnp.asarray(stiffnesses)
     return _contrast(network, k, task, jnp.asarray(eta, k.dtype),
                      jnp.asarray(energy_regularization, k.dtype), rest_lengths,
@@ -114,7 +115,7 @@ def regularized_contrast_gradient(network, stiffnesses, task, eta, *,
     r"""Partial derivatives of :func:`regularized_contrast` at fixed free and clamped states,
     ``(∂C/∂k, ∂C/∂ℓ0)``; the coupled-learning update is minus these times :math:`\alpha`."""
     if check:
-        _check(network, stiffnesses, task, eta, rest_lengths)
+        _check(network, stiffnesses, task, eta, rest_lengths, energy_regularization)
     _, g, _ = _learning.learning_direction(
         "coupled_learning", network, stiffnesses, task, eta=eta,
         energy_regularization=energy_regularization, rest_lengths=rest_lengths,
