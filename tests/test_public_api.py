@@ -1,4 +1,4 @@
-"""DESIGN.md: everything in ``__all__`` is covered by tests.  Each public name of every
+"""docs/ARCHITECTURE.md (Tests): everything in ``__all__`` is covered by tests.  Each public name of every
 physjax subpackage must be used in at least one test module (a textual check: a name that no
 test mentions is certainly untested)."""
 
