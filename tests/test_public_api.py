@@ -1,6 +1,6 @@
-"""docs/ARCHITECTURE.md (Tests): everything in ``__all__`` is covered by tests.  Each public name of every
-physjax subpackage must be used in at least one test module (a textual check: a name that no
-test mentions is certainly untested)."""
+"""docs/ARCHITECTURE.md (Tests): everything in ``__all__`` is covered by tests.  Each public
+name of every physjax subpackage must be used in at least one test module (a textual check:
+a name that no test mentions is certainly untested)."""
 
 import importlib
 import inspect

@@ -66,7 +66,7 @@ def test_jit_and_vmap_match_eager(case):
     keys = jax.random.split(jax.random.key(2), 3)
     batched = jax.vmap(case.kernel.step, in_axes=(0, None, None))(keys, model, state)
     for i in range(3):
-        _assert_trees_close(jax.tree.map(lambda x: x[i], batched),
+        _assert_trees_close(jax.tree.map(lambda x, i=i: x[i], batched),
                             case.kernel.step(keys[i], model, state))
     # the run loop: jitted and eager runs agree
     r1 = run(case.kernel, k, model, state, 4, record_every=2,
@@ -113,7 +113,7 @@ def test_traced_hyperparameter_under_vmap_matches_per_value_runs(case):
                    observe=lambda m_, s, i: case.observable(m_, s)).records
     batched = jax.jit(jax.vmap(records))(jnp.asarray(values, jnp.float32))
     for i, v in enumerate(values):
-        _assert_trees_close(jax.tree.map(lambda x: x[i], batched),
+        _assert_trees_close(jax.tree.map(lambda x, i=i: x[i], batched),
                             records(jnp.asarray(v, jnp.float32)), rtol=1e-4, atol=1e-5)
 
 

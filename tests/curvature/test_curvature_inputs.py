@@ -185,7 +185,8 @@ STOCHASTIC = {
 
 
 def test_key_is_the_first_argument_of_every_stochastic_function():
-    """docs/ARCHITECTURE.md (Conventions): a jax.random key is always the first argument of anything stochastic."""
+    """docs/ARCHITECTURE.md (Conventions): a jax.random key is always the first argument of
+    anything stochastic."""
     with_key = set()
     for name in pc.__all__:
         obj = getattr(pc, name)
