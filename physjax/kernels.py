@@ -143,7 +143,7 @@ def record_schedule(n_steps: int | None = None, *, record_every: int | None = No
 
 
 def _info_template(kernel, key, model, state):
-    _, info = jax.eval_shape(kernel.step, key, model, state)
+    _, info = eqx.filter_eval_shape(kernel.step, key, model, state)
     return jax.tree.map(lambda s: jnp.zeros(s.shape, s.dtype), info)
 
 
@@ -243,7 +243,7 @@ def _until(kernel, key, model, carry, buffer, record_steps, n_total, observe, st
 # ----------------------------------------------------------------------------- the API
 
 def _empty_records(observe, model, state, info, n):
-    shapes = jax.eval_shape(observe, model, state, info)
+    shapes = eqx.filter_eval_shape(observe, model, state, info)
     return jax.tree.map(lambda s: jnp.zeros((n, *s.shape), s.dtype), shapes)
 
 
@@ -267,6 +267,8 @@ def _progress_reporter(progress, total):
 
 def _chunks(total: int, n_chunks: int) -> list[int]:
     """Split ``total`` units into equal chunks (at most two distinct lengths)."""
+    if total == 0:
+        return []
     n_chunks = max(1, min(n_chunks, total))
     size = math.ceil(total / n_chunks)
     out = [size] * (total // size)

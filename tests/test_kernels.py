@@ -68,6 +68,11 @@ def test_records_follow_the_step_by_step_trajectory():
     np.testing.assert_allclose(r.records, ref[3 + 1:9:2], rtol=1e-6)
     r = run(k, key, m, k.init(key, m, 1.0), burn_in=3, record_steps=[0, 2, 7], observe=_x)
     np.testing.assert_allclose(r.records, ref[[2, 4, 9]], rtol=1e-6)
+    # only the initial state (no step), with and without burn-in
+    r = run(k, key, m, k.init(key, m, 1.0), record_steps=[0], observe=_x)
+    np.testing.assert_allclose(r.records, [1.0]) and int(r.n_steps) == 0
+    r = run(k, key, m, k.init(key, m, 1.0), burn_in=2, record_steps=[0], observe=_x)
+    np.testing.assert_allclose(r.records, ref[[1]], rtol=1e-6)
 
 
 def test_progress_chunks_give_the_same_run_bit_for_bit():

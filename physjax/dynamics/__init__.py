@@ -3,15 +3,16 @@
 * :mod:`~physjax.dynamics.integrators`: overdamped Langevin (Euler--Maruyama), underdamped
   Langevin (BAOAB) and gradient flow (Euler/Heun) for any energy that is a pure function of
   a pytree, optionally on the sphere :math:`|x|^2 = N` with the Lagrange multiplier
-  :math:`\\mu(t)`; divergence stopped and reported.
-* :mod:`~physjax.dynamics.runs`: recorded runs (one ``lax.scan`` over static record steps,
-  log-spaced schedules), replicas, and the generic :func:`scan_with_records` engine.
+  :math:`\\mu(t)`; divergence stopped and reported.  Each dynamics is the model of a
+  :class:`physjax.kernels.Kernel` (``dynamics.kernel``); its numbers are traced arrays.
+* :mod:`~physjax.dynamics.runs`: recorded runs (:func:`physjax.kernels.run` on static record
+  steps, log-spaced schedules), replicas, and the generic :func:`scan_with_records`.
 * :mod:`~physjax.dynamics.models`: spiked Wigner, spiked matrix--tensor (Sarao Mannelli et
   al.) and spherical p-spin energies with analytic gradients and signal overlaps.
 * :mod:`~physjax.dynamics.aging`: two-time correlation, mean-square displacement, scaling
   collapse in :math:`t/t_w`, power-law decay exponents.
-* :mod:`~physjax.dynamics.sgd`: minibatch SGD (optax) on Equinox MLPs as a dynamics
-  (digits, teacher--student), width sweeps through a hidden-unit mask as one sharded
+* :mod:`~physjax.dynamics.sgd`: minibatch SGD (optax) on Equinox MLPs as a dynamics and a
+  kernel (digits, teacher--student), width sweeps through a hidden-unit mask as one sharded
   ensemble, recording losses and parameters for the aging observables.
 """
 
@@ -24,10 +25,14 @@ from physjax.dynamics.aging import (
     two_time_correlation,
 )
 from physjax.dynamics.integrators import (
+    DynamicsInfo,
     DynamicsState,
     GradientFlow,
+    GradientFlowKernel,
     OverdampedLangevin,
+    OverdampedLangevinKernel,
     UnderdampedLangevin,
+    UnderdampedLangevinKernel,
     dynamics_step,
     energy_and_gradient,
     init_dynamics,
@@ -53,6 +58,7 @@ from physjax.dynamics.runs import (
 from physjax.dynamics.sgd import (
     MaskedMLP,
     MinibatchSGD,
+    MinibatchSGDKernel,
     SGDRecord,
     SGDState,
     SupervisedTask,
@@ -73,7 +79,11 @@ __all__ = [
     "OverdampedLangevin",
     "UnderdampedLangevin",
     "GradientFlow",
+    "OverdampedLangevinKernel",
+    "UnderdampedLangevinKernel",
+    "GradientFlowKernel",
     "DynamicsState",
+    "DynamicsInfo",
     "DynamicsRecord",
     "energy_and_gradient",
     "init_dynamics",
@@ -108,6 +118,7 @@ __all__ = [
     "digits_task",
     "teacher_student_task",
     "MinibatchSGD",
+    "MinibatchSGDKernel",
     "SGDState",
     "SGDRecord",
     "init_sgd",

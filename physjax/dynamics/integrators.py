@@ -1,9 +1,14 @@
 """Langevin dynamics and gradient flow for any energy that is a pure function of a pytree.
 
-Three integrators, one ``(init, step, run)`` shape (DESIGN.md).  The *dynamics* is an
-``equinox.Module`` holding the energy and the hyperparameters, so it is the ``params``
-argument of every function and its arrays (couplings, temperatures) are traced, never
-baked into the compiled program:
+Three integrators on the :class:`physjax.kernels.Kernel` protocol.  The *dynamics* is an
+``equinox.Module`` holding the energy and the hyperparameters -- the kernel's ``model`` --
+and every number in it (couplings, temperature, step size, friction, mass) is a JAX array,
+so it is traced, never baked into the compiled program: ``jax.vmap`` over temperatures or
+step sizes, :func:`physjax.ensemble.sweep` over them and ``jax.grad`` with respect to them
+work, and each entry point compiles once per static configuration (``spherical``,
+``method``, shapes).  ``dynamics.kernel`` is its kernel
+(:class:`OverdampedLangevinKernel`, :class:`UnderdampedLangevinKernel`,
+:class:`GradientFlowKernel`), which :func:`physjax.kernels.run` advances:
 
 * :class:`OverdampedLangevin` -- Euler--Maruyama for :math:`dx = -\\nabla H\\,dt +
   \\sqrt{2T}\\,dW`:  :math:`x \\leftarrow x - \\nabla H(x)\\,dt + \\sqrt{2T\\,dt}\\,\\xi`,
@@ -44,7 +49,7 @@ finite.  If not, the state stays frozen at the last finite values, ``diverged_at
 to the index of the step that failed (1-based: the state's ``step`` is ``diverged_at - 1``)
 and every later record carries ``diverged=True``.  Nothing is ever returned as NaN.
 
-Runs (``lax.scan`` recorded at static steps, replicas) are in
+Runs (:func:`physjax.kernels.run`, recorded at static steps, replicas) are in
 :mod:`physjax.dynamics.runs`.
 
 Gradients: models with an ``energy_and_gradient(x)`` method (the physjax models, analytic
@@ -61,7 +66,7 @@ simpler and faster (measured on CPU, 256 replicas x 64 dims, 2000 Euler--Maruyam
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any, NamedTuple
+from typing import Any, ClassVar, NamedTuple
 
 import equinox as eqx
 import jax
@@ -87,12 +92,17 @@ from physjax.dynamics._tree import (
     _to_sphere,
     _vdot,
 )
+from physjax.kernels import Kernel
 
 __all__ = [
     "OverdampedLangevin",
     "UnderdampedLangevin",
     "GradientFlow",
     "DynamicsState",
+    "DynamicsInfo",
+    "OverdampedLangevinKernel",
+    "UnderdampedLangevinKernel",
+    "GradientFlowKernel",
     "energy_and_gradient",
     "init_dynamics",
     "dynamics_step",
@@ -119,43 +129,94 @@ def _check_energy(energy):
                         f"equinox.Module), got {type(energy).__name__}")
 
 
+class _EnergyFunction(eqx.Module):
+    """A plain energy function held as a static field, so that a dynamics is a pytree of
+    arrays only (it passes through ``jax.jit`` and ``jax.eval_shape`` as an argument)."""
+
+    fn: Callable = eqx.field(static=True)
+
+    def __call__(self, x):
+        return self.fn(x)
+
+    def energy_and_gradient(self, x):
+        return energy_and_gradient(self.fn, x)
+
+
+def _as_energy(energy):
+    _check_energy(energy)
+    leaves = jax.tree.leaves(energy)
+    if isinstance(energy, eqx.Module) or len(leaves) != 1 or leaves[0] is not energy:
+        return energy            # a pytree already (its arrays are traced)
+    return _EnergyFunction(energy)
+
+
 def _check_scalar(x, name):
-    if is_concrete(x) and np.ndim(x) != 0:
+    if np.ndim(x) != 0:
         raise ValueError(f"{name} must be a scalar, got shape {np.shape(x)}; "
                          f"vmap over replicas for per-replica values")
+
+
+def _hyperparameter(value, name: str, *, positive: bool) -> Array:
+    """``value`` as a scalar floating JAX array (a traced value passes unchanged), checked
+    when concrete: finite and > 0 (``positive``) or >= 0.  A Python float would be a static
+    leaf of the model (one compilation per value); an array is traced."""
+    (check_positive if positive else check_nonnegative)(value, name)
+    _check_scalar(value, name)
+    if isinstance(value, jax.Array):
+        a = value
+    else:
+        a = jnp.asarray(value)
+    if not jnp.issubdtype(a.dtype, jnp.floating):
+        a = a.astype(jnp.result_type(float))
+    return a
+
+
+def _guard_hyperparameter(value, name: str, *, positive: bool):
+    """Check a hyperparameter once per run: ``ValueError`` naming it when concrete, an
+    ``equinox.error_if`` guard (raised when the compiled program runs) when traced."""
+    if is_concrete(value):
+        _hyperparameter(value, name, positive=positive)
+        return value
+    bad = ~jnp.isfinite(value) | ~((value > 0) if positive else (value >= 0))
+    return eqx.error_if(value, bad, f"{name} must be finite and {'> 0' if positive else '>= 0'}")
 
 
 class OverdampedLangevin(eqx.Module):
     """Overdamped Langevin dynamics :math:`dx = -\\nabla H(x)\\,dt + \\sqrt{2T}\\,dW`
     integrated by Euler--Maruyama with step ``dt`` (``temperature = 0`` is gradient flow
-    with wasted noise draws; use :class:`GradientFlow`).
+    with wasted noise draws; use :class:`GradientFlow`).  Its kernel:
+    :class:`OverdampedLangevinKernel`.
 
     Attributes:
-        energy: :math:`H`, a callable of the position pytree returning a scalar.
-        dt: step size, > 0.
-        temperature: :math:`T \\ge 0`.
+        energy: :math:`H`, a callable of the position pytree returning a scalar (an
+            ``equinox.Module`` keeps its arrays traced; a plain function is held as a
+            static leaf, so the dynamics always passes through ``jax.jit``).
+        dt: step size, > 0 (a scalar array).
+        temperature: :math:`T \\ge 0` (a scalar array).
         spherical: constrain the flat position to :math:`|x|^2 = N` (see module docs).
     """
 
     energy: Callable
-    dt: Any
-    temperature: Any
+    dt: Array
+    temperature: Array
     spherical: bool = eqx.field(static=True)
 
     def __init__(self, energy: Callable, dt, temperature, *, spherical: bool = False):
-        _check_energy(energy)
-        check_positive(dt, "dt")
-        check_nonnegative(temperature, "temperature")
-        _check_scalar(dt, "dt")
-        _check_scalar(temperature, "temperature")
-        self.energy, self.dt, self.temperature = energy, dt, temperature
+        self.energy = _as_energy(energy)
+        self.dt = _hyperparameter(dt, "dt", positive=True)
+        self.temperature = _hyperparameter(temperature, "temperature", positive=False)
         self.spherical = bool(spherical)
+
+    @property
+    def kernel(self) -> OverdampedLangevinKernel:
+        return OverdampedLangevinKernel()
 
 
 class UnderdampedLangevin(eqx.Module):
     """Underdamped Langevin dynamics integrated by BAOAB:
     :math:`dx = p/m\\,dt`, :math:`dp = -\\nabla H\\,dt - \\gamma p\\,dt +
     \\sqrt{2\\gamma m T}\\,dW`; stationary law :math:`\\propto e^{-H(x)/T - |p|^2/(2mT)}`.
+    Its kernel: :class:`UnderdampedLangevinKernel`.
 
     Attributes:
         energy: :math:`H`, a callable of the position pytree returning a scalar.
@@ -167,25 +228,24 @@ class UnderdampedLangevin(eqx.Module):
     """
 
     energy: Callable
-    dt: Any
-    temperature: Any
-    friction: Any
-    mass: Any
+    dt: Array
+    temperature: Array
+    friction: Array
+    mass: Array
     spherical: bool = eqx.field(static=True)
 
     def __init__(self, energy: Callable, dt, temperature, *, friction=1.0, mass=1.0,
                  spherical: bool = False):
-        _check_energy(energy)
-        check_positive(dt, "dt")
-        check_nonnegative(temperature, "temperature")
-        check_nonnegative(friction, "friction")
-        check_positive(mass, "mass")
-        for v, name in ((dt, "dt"), (temperature, "temperature"), (friction, "friction"),
-                        (mass, "mass")):
-            _check_scalar(v, name)
-        self.energy, self.dt, self.temperature = energy, dt, temperature
-        self.friction, self.mass = friction, mass
+        self.energy = _as_energy(energy)
+        self.dt = _hyperparameter(dt, "dt", positive=True)
+        self.temperature = _hyperparameter(temperature, "temperature", positive=False)
+        self.friction = _hyperparameter(friction, "friction", positive=False)
+        self.mass = _hyperparameter(mass, "mass", positive=True)
         self.spherical = bool(spherical)
+
+    @property
+    def kernel(self) -> UnderdampedLangevinKernel:
+        return UnderdampedLangevinKernel()
 
 
 class GradientFlow(eqx.Module):
@@ -193,28 +253,32 @@ class GradientFlow(eqx.Module):
     :math:`x \\leftarrow x + dt\\,f(x)` or Heun :math:`\\tilde x = x + dt\\,f(x)`,
     :math:`x \\leftarrow x + \\tfrac{dt}{2}[f(x) + f(\\tilde x)]`, with the force
     :math:`f = -\\nabla H` (tangential part :math:`P_x(-\\nabla H)` on the sphere).
+    Its kernel: :class:`GradientFlowKernel`.
 
     Attributes:
         energy: :math:`H`, a callable of the position pytree returning a scalar.
         dt: step size, > 0.
-        method: ``"euler"`` or ``"heun"``.
+        method: ``"euler"`` or ``"heun"`` (static).
         spherical: constrain the flat position to :math:`|x|^2 = N` (projected force,
             then radial renormalization).
     """
 
     energy: Callable
-    dt: Any
+    dt: Array
     method: str = eqx.field(static=True)
     spherical: bool = eqx.field(static=True)
 
     def __init__(self, energy: Callable, dt, *, method: str = "euler", spherical: bool = False):
-        _check_energy(energy)
-        check_positive(dt, "dt")
-        _check_scalar(dt, "dt")
+        self.energy = _as_energy(energy)
         if method not in ("euler", "heun"):
             raise ValueError(f"method must be 'euler' or 'heun', got {method!r}")
-        self.energy, self.dt, self.method = energy, dt, method
+        self.dt = _hyperparameter(dt, "dt", positive=True)
+        self.method = method
         self.spherical = bool(spherical)
+
+    @property
+    def kernel(self) -> GradientFlowKernel:
+        return GradientFlowKernel()
 
 
 Dynamics = OverdampedLangevin | UnderdampedLangevin | GradientFlow
@@ -246,24 +310,34 @@ class DynamicsState(NamedTuple):
     diverged_at: Array
 
 
-def _check_dynamics(dynamics):
-    if not isinstance(dynamics, _DYNAMICS):
-        raise TypeError(f"dynamics must be an OverdampedLangevin, UnderdampedLangevin or "
-                        f"GradientFlow, got {type(dynamics).__name__}")
+class DynamicsInfo(NamedTuple):
+    """What one step of a dynamics kernel reports.
+
+    Attributes:
+        accepted: True when the step's values were finite and were kept (False from the
+            step that diverged on: the state stays frozen).
+    """
+
+    accepted: Array
+
+
+def _check_dynamics(dynamics, name="dynamics", types=_DYNAMICS):
+    if not isinstance(dynamics, types):
+        want = " or ".join(t.__name__ for t in types)
+        raise TypeError(f"{name} must be an {want}, got {type(dynamics).__name__}")
 
 
 def _guarded(dynamics):
-    """Runtime guards on traced hyperparameters (concrete ones were checked when the
-    dynamics was built); the guarded values replace the originals so the checks run."""
-    checks = [("dt", lambda v: v > 0, "dt must be finite and > 0")]
+    """The hyperparameters, checked once per run (concrete: ValueError; traced: error_if)."""
+    names = [("dt", True)]
     if not isinstance(dynamics, GradientFlow):
-        checks.append(("temperature", lambda v: v >= 0,
-                       "temperature must be finite and >= 0"))
-    for name, good, msg in checks:
-        value = getattr(dynamics, name)
-        if isinstance(value, jax.Array) and not is_concrete(value):
-            value = eqx.error_if(value, ~good(value), msg)
-            dynamics = eqx.tree_at(lambda d, name=name: getattr(d, name), dynamics, value)
+        names.append(("temperature", False))
+    if isinstance(dynamics, UnderdampedLangevin):
+        names += [("friction", False), ("mass", True)]
+    for name, positive in names:
+        value = _guard_hyperparameter(getattr(dynamics, name), name, positive=positive)
+        _check_scalar(value, name)
+        dynamics = eqx.tree_at(lambda d, name=name: getattr(d, name), dynamics, value)
     return dynamics
 
 
@@ -287,15 +361,19 @@ def _check_position(position, spherical, name="position", batched=False):
                              f"|x|^2 = N needs a non-zero initial vector to normalize")
 
 
+def _shapes(tree):
+    return jax.tree.map(lambda x: tuple(np.shape(x)), tree)
+
+
 def _check_energy_fits(dynamics, position, momentum, name="position", batched=False):
     """Evaluate ``dynamics.energy`` abstractly (shapes only, no compilation) on ``position``
     so that a position of the wrong shape is reported by name, not deep inside JAX."""
     def energy(x):
         return energy_and_gradient(dynamics.energy, jax.tree.map(jnp.asarray, x))[0]
 
-    shapes = jax.tree.map(lambda x: tuple(np.shape(x)), position)
+    shapes = _shapes(position)
     try:
-        e = jax.eval_shape(jax.vmap(energy) if batched else energy, position)
+        e = eqx.filter_eval_shape(jax.vmap(energy) if batched else energy, position)
     except (TypeError, ValueError) as err:
         raise ValueError(f"{name} (shapes {shapes}) does not fit dynamics.energy: evaluating "
                          f"the energy on it failed with: {err}") from err
@@ -304,12 +382,65 @@ def _check_energy_fits(dynamics, position, momentum, name="position", batched=Fa
                          f"{getattr(e, 'shape', e)} for {name} of shapes {shapes}")
     if momentum is not None:
         m_name = "momenta" if batched else "momentum"
-        same = jax.tree.structure(momentum) == jax.tree.structure(position) and all(
-            np.shape(a) == np.shape(b)
-            for a, b in zip(jax.tree.leaves(momentum), jax.tree.leaves(position), strict=True))
-        if not same:
+        if not _same_layout(momentum, position):
             raise ValueError(f"{m_name} must have the structure and shapes of {name} "
-                             f"{shapes}, got {jax.tree.map(np.shape, momentum)}")
+                             f"{shapes}, got {_shapes(momentum)}")
+
+
+def _same_layout(a, b, dtypes=False):
+    if jax.tree.structure(a) != jax.tree.structure(b):
+        return False
+    for x, y in zip(jax.tree.leaves(a), jax.tree.leaves(b), strict=True):
+        if np.shape(x) != np.shape(y) or (dtypes and jnp.result_type(x) != jnp.result_type(y)):
+            return False
+    return True
+
+
+def _check_state(dynamics, state, name="state"):
+    """Shape/dtype checks of ``state`` against ``dynamics`` (trace time, free): a state of
+    another model (other shapes or dtypes, another kind of dynamics) is refused by name."""
+    if not isinstance(state, DynamicsState):
+        raise TypeError(f"{name} must be a DynamicsState (from init_dynamics or "
+                        f"dynamics.kernel.init), got {type(state).__name__}")
+    for field in ("energy", "mu", "step", "diverged_at"):
+        if np.ndim(getattr(state, field)) != 0:
+            raise ValueError(f"{name} must be the state of one replica ({name}.{field} of "
+                             f"shape (), got {np.shape(getattr(state, field))}); vmap over "
+                             f"replicas")
+    for field in ("step", "diverged_at"):
+        if jnp.result_type(getattr(state, field)) != jnp.int32:
+            raise TypeError(f"{name}.{field} must be int32, got "
+                            f"{jnp.result_type(getattr(state, field))}")
+    for leaf in jax.tree.leaves(state.position):
+        if not jnp.issubdtype(jnp.result_type(leaf), jnp.floating):
+            raise TypeError(f"{name}.position must hold floating-point arrays, got dtype "
+                            f"{jnp.result_type(leaf)}")
+    shapes = _shapes(state.position)
+    if not _same_layout(state.gradient, state.position, dtypes=True):
+        raise ValueError(f"{name}.gradient must have the structure, shapes and dtypes of "
+                         f"{name}.position {shapes}")
+    underdamped = isinstance(dynamics, UnderdampedLangevin)
+    if underdamped != (state.momentum is not None):
+        raise ValueError(f"{name} is not a state of {type(dynamics).__name__}: "
+                         f"{name}.momentum must be "
+                         f"{'an array pytree' if underdamped else 'None'}")
+    if underdamped and not _same_layout(state.momentum, state.position, dtypes=True):
+        raise ValueError(f"{name}.momentum must have the structure, shapes and dtypes of "
+                         f"{name}.position {shapes}")
+    try:
+        e, g = eqx.filter_eval_shape(lambda d, x: energy_and_gradient(d.energy, x),
+                                     dynamics, state.position)
+    except (TypeError, ValueError) as err:
+        raise ValueError(f"{name}.position (shapes {shapes}) does not fit the energy of this "
+                         f"model (a state of another model?): {err}") from err
+    if np.shape(e) != () or e.dtype != jnp.result_type(state.energy):
+        raise ValueError(f"{name} does not fit this model: its energy gives "
+                         f"{e.dtype}{list(np.shape(e))} on {name}.position, the state holds "
+                         f"{jnp.result_type(state.energy)}{list(np.shape(state.energy))} "
+                         f"(a state of another model or dtype?)")
+    if not _same_layout(g, state.position):
+        raise ValueError(f"{name}.position (shapes {shapes}) does not fit the energy of this "
+                         f"model: its gradient has shapes {_shapes(g)}")
 
 
 def _mu(dynamics, x, g, p, n):
@@ -343,46 +474,22 @@ def _init(key, dynamics, position, momentum):
         if dynamics.spherical:
             p = _tangent(x, p, n)
     ok = _all_finite(energy, grad, x, p)
+    dtype = jnp.result_type(energy)
     return DynamicsState(
         position=x, momentum=p, energy=energy, gradient=grad,
-        mu=_mu(dynamics, x, grad, p, n), step=jnp.zeros((), jnp.int32),
+        mu=jnp.asarray(_mu(dynamics, x, grad, p, n), dtype), step=jnp.zeros((), jnp.int32),
         diverged_at=jnp.where(ok, -1, 0).astype(jnp.int32))
 
 
-def init_dynamics(key: Array, dynamics: Dynamics, position: PyTree, *,
-                  momentum: PyTree = None) -> DynamicsState:
-    """Initial state of one replica at ``position`` (put on the sphere :math:`|x|^2 = N`
-    by radial rescaling when ``dynamics.spherical``).  For :class:`UnderdampedLangevin` the
-    momentum is drawn from the Maxwell distribution :math:`\\mathcal N(0, mT)` with ``key``
-    (projected on the tangent space on the sphere) unless ``momentum`` is given.
-
-    Raises ``ValueError`` for a zero initial vector with the spherical constraint or a
-    non-finite energy or gradient at the initial position.
-    """
-    _check_dynamics(dynamics)
-    check_key(key, traced=True)
-    _check_position(position, dynamics.spherical)
-    if momentum is not None and not isinstance(dynamics, UnderdampedLangevin):
-        raise ValueError("momentum is only used by UnderdampedLangevin")
-    _check_energy_fits(dynamics, position, momentum)
-    state = _init_jit(key, dynamics, position, momentum)
-    if is_concrete(state.diverged_at) and int(state.diverged_at) == 0:
-        raise ValueError("energy(position) or its gradient is not finite at the initial "
-                         "position")
-    return state
-
-
-_init_jit = eqx.filter_jit(_init)
-
-
-def _freeze(old: DynamicsState, new: DynamicsState) -> DynamicsState:
+def _freeze(old: DynamicsState, new: DynamicsState) -> tuple[DynamicsState, DynamicsInfo]:
     ok = _all_finite(new.energy, new.gradient, new.position, new.momentum, new.mu)
     running = old.diverged_at < 0
     accept = ok & running
     out = jax.tree.map(lambda a, b: jnp.where(accept, a, b), new, old)
     failed = running & ~ok
-    return out._replace(diverged_at=jnp.where(failed, old.step + 1, old.diverged_at)
-                        .astype(jnp.int32))
+    out = out._replace(diverged_at=jnp.where(failed, old.step + 1, old.diverged_at)
+                       .astype(jnp.int32))
+    return out, DynamicsInfo(accepted=accept)
 
 
 def _overdamped_step(key, dyn: OverdampedLangevin, s: DynamicsState, n):
@@ -451,7 +558,7 @@ def _baoab_step(key, dyn: UnderdampedLangevin, s: DynamicsState, n):
     return x, p
 
 
-def _step(key, dynamics, state):
+def _step(key, dynamics, state) -> tuple[DynamicsState, DynamicsInfo]:
     n = _size(state.position)
     if isinstance(dynamics, OverdampedLangevin):
         x, p = _overdamped_step(key, dynamics, state, n)
@@ -471,12 +578,103 @@ def _step(key, dynamics, state):
     return _freeze(state, new)
 
 
+_init_jit = eqx.filter_jit(_init)
+_step_jit = eqx.filter_jit(_step)
+
+
+# -------------------------------------------------------------------------------- kernels
+
+class _DynamicsKernel(Kernel):
+    """Shared implementation of the three dynamics kernels (no fields: the static options
+    ``spherical`` and ``method`` are static fields of the dynamics, the kernel's model)."""
+
+    model_type: ClassVar[type]
+
+    def init(self, key: Array, model: Dynamics, position: PyTree,
+             momentum: PyTree = None) -> DynamicsState:
+        """Initial state at ``position`` (put on the sphere when ``model.spherical``); the
+        momentum of :class:`UnderdampedLangevin` is drawn from :math:`\\mathcal N(0, mT)`
+        with ``key`` unless given.  Traceable (vmap it over replicas); the checked host
+        entry points are :func:`init_dynamics` and :func:`init_replicas`."""
+        _check_dynamics(model, "model", (self.model_type,))
+        if momentum is not None and not isinstance(model, UnderdampedLangevin):
+            raise ValueError("momentum is only used by UnderdampedLangevin")
+        for leaf in jax.tree.leaves(position):
+            if not jnp.issubdtype(jnp.result_type(leaf), jnp.floating):
+                raise TypeError(f"position must hold floating-point arrays, got dtype "
+                                f"{jnp.result_type(leaf)}")
+        return _init_jit(key, model, position, momentum)
+
+    def step(self, key: Array, model: Dynamics,
+             state: DynamicsState) -> tuple[DynamicsState, DynamicsInfo]:
+        """One integration step (noise from ``key``).  A step that would produce a
+        non-finite value leaves the state unchanged and sets ``diverged_at``.  (One
+        compiled program when called eagerly; inlined when traced.)"""
+        return _step_jit(key, model, state)
+
+    def energy(self, model: Dynamics, state: DynamicsState) -> Array:
+        """:math:`H(x)` of ``state.position`` under ``model``."""
+        return energy_and_gradient(model.energy, state.position)[0]
+
+    def check(self, model, state):
+        """The model's type and hyperparameters (concrete: ``ValueError``; traced:
+        ``equinox.error_if``) and the state's shapes and dtypes against the model."""
+        _check_dynamics(model, "model", (self.model_type,))
+        model = _guarded(model)
+        _check_state(model, state)
+        return model, state
+
+
+class OverdampedLangevinKernel(_DynamicsKernel):
+    """Euler--Maruyama kernel of :class:`OverdampedLangevin` (its ``model``)."""
+
+    model_type: ClassVar[type] = OverdampedLangevin
+
+
+class UnderdampedLangevinKernel(_DynamicsKernel):
+    """BAOAB kernel of :class:`UnderdampedLangevin` (its ``model``)."""
+
+    model_type: ClassVar[type] = UnderdampedLangevin
+
+
+class GradientFlowKernel(_DynamicsKernel):
+    """Euler or Heun kernel of :class:`GradientFlow` (its ``model``)."""
+
+    model_type: ClassVar[type] = GradientFlow
+
+
+# ------------------------------------------------------------------- checked entry points
+
+def init_dynamics(key: Array, dynamics: Dynamics, position: PyTree, *,
+                  momentum: PyTree = None) -> DynamicsState:
+    """Initial state of one replica at ``position`` (put on the sphere :math:`|x|^2 = N`
+    by radial rescaling when ``dynamics.spherical``).  For :class:`UnderdampedLangevin` the
+    momentum is drawn from the Maxwell distribution :math:`\\mathcal N(0, mT)` with ``key``
+    (projected on the tangent space on the sphere) unless ``momentum`` is given.
+    ``dynamics.kernel.init`` with the input checks.
+
+    Raises ``ValueError`` for a zero initial vector with the spherical constraint or a
+    non-finite energy or gradient at the initial position.
+    """
+    _check_dynamics(dynamics)
+    check_key(key, traced=True)
+    _check_position(position, dynamics.spherical)
+    if momentum is not None and not isinstance(dynamics, UnderdampedLangevin):
+        raise ValueError("momentum is only used by UnderdampedLangevin")
+    _check_energy_fits(dynamics, position, momentum)
+    state = _init_jit(key, dynamics, position, momentum)
+    if is_concrete(state.diverged_at) and int(state.diverged_at) == 0:
+        raise ValueError("energy(position) or its gradient is not finite at the initial "
+                         "position")
+    return state
+
+
 @eqx.filter_jit
 def dynamics_step(key: Array, dynamics: Dynamics, state: DynamicsState) -> DynamicsState:
-    """One integration step of one replica (noise drawn from ``key``).  A step that would
-    produce a non-finite value leaves the state unchanged and sets ``diverged_at``; a
-    diverged state is never stepped again."""
-    return _step(key, dynamics, state)
+    """One integration step of one replica (noise drawn from ``key``): the state of
+    ``dynamics.kernel.step``.  A step that would produce a non-finite value leaves the
+    state unchanged and sets ``diverged_at``; a diverged state is never stepped again."""
+    return _step(key, dynamics, state)[0]
 
 
 def _replica_keys(key, n):

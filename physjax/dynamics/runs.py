@@ -1,12 +1,16 @@
-"""Recorded runs: one ``lax.scan`` over a static array of record steps, replicas by
-``vmap``.
+"""Recorded runs of the dynamics kernels: thin wrappers over :func:`physjax.kernels.run`,
+replicas by ``vmap``.
 
-**Recording**.  :func:`run_dynamics` is one ``lax.scan`` over a static array of record
-steps (e.g. :func:`log_spaced_steps`); between two records an inner ``fori_loop`` takes
-the steps, so nothing but the records is stored.  The noise of step ``n`` uses
-``fold_in(key, n)`` (``n`` = the absolute step counter of the state), so a trajectory does
-not depend on where it is recorded, and continuing a run with the same key reproduces one
-long run bit for bit.
+**Recording**.  :func:`run_dynamics` runs ``dynamics.kernel`` with
+:func:`physjax.kernels.run` on a static schedule of record steps (e.g.
+:func:`log_spaced_steps`; evenly spaced records are a scan over records with a fixed-length
+inner loop, any other schedule one scan over steps that writes a record only at the
+scheduled steps), so nothing but the records is stored and ``jax.grad`` differentiates
+through a run.  The noise of step ``n`` uses ``fold_in(key, n)`` with ``n`` the *absolute*
+step counter (``state.step`` at the start of the run plus the steps taken), so a trajectory
+does not depend on where it is recorded, and continuing a run with the same key reproduces
+one long run bit for bit.  (A bare :func:`physjax.kernels.run` of the kernel counts ``n``
+from the start of that run instead.)
 """
 
 from __future__ import annotations
@@ -26,10 +30,9 @@ from physjax.dynamics.integrators import (
     Dynamics,
     DynamicsState,
     _check_dynamics,
-    _guarded,
     _replica_keys,
-    _step,
 )
+from physjax.kernels import Kernel, run
 
 __all__ = [
     "DynamicsRecord",
@@ -67,64 +70,111 @@ class DynamicsRecord(NamedTuple):
     position: Array | None
 
 
-def _observe_record(dynamics, state, steps_abs, observe, record_position):
-    obs = None if observe is None else observe(state.position)
-    pos = ravel_pytree(state.position)[0] if record_position else None
-    return DynamicsRecord(
-        step=steps_abs, time=steps_abs * jnp.asarray(dynamics.dt, state.energy.dtype),
-        energy=state.energy, mu=state.mu, diverged=state.diverged_at >= 0,
-        observables=obs, position=pos)
+# ------------------------------------------------------- absolute step keys, on any kernel
+
+class _Clocked(NamedTuple):
+    """Model of :class:`_AbsoluteStepKeys`: the wrapped kernel's model and the run key."""
+
+    model: PyTree
+    key: Array
 
 
-def _scan_records(key, step, state, record_steps, observe, start_step):
-    gaps = jnp.diff(record_steps, prepend=jnp.zeros((1,), record_steps.dtype))
-    start = jnp.asarray(start_step, jnp.int32)
+class _ClockState(NamedTuple):
+    """State of :class:`_AbsoluteStepKeys`: the wrapped state and the absolute step."""
 
-    def one_step(_, carry):
-        st, n = carry
-        return step(jax.random.fold_in(key, n), st), n + 1
-
-    def segment(carry, gap):
-        st, n = jax.lax.fori_loop(0, gap, one_step, carry)
-        return (st, n), observe(st, n)
-
-    (state, _), records = jax.lax.scan(segment, (state, start), gaps)
-    return state, records
+    state: PyTree
+    n: Array
 
 
-def scan_with_records(key: Array, step: Callable, state: PyTree, record_steps,
-                      observe: Callable, *, start_step=0) -> tuple[PyTree, PyTree]:
-    """Generic recorded loop, the engine of :func:`run_dynamics` (use it for any other
-    dynamics, e.g. minibatch SGD): one ``lax.scan`` over the records, an inner
-    ``fori_loop`` over the steps between them.
+class _AbsoluteStepKeys(Kernel):
+    """Step ``n`` of ``inner`` draws from ``fold_in(key, n)`` with ``n`` the absolute step
+    counter carried in the state (not the counter of :func:`physjax.kernels.run`, which
+    starts at 0 in every run), so that a continued run reproduces one long run."""
 
-    Step ``n`` (counted from ``start_step``) is ``state = step(fold_in(key, n), state)``;
-    after ``record_steps[i]`` steps of this call, ``observe(state, n)`` is recorded
-    (``n = start_step + record_steps[i]``).  ``record_steps``: static, strictly increasing
-    integers >= 0.  Returns ``(final_state, records)``, records stacked on a leading axis.
-    Pure and jit/vmap-compatible (wrap it in ``jax.jit`` yourself).
-    """
-    steps = check_step_schedule(record_steps, "record_steps")
-    if not callable(step) or not callable(observe):
-        raise TypeError("step and observe must be callables")
-    return _scan_records(key, step, state, jnp.asarray(steps, jnp.int32), observe, start_step)
+    inner: Kernel
+
+    def init(self, key, model, *args, **kwargs):
+        raise NotImplementedError("_AbsoluteStepKeys wraps a state built by its inner kernel")
+
+    def step(self, key, model: _Clocked, state: _ClockState):
+        del key
+        new, info = self.inner.step(jax.random.fold_in(model.key, state.n), model.model,
+                                    state.state)
+        return _ClockState(new, state.n + 1), info
+
+    def check(self, model, state):
+        inner_model, inner_state = self.inner.check(model.model, state.state)
+        return _Clocked(inner_model, model.key), _ClockState(inner_state, state.n)
 
 
-def _run(key, dynamics, state, record_steps, observe, record_position):
-    dynamics = _guarded(dynamics)
-    return _scan_records(
-        key, lambda k, st: _step(k, dynamics, st), state, record_steps,
-        lambda st, n: _observe_record(dynamics, st, n, observe, record_position),
-        state.step)
+class _StepFunction(Kernel):
+    """A bare ``step(key, state) -> state`` as a kernel (the engine of
+    :func:`scan_with_records`)."""
+
+    fn: Callable
+
+    def init(self, key, model, *args, **kwargs):
+        raise NotImplementedError
+
+    def step(self, key, model, state):
+        return self.fn(key, state), None
+
+
+class _ObserveWithStep(eqx.Module):
+    """``observe(model, state, n)`` with ``n`` the absolute step, as a stable
+    ``observe(model, state, info)`` for :func:`physjax.kernels.run`."""
+
+    fn: Callable
+
+    def __call__(self, model: _Clocked, state: _ClockState, info):
+        return self.fn(model.model, state.state, state.n)
+
+
+def _recorded_run(kernel, key, model, state, start, steps, observe):
+    """Run ``kernel`` recording after each of the static ``steps`` (a tuple counted from
+    this run's start); step ``n`` (absolute, from ``start``) uses ``fold_in(key, n)``;
+    ``observe(model, state, n)``.  Returns ``(final_state, records)``."""
+    steps = np.asarray(steps, np.int64)
+    n0 = jnp.asarray(start, jnp.int32)
+    if steps[-1] == 0:                                       # nothing to run: one record
+        kernel.check(model, state)
+        return state, jax.tree.map(lambda x: jnp.asarray(x)[None], observe(model, state, n0))
+    result = run(_AbsoluteStepKeys(kernel), key, _Clocked(model, key),
+                 _ClockState(state, n0), record_steps=steps, observe=_ObserveWithStep(observe))
+    return result.state.state, result.records
+
+
+# ---------------------------------------------------------------------- dynamics runs
+
+class _DynamicsObserver(eqx.Module):
+    observe: Callable | None
+    record_position: bool = eqx.field(static=True)
+
+    def __call__(self, dynamics, state: DynamicsState, n):
+        return DynamicsRecord(
+            step=n, time=n * jnp.asarray(dynamics.dt, state.energy.dtype),
+            energy=state.energy, mu=state.mu, diverged=state.diverged_at >= 0,
+            observables=None if self.observe is None else self.observe(state.position),
+            position=ravel_pytree(state.position)[0] if self.record_position else None)
+
+
+def _run(key, dynamics, state, steps, observe, record_position):
+    return _recorded_run(dynamics.kernel, key, dynamics, state, state.step, steps,
+                         _DynamicsObserver(observe, record_position))
 
 
 _run_jit = eqx.filter_jit(_run)
 
 
+def _static_steps(record_steps) -> tuple[int, ...]:
+    return tuple(int(s) for s in check_step_schedule(record_steps, "record_steps"))
+
+
 def run_dynamics(key: Array, dynamics: Dynamics, state: DynamicsState, record_steps, *,
                  observe: Callable | None = None,
                  record_position: bool = False) -> tuple[DynamicsState, DynamicsRecord]:
-    """Integrate one replica inside one ``lax.scan`` and record at ``record_steps``.
+    """Integrate one replica (``dynamics.kernel`` in :func:`physjax.kernels.run`, one
+    compiled program) and record at ``record_steps``.
 
     Args:
         key: PRNG key; step ``n`` (absolute counter ``state.step``) uses
@@ -134,7 +184,8 @@ def run_dynamics(key: Array, dynamics: Dynamics, state: DynamicsState, record_st
         state: from :func:`init_dynamics` (or a previous run, to continue it).
         record_steps: static, strictly increasing integers >= 0 counted from the start of
             this run (0 records the initial state); the run takes ``record_steps[-1]``
-            steps.  E.g. ``log_spaced_steps(10_000, 40)``.
+            steps.  E.g. ``log_spaced_steps(10_000, 40)``.  Each distinct schedule is
+            one compilation.
         observe: optional callable ``observe(position) -> pytree`` evaluated at each record
             (a bound method of an equinox model such as ``model.overlap`` keeps the model's
             arrays traced rather than baked in as constants).
@@ -143,23 +194,23 @@ def run_dynamics(key: Array, dynamics: Dynamics, state: DynamicsState, record_st
 
     Returns:
         ``(final_state, record)``; see :class:`DynamicsRecord`.  Check
-        ``final_state.diverged_at`` (-1 when the whole run stayed finite).
+        ``final_state.diverged_at`` (-1 when the whole run stayed finite).  Differentiable
+        (``jax.grad``) with respect to the dynamics' arrays and the initial state.
     """
     _check_dynamics(dynamics)
-    steps = check_step_schedule(record_steps, "record_steps")
+    steps = _static_steps(record_steps)
     if not isinstance(state, DynamicsState) or np.ndim(state.step) != 0:
         raise ValueError("state must be a single-replica DynamicsState (from init_dynamics)")
     if observe is not None and not callable(observe):
         raise TypeError(f"observe must be a callable of the position, got "
                         f"{type(observe).__name__}")
-    return _run_jit(key, dynamics, state, jnp.asarray(steps, jnp.int32), observe,
-                    bool(record_position))
+    return _run_jit(key, dynamics, state, steps, observe, bool(record_position))
 
 
 @eqx.filter_jit
-def _run_replicas(key, dynamics, states, record_steps, observe, record_position):
+def _run_replicas(key, dynamics, states, steps, observe, record_position):
     keys = _replica_keys(key, states.step.shape[0])
-    return jax.vmap(lambda k, s: _run(k, dynamics, s, record_steps, observe,
+    return jax.vmap(lambda k, s: _run(k, dynamics, s, steps, observe,
                                       record_position))(keys, states)
 
 
@@ -175,12 +226,42 @@ def run_replicas(key: Array, dynamics: Dynamics, states: DynamicsState, record_s
     with a ``dynamics`` whose array leaves carry the replica axis.
     """
     _check_dynamics(dynamics)
-    steps = check_step_schedule(record_steps, "record_steps")
+    steps = _static_steps(record_steps)
     if not isinstance(states, DynamicsState) or np.ndim(states.step) != 1:
         raise ValueError("states must be a DynamicsState with a leading replica axis "
                          "(from init_replicas)")
-    return _run_replicas(key, dynamics, states, jnp.asarray(steps, jnp.int32), observe,
-                         bool(record_position))
+    if observe is not None and not callable(observe):
+        raise TypeError(f"observe must be a callable of the position, got "
+                        f"{type(observe).__name__}")
+    return _run_replicas(key, dynamics, states, steps, observe, bool(record_position))
+
+
+# ------------------------------------------------------------------- the generic loop
+
+class _StateObserver(eqx.Module):
+    fn: Callable
+
+    def __call__(self, model, state, n):
+        return self.fn(state, n)
+
+
+def scan_with_records(key: Array, step: Callable, state: PyTree, record_steps,
+                      observe: Callable, *, start_step=0) -> tuple[PyTree, PyTree]:
+    """Generic recorded loop for a bare ``step`` function (a thin wrapper over
+    :func:`physjax.kernels.run`; a :class:`physjax.kernels.Kernel` is the better shape
+    for a new dynamics).
+
+    Step ``n`` (counted from ``start_step``) is ``state = step(fold_in(key, n), state)``;
+    after ``record_steps[i]`` steps of this call, ``observe(state, n)`` is recorded
+    (``n = start_step + record_steps[i]``).  ``record_steps``: static, strictly increasing
+    integers >= 0.  Returns ``(final_state, records)``, records stacked on a leading axis.
+    Pure and jit/vmap/grad-compatible (wrap it in ``jax.jit`` yourself).
+    """
+    steps = check_step_schedule(record_steps, "record_steps")
+    if not callable(step) or not callable(observe):
+        raise TypeError("step and observe must be callables")
+    return _recorded_run(_StepFunction(step), key, None, state, start_step, tuple(steps),
+                         _StateObserver(observe))
 
 
 def log_spaced_steps(n_steps: int, n_records: int, *, include_zero: bool = True) -> np.ndarray:

@@ -12,8 +12,11 @@ learning rate :math:`\\eta` and the batch size :math:`B`; one step is
 with the minibatch :math:`\\mathcal B` drawn i.i.d. uniformly *with replacement* from the
 training set by ``fold_in(key, n)`` at step ``n`` (a Markov chain whose noise does not depend
 on where the run is recorded, as for the Langevin integrators), the update made by
-``optax.sgd(learning_rate, momentum)``.  :func:`run_sgd` is one ``lax.scan`` over the
-records (:func:`~physjax.dynamics.runs.scan_with_records`): at each record the full-batch
+``optax.sgd(learning_rate, momentum)``.  It is a :class:`physjax.kernels.Kernel`
+(:class:`MinibatchSGDKernel`, whose model is the :class:`MinibatchSGD`; learning rate,
+weight decay and momentum are traced arrays, so a sweep over them compiles once).
+:func:`run_sgd` runs it with :func:`physjax.kernels.run` (scan-only: ``jax.grad``
+differentiates through a run): at each record the full-batch
 training and test losses (and accuracies for classification) and, optionally, the
 flattened parameters.  A step whose loss, gradient or parameters are not finite leaves the
 state unchanged and sets ``diverged_at`` (nothing is returned as NaN).
@@ -56,8 +59,7 @@ from jax.flatten_util import ravel_pytree
 from physjax._checks import (
     check_choice,
     check_finite,
-    check_nonnegative,
-    check_positive,
+    check_key,
     check_positive_int,
     check_step_schedule,
     is_concrete,
@@ -65,7 +67,15 @@ from physjax._checks import (
 from physjax._optional import require
 from physjax.dynamics._tree import _all_finite
 from physjax.dynamics.aging import mean_square_displacement
-from physjax.dynamics.runs import _scan_records
+from physjax.dynamics.integrators import (
+    DynamicsInfo,
+    _check_scalar,
+    _guard_hyperparameter,
+    _hyperparameter,
+    _same_layout,
+)
+from physjax.dynamics.runs import _recorded_run, _static_steps
+from physjax.kernels import Kernel
 
 __all__ = [
     "MaskedMLP",
@@ -76,6 +86,7 @@ __all__ = [
     "digits_task",
     "teacher_student_task",
     "MinibatchSGD",
+    "MinibatchSGDKernel",
     "SGDState",
     "SGDRecord",
     "init_sgd",
@@ -393,47 +404,50 @@ class MinibatchSGD(eqx.Module):
     """Minibatch SGD on ``task`` (see the module docs): ``optax.sgd(learning_rate,
     momentum)`` on minibatches of ``batch_size`` drawn with replacement, optionally with
     weight decay (``optax.add_decayed_weights``: the loss gains
-    :math:`\tfrac{\\lambda}{2}|w|^2`, which gives the landscape a bottom at finite
-    :math:`|w|` also for a cross-entropy loss on separable data).
+    :math:`\\tfrac{\\lambda}{2}|w|^2`, which gives the landscape a bottom at finite
+    :math:`|w|` also for a cross-entropy loss on separable data).  Its kernel:
+    :class:`MinibatchSGDKernel`.
 
     Attributes:
         task: a :class:`SupervisedTask`.
-        learning_rate: :math:`\\eta > 0` (may be traced, e.g. swept).
+        learning_rate: :math:`\\eta > 0` (a scalar array; may be traced, e.g. swept).
+        weight_decay: :math:`\\lambda \\ge 0` (a scalar array).
+        momentum: ``None`` (plain SGD) or the heavy-ball coefficient in :math:`[0, 1)` (a
+            scalar array).
         batch_size: :math:`B` (static).
-        momentum: ``None`` (plain SGD) or the heavy-ball coefficient (static).
-        weight_decay: :math:`\\lambda \\ge 0`.
     """
 
     task: SupervisedTask
-    learning_rate: Any
-    weight_decay: Any
+    learning_rate: Array
+    weight_decay: Array
+    momentum: Array | None
     batch_size: int = eqx.field(static=True)
-    momentum: float | None = eqx.field(static=True, default=None)
 
     def __init__(self, task: SupervisedTask, learning_rate, batch_size: int, *,
-                 momentum: float | None = None, weight_decay=0.0):
+                 momentum=None, weight_decay=0.0):
         if not isinstance(task, SupervisedTask):
             raise TypeError(f"task must be a SupervisedTask, got {type(task).__name__}")
-        check_positive(learning_rate, "learning_rate")
-        check_nonnegative(weight_decay, "weight_decay")
-        for v, name in ((learning_rate, "learning_rate"), (weight_decay, "weight_decay")):
-            if is_concrete(v) and np.ndim(v) != 0:
-                raise ValueError(f"{name} must be a scalar, got shape {np.shape(v)}")
+        self.learning_rate = _hyperparameter(learning_rate, "learning_rate", positive=True)
+        self.weight_decay = _hyperparameter(weight_decay, "weight_decay", positive=False)
         batch_size = check_positive_int(batch_size, "batch_size")
         if batch_size > task.n_train:
             raise ValueError(f"batch_size must be <= the number of training samples "
                              f"{task.n_train}, got {batch_size}")
-        if momentum is not None and not 0 <= momentum < 1:
-            raise ValueError(f"momentum must be None or in [0, 1), got {momentum}")
-        self.task, self.learning_rate, self.batch_size = task, learning_rate, batch_size
-        self.weight_decay = weight_decay
-        self.momentum = None if momentum is None else float(momentum)
+        if momentum is not None:
+            momentum = _hyperparameter(momentum, "momentum", positive=False)
+            if is_concrete(momentum) and not float(momentum) < 1:
+                raise ValueError(f"momentum must be None or in [0, 1), got {momentum}")
+        self.task, self.batch_size, self.momentum = task, batch_size, momentum
 
     @property
     def optimizer(self) -> optax.GradientTransformation:
         """``add_decayed_weights(weight_decay)`` then ``sgd(learning_rate, momentum)``."""
         return optax.chain(optax.add_decayed_weights(self.weight_decay),
                            optax.sgd(self.learning_rate, self.momentum))
+
+    @property
+    def kernel(self) -> MinibatchSGDKernel:
+        return MinibatchSGDKernel()
 
 
 class SGDState(NamedTuple):
@@ -476,6 +490,11 @@ class SGDRecord(NamedTuple):
     diverged: Array
 
 
+def _check_sgd(sgd, name="sgd"):
+    if not isinstance(sgd, MinibatchSGD):
+        raise TypeError(f"{name} must be a MinibatchSGD, got {type(sgd).__name__}")
+
+
 def _check_network(network, task):
     if not isinstance(network, MaskedMLP):
         raise TypeError(f"network must be a MaskedMLP (see masked_mlp, embed_mlp), got "
@@ -483,6 +502,57 @@ def _check_network(network, task):
     if network.layers[0].in_features != task.in_size:
         raise ValueError(f"network takes {network.layers[0].in_features} inputs but the "
                          f"task has {task.in_size} features")
+
+
+def _guarded(sgd):
+    names = [("learning_rate", True), ("weight_decay", False)]
+    if sgd.momentum is not None:
+        names.append(("momentum", False))
+    for name, positive in names:
+        value = _guard_hyperparameter(getattr(sgd, name), name, positive=positive)
+        _check_scalar(value, name)
+        if name == "momentum":
+            if is_concrete(value):
+                if not float(np.asarray(value)) < 1:
+                    raise ValueError(f"momentum must be in [0, 1), got {value}")
+            else:
+                value = eqx.error_if(value, value >= 1, "momentum must be in [0, 1)")
+        sgd = eqx.tree_at(lambda m, name=name: getattr(m, name), sgd, value)
+    return sgd
+
+
+def _check_state(sgd, state, name="state"):
+    """Shape/dtype checks of ``state`` against ``sgd`` (trace time)."""
+    if not isinstance(state, SGDState):
+        raise TypeError(f"{name} must be an SGDState (from init_sgd or "
+                        f"sgd.kernel.init), got {type(state).__name__}")
+    for field in ("loss", "step", "diverged_at"):
+        if np.ndim(getattr(state, field)) != 0:
+            raise ValueError(f"{name} must be the state of one run ({name}.{field} of shape "
+                             f"(), got {np.shape(getattr(state, field))}); vmap over runs")
+    for field in ("step", "diverged_at"):
+        if jnp.result_type(getattr(state, field)) != jnp.int32:
+            raise TypeError(f"{name}.{field} must be int32, got "
+                            f"{jnp.result_type(getattr(state, field))}")
+    if not isinstance(state.network, MaskedMLP):
+        raise TypeError(f"{name}.network must be a MaskedMLP, got "
+                        f"{type(state.network).__name__}")
+    if state.network.layers[0].in_features != sgd.task.in_size:
+        raise ValueError(f"{name}.network takes {state.network.layers[0].in_features} inputs "
+                         f"but the task has {sgd.task.in_size} features (a state of another "
+                         f"model?)")
+    try:
+        loss, opt_state = eqx.filter_eval_shape(
+            lambda m, net: (m.task.mean_loss(net, m.task.x_train, m.task.y_train),
+                            m.optimizer.init(net.layers)), sgd, state.network)
+    except (TypeError, ValueError) as err:
+        raise ValueError(f"{name}.network does not fit the task of this model: {err}") from err
+    if loss.dtype != jnp.result_type(state.loss):
+        raise ValueError(f"{name} does not fit this model: the task's loss is {loss.dtype}, "
+                         f"the state holds {jnp.result_type(state.loss)} (another dtype?)")
+    if not _same_layout(opt_state, state.opt_state, dtypes=True):
+        raise ValueError(f"{name}.opt_state does not fit this model's optimizer (a state of "
+                         f"an SGD with or without momentum, or of another network?)")
 
 
 def _init(sgd, network):
@@ -493,18 +563,7 @@ def _init(sgd, network):
                     diverged_at=jnp.where(jnp.isfinite(loss), -1, 0).astype(jnp.int32))
 
 
-def init_sgd(sgd: MinibatchSGD, network: MaskedMLP) -> SGDState:
-    """Initial state (optimizer state, full training loss) of SGD from ``network``."""
-    if not isinstance(sgd, MinibatchSGD):
-        raise TypeError(f"sgd must be a MinibatchSGD, got {type(sgd).__name__}")
-    _check_network(network, sgd.task)
-    return _init_jit(sgd, network)
-
-
-_init_jit = eqx.filter_jit(_init)
-
-
-def _step(key, sgd, state):
+def _step(key, sgd, state) -> tuple[SGDState, DynamicsInfo]:
     task, net = sgd.task, state.network
     idx = jax.random.randint(key, (sgd.batch_size,), 0, task.n_train)
     xb, yb = task.x_train[idx], task.y_train[idx]
@@ -519,45 +578,96 @@ def _step(key, sgd, state):
     new = SGDState(network=eqx.tree_at(lambda n: n.layers, net, layers),
                    opt_state=opt_state, loss=loss, step=state.step + 1,
                    diverged_at=state.diverged_at)
+    new = jax.tree.map(lambda a, b: jnp.asarray(a, jnp.result_type(b)), new, state)
     ok = _all_finite(loss, grads, layers)
     running = state.diverged_at < 0
-    out = jax.tree.map(lambda a, b: jnp.where(ok & running, a, b), new, state)
+    accept = ok & running
+    out = jax.tree.map(lambda a, b: jnp.where(accept, a, b), new, state)
     failed = running & ~ok
-    return out._replace(diverged_at=jnp.where(failed, state.step + 1, state.diverged_at)
-                        .astype(jnp.int32))
+    out = out._replace(diverged_at=jnp.where(failed, state.step + 1, state.diverged_at)
+                       .astype(jnp.int32))
+    return out, DynamicsInfo(accepted=accept)
+
+
+_init_jit = eqx.filter_jit(_init)
+_step_jit = eqx.filter_jit(_step)
+
+
+class MinibatchSGDKernel(Kernel):
+    """The kernel of :class:`MinibatchSGD` (its ``model``): one optax step on the minibatch
+    drawn with ``key``.  No fields (``batch_size`` is a static field of the model)."""
+
+    def init(self, key: Array | None, model: MinibatchSGD, network: MaskedMLP) -> SGDState:
+        """Optimizer state and full training loss at ``network`` (``key`` is unused: the
+        network is drawn by :func:`masked_mlp`).  Traceable."""
+        del key
+        _check_sgd(model, "model")
+        _check_network(network, model.task)
+        return _init_jit(model, network)
+
+    def step(self, key: Array, model: MinibatchSGD,
+             state: SGDState) -> tuple[SGDState, DynamicsInfo]:
+        """One SGD step; a non-finite loss, gradient or parameter freezes the state and
+        sets ``diverged_at``.  (One compiled program when called eagerly; inlined when
+        traced.)"""
+        return _step_jit(key, model, state)
+
+    def check(self, model, state):
+        """The model's type and hyperparameters (``ValueError`` or ``equinox.error_if``)
+        and the state's shapes and dtypes against the model."""
+        _check_sgd(model, "model")
+        model = _guarded(model)
+        _check_state(model, state)
+        return model, state
+
+
+def init_sgd(key: Array, sgd: MinibatchSGD, network: MaskedMLP | None = None) -> SGDState:
+    """Initial state (optimizer state, full training loss) of SGD from ``network``
+    (``sgd.kernel.init`` with the input checks; ``key`` is unused, the first argument of
+    every init).  The older form ``init_sgd(sgd, network)`` is still accepted."""
+    if network is None and isinstance(key, MinibatchSGD):     # init_sgd(sgd, network)
+        key, sgd, network = None, key, sgd
+    else:
+        check_key(key, traced=True)
+    _check_sgd(sgd)
+    _check_network(network, sgd.task)
+    return _init_jit(sgd, network)
 
 
 @eqx.filter_jit
 def sgd_step(key: Array, sgd: MinibatchSGD, state: SGDState) -> SGDState:
-    """One SGD step on the minibatch drawn with ``key``."""
-    return _step(key, sgd, state)
+    """One SGD step on the minibatch drawn with ``key`` (the state of
+    ``sgd.kernel.step``)."""
+    return _step(key, sgd, state)[0]
 
 
-def _observe(sgd, state, n, record_parameters):
-    task, net = sgd.task, state.network
-    classify = task.loss == "cross_entropy"
-    diverged = state.diverged_at >= 0
+class _SGDObserver(eqx.Module):
+    record_parameters: bool = eqx.field(static=True)
 
-    def loss(x, y):  # the frozen state of a diverged run may overflow: +inf, never NaN
-        value = task.mean_loss(net, x, y)
-        return jnp.where(diverged & ~jnp.isfinite(value), jnp.inf, value)
+    def __call__(self, sgd, state, n):
+        task, net = sgd.task, state.network
+        classify = task.loss == "cross_entropy"
+        diverged = state.diverged_at >= 0
 
-    return SGDRecord(
-        step=n,
-        train_loss=loss(task.x_train, task.y_train),
-        test_loss=loss(task.x_test, task.y_test),
-        train_accuracy=task.accuracy(net, task.x_train, task.y_train) if classify else None,
-        test_accuracy=task.accuracy(net, task.x_test, task.y_test) if classify else None,
-        parameters=net.flat_parameters() if record_parameters else None,
-        diverged=diverged)
+        def loss(x, y):  # the frozen state of a diverged run may overflow: +inf, never NaN
+            value = task.mean_loss(net, x, y)
+            return jnp.where(diverged & ~jnp.isfinite(value), jnp.inf, value)
+
+        return SGDRecord(
+            step=n,
+            train_loss=loss(task.x_train, task.y_train),
+            test_loss=loss(task.x_test, task.y_test),
+            train_accuracy=(task.accuracy(net, task.x_train, task.y_train) if classify
+                            else None),
+            test_accuracy=task.accuracy(net, task.x_test, task.y_test) if classify else None,
+            parameters=net.flat_parameters() if self.record_parameters else None,
+            diverged=diverged)
 
 
-def _run(key, sgd, state, record_steps, record_parameters):
-    """The engine of :func:`~physjax.dynamics.runs.scan_with_records` (``record_steps``
-    already validated, possibly traced: one compilation per number of records)."""
-    return _scan_records(
-        key, lambda k, s: _step(k, sgd, s), state, jnp.asarray(record_steps, jnp.int32),
-        lambda s, n: _observe(sgd, s, n, record_parameters), state.step)
+def _run(key, sgd, state, steps, record_parameters):
+    """``run_sgd`` without the checks (``steps``: a static tuple); traceable."""
+    return _recorded_run(MinibatchSGDKernel(), key, sgd, state, state.step, steps,
+                         _SGDObserver(record_parameters))
 
 
 _run_jit = eqx.filter_jit(_run)
@@ -565,22 +675,21 @@ _run_jit = eqx.filter_jit(_run)
 
 def run_sgd(key: Array, sgd: MinibatchSGD, state: SGDState, record_steps, *,
             record_parameters: bool = True) -> tuple[SGDState, SGDRecord]:
-    """Run SGD inside one ``lax.scan`` (the :func:`~physjax.dynamics.runs.scan_with_records`
-    engine) and record at ``record_steps`` (static, strictly increasing, counted from the
-    start of this run; e.g. ``log_spaced_steps(10_000, 40)`` or
+    """Run SGD (``sgd.kernel`` in :func:`physjax.kernels.run`, one compiled program) and
+    record at ``record_steps`` (static, strictly increasing, counted from the start of this
+    run; e.g. ``log_spaced_steps(10_000, 40)`` or
     :func:`~physjax.dynamics.aging.aging_schedule`).  Step ``n`` (absolute counter
     ``state.step``) draws its minibatch with ``fold_in(key, n)``, so continuing a run with
     the same key reproduces one long run.  Returns ``(final_state, record)``; check
     ``final_state.diverged_at`` (-1 when every step stayed finite).  The losses recorded
     after a divergence are those of the frozen last finite parameters (``+inf`` where they
     overflow), flagged by ``record.diverged``."""
-    steps = check_step_schedule(record_steps, "record_steps")
-    if not isinstance(sgd, MinibatchSGD):
-        raise TypeError(f"sgd must be a MinibatchSGD, got {type(sgd).__name__}")
+    steps = _static_steps(record_steps)
+    _check_sgd(sgd)
     if not isinstance(state, SGDState):
         raise TypeError(f"state must be an SGDState (from init_sgd), got "
                         f"{type(state).__name__}")
-    return _run_jit(key, sgd, state, jnp.asarray(steps, jnp.int32), bool(record_parameters))
+    return _run_jit(key, sgd, state, steps, bool(record_parameters))
 
 
 # ------------------------------------------------------------------------ width sweeps
@@ -650,8 +759,10 @@ def sgd_width_sweep(key: Array, sgd: MinibatchSGD, widths, n_replicas: int, reco
     out_size = check_positive_int(out_size, "out_size")
     dtype = task.x_train.dtype
     lr = sgd.learning_rate
+    mom = sgd.momentum
     tag = {"max_width": max_width, "depth": depth, "steps": steps.tolist(),
-           "batch_size": sgd.batch_size, "momentum": sgd.momentum, "loss": task.loss,
+           "batch_size": sgd.batch_size, "loss": task.loss,
+           "momentum": float(mom) if mom is not None and is_concrete(mom) else None,
            "learning_rate": float(lr) if is_concrete(lr) else None,
            "weight_decay": (float(sgd.weight_decay) if is_concrete(sgd.weight_decay)
                             else None),
@@ -661,7 +772,8 @@ def sgd_width_sweep(key: Array, sgd: MinibatchSGD, widths, n_replicas: int, reco
         k_init, k_run = jax.random.split(k)
         net = masked_mlp(k_init, task.in_size, out_size, max_width, point["width"],
                          depth=depth, activation=activation, dtype=dtype)
-        _, record = _run(k_run, sgd, _init(sgd, net), steps, record_parameters)
+        _, record = _run(k_run, sgd, _init(sgd, net), tuple(steps.tolist()),
+                         record_parameters)
         return record
 
     result = sweep(sgd_at_width, key, {"width": w.astype(np.int32)}, n_replicas,

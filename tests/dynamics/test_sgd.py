@@ -65,9 +65,10 @@ def test_masked_sgd_trajectory_equals_unmasked_width_float64():
         wide = dyn.masked_mlp(jax.random.key(1), 6, 1, 12, 5, depth=2, dtype=jnp.float64)
         narrow = dyn.embed_mlp(wide.to_mlp(5), 5)
         steps = [0, 1, 10, 60]
-        _, rec_wide = dyn.run_sgd(jax.random.key(2), sgd, dyn.init_sgd(sgd, wide), steps)
+        k = jax.random.key(0)
+        _, rec_wide = dyn.run_sgd(jax.random.key(2), sgd, dyn.init_sgd(k, sgd, wide), steps)
         final_narrow, rec_narrow = dyn.run_sgd(jax.random.key(2), sgd,
-                                               dyn.init_sgd(sgd, narrow), steps)
+                                               dyn.init_sgd(k, sgd, narrow), steps)
         np.testing.assert_allclose(rec_wide.train_loss, rec_narrow.train_loss, rtol=1e-12)
         assert rec_wide.train_loss[-1] < 0.8 * rec_wide.train_loss[0]
         # the active entries of the wide net are the narrow net's parameters
@@ -146,7 +147,7 @@ def test_run_sgd_continues_a_run_bit_for_bit():
                                     n_train=32, n_test=16)
     sgd = dyn.MinibatchSGD(task, 0.1, 4)
     net = dyn.masked_mlp(jax.random.key(5), 4, 1, 6, 3)
-    state = dyn.init_sgd(sgd, net)
+    state = dyn.init_sgd(jax.random.key(0), sgd, net)
     key = jax.random.key(6)
     one, _ = dyn.run_sgd(key, sgd, state, [20], record_parameters=False)
     half, _ = dyn.run_sgd(key, sgd, state, [10], record_parameters=False)
@@ -155,11 +156,10 @@ def test_run_sgd_continues_a_run_bit_for_bit():
     np.testing.assert_array_equal(one.network.flat_parameters(),
                                   two.network.flat_parameters())
     stepped = state
-    for n in range(3):
+    for n in range(10):
         stepped = dyn.sgd_step(jax.random.fold_in(key, n), sgd, stepped)
-    three, _ = dyn.run_sgd(key, sgd, state, [3], record_parameters=False)
     np.testing.assert_allclose(stepped.network.flat_parameters(),
-                               three.network.flat_parameters(), rtol=1e-6)
+                               half.network.flat_parameters(), rtol=1e-6)
 
 
 # ------------------------------------------------------------------ teacher--student
@@ -197,7 +197,7 @@ def test_width_sweep_replica_equals_a_single_run(teacher_student):
     k = jax.random.fold_in(jax.random.fold_in(key, 0), 2)
     k_init, k_run = jax.random.split(k)
     net = dyn.masked_mlp(k_init, 8, 1, 32, 1, activation=jnp.tanh)
-    _, rec = dyn.run_sgd(k_run, sgd, dyn.init_sgd(sgd, net), [0, 500, 2000],
+    _, rec = dyn.run_sgd(k_run, sgd, dyn.init_sgd(jax.random.key(0), sgd, net), [0, 500, 2000],
                          record_parameters=False)
     np.testing.assert_allclose(rec.train_loss, sweep.record.train_loss[0, 2], rtol=1e-4)
 
@@ -228,9 +228,9 @@ def test_bad_input_is_refused_with_the_argument_named():
         dyn.SupervisedTask(task.x_train, task.y_train[:-1], task.x_test, task.y_test, "mse")
     sgd = dyn.MinibatchSGD(task, 0.1, 4)
     with pytest.raises(TypeError, match="network"):
-        dyn.init_sgd(sgd, eqx.nn.MLP(4, 1, 3, 1, key=jax.random.key(0)))
+        dyn.init_sgd(jax.random.key(0), sgd, eqx.nn.MLP(4, 1, 3, 1, key=jax.random.key(0)))
     with pytest.raises(ValueError, match="inputs"):
-        dyn.init_sgd(sgd, dyn.masked_mlp(jax.random.key(0), 5, 1, 4, 2))
+        dyn.init_sgd(jax.random.key(0), sgd, dyn.masked_mlp(jax.random.key(0), 5, 1, 4, 2))
     with pytest.raises(ValueError, match="widths"):
         dyn.sgd_width_sweep(jax.random.key(0), sgd, [0, 2], 1, [0, 1])
     with pytest.raises(ValueError, match="max_width"):
@@ -249,7 +249,7 @@ def test_divergence_is_stopped_and_reported_never_nan():
     task = dyn.teacher_student_task(jax.random.key(0), in_size=4, teacher_width=2,
                                     n_train=16, n_test=8)
     sgd = dyn.MinibatchSGD(task, 1e6, 4)
-    state = dyn.init_sgd(sgd, dyn.masked_mlp(jax.random.key(1), 4, 1, 4, 3,
+    state = dyn.init_sgd(jax.random.key(0), sgd, dyn.masked_mlp(jax.random.key(1), 4, 1, 4, 3,
                                              activation=lambda z: z))
     final, rec = dyn.run_sgd(jax.random.key(2), sgd, state, [0, 5, 50, 200])
     assert int(final.diverged_at) > 0
