@@ -6,9 +6,10 @@ Three experiments on :mod:`physjax.spins`'s RBMs (seeds 001 and 003):
   configurations from the multi-spin Monte Carlo sampler at each temperature; one RBM per
   temperature (spin visible and spin hidden units, CD-1, Adam with a learning rate decaying
   linearly to 0), the RBMs of all temperatures trained in one vmapped program; then block
-  Gibbs chains of each RBM.  Energy per spin and :math:`\langle|m|\rangle` of the RBM
-  samples against the Monte Carlo data and Kaufman's exact finite-lattice energy, and
-  snapshots of both.
+  Gibbs chains of each RBM (:class:`~physjax.spins.RBMGibbs` through
+  :func:`physjax.kernels.run`, records every 4 steps after 200 burn-in steps).  Energy per
+  spin and :math:`\langle|m|\rangle` of the RBM samples against the Monte Carlo data and
+  Kaufman's exact finite-lattice energy, and snapshots of both.
 * ``rbm-digits``: a binary RBM on binarized ``load_digits`` (80/20 split), CD-1 with
   momentum, visible biases at the base rates.  Per epoch the exact pseudo-likelihood of the
   train and test images; at checkpoints the AIS log-likelihood (and, when the hidden layer
@@ -53,6 +54,8 @@ def rbm_ising(key, *, L, temperatures, n_samples, burn_in, n_hidden, n_epochs, b
               learning_rate, n_chains, n_records, progress=None) -> ExperimentResult:
     """Monte Carlo vs RBM thermodynamics of the L x L Ising model."""
     import physjax.spins as ps
+    from physjax.kernels import run
+    from physjax.spins.rbm import RBMGibbs
 
     start = time.perf_counter()
     temps = np.asarray(temperatures, float)
@@ -72,13 +75,12 @@ def rbm_ising(key, *, L, temperatures, n_samples, burn_in, n_hidden, n_epochs, b
         rbm = ps.init_rbm(k1, L * L, n_hidden, visible="spin", hidden="spin", scale=0.05)
         rbm, hist = ps.train_rbm(k2, rbm, spins, n_epochs=n_epochs, batch_size=batch,
                                  optimizer=opt, method="cd")
-        chains = ps.run_gibbs(k3, rbm, ps.init_chains(k3, rbm, R), 200)
-
-        def record(ch, kk):
-            ch = ps.run_gibbs(kk, rbm, ch, 4)
-            return ch, ps.ising_observables(ch.visible, L)
-        chains, (e, m) = jax.lax.scan(record, chains, jax.random.split(k3, n_rec))
-        return e, m, chains.visible[:1], hist.reconstruction_error
+        k_init, k_run = jax.random.split(k3)
+        r = run(RBMGibbs(), k_run, rbm, ps.init_chains(k_init, rbm, R), 4 * n_rec,
+                burn_in=200, record_every=4,
+                observe=lambda m, s, i: ps.ising_observables(s.visible, L))
+        e, m = r.records
+        return e, m, r.state.visible[:1], hist.reconstruction_error
 
     e, m, snap, recon = jax.jit(jax.vmap(learn_and_sample))(
         jax.random.split(k_train, temps.size), data.spins)

@@ -10,10 +10,14 @@ AIS (Neal 2001; Salakhutdinov & Murray 2008) anneals from a base RBM A with no c
 
 :math:`a = c + W^Tv`, :math:`E_{int} = -v^TWh - b^Tv - c^Th`, :math:`E_0 = |h|^2/2` for
 Gaussian hidden units and 0 otherwise, and :math:`\phi` the hidden-unit log-sum of
-:mod:`physjax.spins.rbm`.  Each of ``n_chains`` chains starts from an exact sample of A,
-and for :math:`k = 1..K` accumulates
-:math:`\log w \mathrel{+}= \log p^*_{\beta_k}(v) - \log p^*_{\beta_{k-1}}(v)` and then takes
-one block-Gibbs step that leaves :math:`p_{\beta_k}` invariant.  With
+:mod:`physjax.spins.rbm`.  Every intermediate distribution is itself an RBM,
+:math:`(\beta W,\ \beta b + (1-\beta) b_A,\ \beta c)` (:func:`annealed_rbm`), so the
+annealing is one ``lax.scan`` over the schedule of :class:`~physjax.spins.RBMGibbs` kernel
+steps, each on its intermediate RBM.  Each of ``n_chains`` chains starts from an exact
+sample of A, and for :math:`k = 1..K` takes one kernel step that leaves
+:math:`p_{\beta_k}` invariant and accumulates
+:math:`\log w \mathrel{+}= \log p^*_{\beta_k}(v) - \log p^*_{\beta_{k-1}}(v)` of the
+state v before that step (from the step's hidden field :math:`\beta_k a`).  With
 :math:`r_i = w_i/\max w`,
 
 .. math::
@@ -32,6 +36,7 @@ from __future__ import annotations
 from functools import partial
 from typing import NamedTuple
 
+import equinox as eqx
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -40,6 +45,8 @@ from jax import Array
 from physjax._checks import check_finite, check_positive_int
 from physjax.spins.rbm import (
     RBM,
+    RBMChains,
+    RBMGibbs,
     _free_energy,
     _log_sum_unit,
     _mean,
@@ -86,25 +93,39 @@ def _base_log_partition(rbm, b_A):
     return jnp.sum(_log_sum_unit(b_A, rbm.visible)) + rbm.n_hidden * hidden
 
 
+def annealed_rbm(rbm: RBM, base_visible_bias, beta) -> RBM:
+    r"""The AIS intermediate distribution
+    :math:`p_\beta \propto e^{(1-\beta)b_A^Tv}\,e^{-\beta E_{int}(v,h) - E_0(h)}` as an
+    RBM: weights :math:`\beta W`, visible bias :math:`\beta b + (1-\beta) b_A`, hidden
+    bias :math:`\beta c` (``beta`` may be traced)."""
+    return eqx.tree_at(lambda m: (m.weights, m.visible_bias, m.hidden_bias), rbm,
+                       (beta * rbm.weights, beta * rbm.visible_bias + (1 - beta) *
+                        base_visible_bias, beta * rbm.hidden_bias))
+
+
+_GIBBS = RBMGibbs()
+
+
 @jax.jit
 def _ais(key, rbm, b_A, betas, v0):
     def log_p(v, a, beta):
+        """log p*_beta(v) from the pre-activations a = c + W^T v."""
         return ((1 - beta) * (v @ b_A) + beta * (v @ rbm.visible_bias)
                 + jnp.sum(_log_sum_unit(beta * a, rbm.hidden), -1))
 
     def step(carry, xs):
-        v, log_w = carry
+        chains, log_w = carry
         k, b_prev, b = xs
-        a = v @ rbm.weights + rbm.hidden_bias
-        log_w = log_w + log_p(v, a, b) - log_p(v, a, b_prev)
-        k1, k2 = jax.random.split(k)
-        h = _sample(k1, b * a, rbm.hidden)
-        u = (1 - b) * b_A + b * (h @ rbm.weights.T + rbm.visible_bias)
-        return (_sample(k2, u, rbm.visible), log_w), None
+        v = chains.visible
+        chains, info = _GIBBS.step(k, annealed_rbm(rbm, b_A, b), chains)
+        a = info.hidden_field / b            # the step's field is b * (c + W^T v); b > 0
+        return (chains, log_w + log_p(v, a, b) - log_p(v, a, b_prev)), None
 
+    M = v0.shape[0]
+    chains = RBMChains(v0, jnp.zeros((M, rbm.n_hidden), v0.dtype), jnp.ones(M, v0.dtype))
     keys = jax.random.split(key, betas.shape[0] - 1)
-    log_w0 = jnp.zeros(v0.shape[0], v0.dtype)
-    (_, log_w), _ = jax.lax.scan(step, (v0, log_w0), (keys, betas[:-1], betas[1:]))
+    log_w0 = jnp.zeros(M, v0.dtype)
+    (_, log_w), _ = jax.lax.scan(step, (chains, log_w0), (keys, betas[:-1], betas[1:]))
     return log_w
 
 

@@ -26,8 +26,17 @@ where *clamped* averages over the data and the hidden units' conditional distrib
 unit i is set to its "on" state with probability :math:`\sigma(2\phi_i)` (spins) or
 :math:`\sigma(\phi_i)` (binary), :math:`\phi_i = \sum_j W_{ij}x_j + b_i`.
 
+Sampling is the :class:`BMGibbs` kernel (:mod:`physjax.kernels` protocol): one sequential
+heat-bath sweep per step at the inverse temperature ``state.beta`` (per chain, so a
+temperature ladder is a vmap or a batch axis), free or with the visible units clamped.
+:func:`bm_gibbs_sweep` and :func:`bm_sampled_correlations` are thin wrappers over it and
+:func:`physjax.kernels.run`.
+
 Gradients are returned as a :class:`BoltzmannMachine` of the same shape (the ascent
-direction); :func:`fit_boltzmann_machine` hands their negative to an Optax optimizer.
+direction); :func:`fit_boltzmann_machine` hands their negative to an Optax optimizer.  The
+default optimizer is SGD with its learning rate an array in the optimizer state
+(``optax.inject_hyperparams``), so the rate may be traced (``jax.vmap`` over rates) and
+every rate runs the same compiled program.
 """
 
 from __future__ import annotations
@@ -43,7 +52,14 @@ import numpy as np
 import optax
 from jax import Array
 
-from physjax._checks import check_choice, check_finite, check_positive, check_positive_int
+from physjax._checks import (
+    check_choice,
+    check_finite,
+    check_positive,
+    check_positive_int,
+    is_concrete,
+)
+from physjax.kernels import Kernel, run
 
 __all__ = [
     "MAX_ENUMERATION_UNITS",
@@ -58,6 +74,9 @@ __all__ = [
     "bm_learning_rule",
     "bm_gibbs_sweep",
     "fit_boltzmann_machine",
+    "BMState",
+    "BMGibbsInfo",
+    "BMGibbs",
 ]
 
 UNITS = ("binary", "spin")
@@ -68,11 +87,76 @@ _CHUNK_BITS = 12
 
 # ------------------------------------------------------------------ shared helpers
 
-@functools.lru_cache(maxsize=64)
-def default_optimizer(learning_rate: float) -> optax.GradientTransformation:
-    """``optax.sgd(learning_rate)``, cached so that repeated calls reuse one compilation
-    (a new transformation is a new static argument to ``jax.jit``)."""
-    return optax.sgd(learning_rate)
+@functools.cache
+def sgd_optimizer() -> optax.GradientTransformation:
+    """Plain SGD whose learning rate lives in the optimizer state
+    (``optax.inject_hyperparams``): one transformation object for every rate, so a new rate
+    (or a traced one) reuses the compiled program.  Set the rate with
+    :func:`with_learning_rate` after ``init``."""
+    return optax.inject_hyperparams(optax.sgd)(learning_rate=1.0)
+
+
+def with_learning_rate(opt_state, learning_rate, dtype):
+    """``opt_state`` of :func:`sgd_optimizer` with its learning rate set (may be traced)."""
+    rate = jnp.asarray(learning_rate, dtype)
+    return opt_state._replace(hyperparams={**opt_state.hyperparams, "learning_rate": rate})
+
+
+def check_optimizer(optimizer, name: str = "optimizer") -> optax.GradientTransformation:
+    if not isinstance(optimizer, optax.GradientTransformation):
+        raise TypeError(f"{name} must be an optax.GradientTransformation (e.g. "
+                        f"optax.sgd(0.01)), got {type(optimizer).__name__} {optimizer!r:.40}")
+    return optimizer
+
+
+def check_rate(value, name: str):
+    """A finite rate > 0: checked on concrete values, ``equinox.error_if`` when traced."""
+    if is_concrete(value):
+        return check_positive(value, name)
+    value = jnp.asarray(value)
+    return eqx.error_if(value, ~jnp.all(jnp.isfinite(value) & (value > 0)),
+                        f"{name} must be finite and > 0")
+
+
+def check_inverse_temperature(beta, name: str = "beta"):
+    """Inverse temperatures must be finite and >= 0 (0: infinite temperature); concrete
+    values raise a ``ValueError``, traced ones go through ``equinox.error_if``."""
+    if is_concrete(beta):
+        a = np.asarray(beta)
+        check_finite(a, name)
+        if np.any(a < 0):
+            raise ValueError(f"{name} (an inverse temperature) must be >= 0, got min "
+                             f"{a.min()!r}")
+        return beta
+    return eqx.error_if(beta, ~jnp.all(jnp.isfinite(beta) & (beta >= 0)),
+                        f"{name} (an inverse temperature) must be finite and >= 0")
+
+
+def check_finite_traced(x, name: str):
+    """Finite entries: ``check_finite`` on concrete values, ``equinox.error_if`` on traced."""
+    if is_concrete(x):
+        return check_finite(x, name)
+    return eqx.error_if(x, ~jnp.all(jnp.isfinite(x)), f"{name} must be finite")
+
+
+def check_unit_values(x, units: str, name: str):
+    """``x`` must hold only the values of ``units``: 0/1 for ``"binary"``, -1/+1 for
+    ``"spin"`` (``"gaussian"`` passes).  Concrete values raise a ``ValueError`` naming
+    ``name``; traced ones go through ``equinox.error_if``."""
+    if units == "gaussian":
+        return x
+    allowed = (0, 1) if units == "binary" else (-1, 1)
+    if is_concrete(x):
+        a = np.asarray(x)
+        bad = (a != allowed[0]) & (a != allowed[1])
+        if bad.any():
+            raise ValueError(f"{name} must hold {units} unit values ({allowed[0]}/"
+                             f"{allowed[1]} for {units!r} units), found e.g. "
+                             f"{a[bad].ravel()[:3].tolist()}")
+        return x
+    return eqx.error_if(x, jnp.any((x != allowed[0]) & (x != allowed[1])),
+                        f"{name} must hold {units} unit values ({allowed[0]}/{allowed[1]} "
+                        f"for {units!r} units)")
 
 
 def check_enumerable(n_units: int, name: str, *, what: str = "layer") -> None:
@@ -340,49 +424,166 @@ def _on_probability(bm, field):
     return jax.nn.sigmoid(2 * field if bm.units == "spin" else field)
 
 
-def _sweep(key, bm, x, first):
-    """Sequential sweep over units ``first..n-1`` of configurations ``x`` (..., n); chains
-    are the leading axes and share each unit's update step."""
-    u = jax.random.uniform(key, x.shape, dtype=x.dtype)
+class BMState(NamedTuple):
+    """State of :class:`BMGibbs` chains.
+
+    Attributes:
+        x: configurations (..., n_units) (leading axes: independent chains, or none).
+        beta: inverse temperature of each chain, shape ``x.shape[:-1]``.
+    """
+
+    x: Array
+    beta: Array
+
+
+class BMGibbsInfo(NamedTuple):
+    """Per step: the fraction of the swept units whose value changed (per chain)."""
+
+    changed_fraction: Array
+
+
+def _check_bm_type(model, name="model"):
+    if not isinstance(model, BoltzmannMachine):
+        raise TypeError(f"{name} must be a physjax.spins.BoltzmannMachine, got "
+                        f"{type(model).__name__}")
+
+
+def _check_bm_state_shapes(model, state):
+    """Trace-time checks (shapes and dtypes) of a :class:`BMState` against ``model``."""
+    if not isinstance(state, BMState):
+        raise TypeError(f"state must be a BMState (from BMGibbs.init), got "
+                        f"{type(state).__name__}")
+    for field, a in zip(("x", "beta"), state, strict=True):
+        if not hasattr(a, "shape"):
+            raise TypeError(f"state.{field} must be an array, got {type(a).__name__}")
+    x, beta = state.x, state.beta
+    if x.ndim < 1 or x.shape[-1] != model.n_units:
+        raise ValueError(f"state.x must have last axis n_units = {model.n_units} (a state of "
+                         f"this machine), got shape {x.shape}")
+    if x.dtype != model.weights.dtype:
+        raise TypeError(f"state.x has dtype {x.dtype} but the model's weights are "
+                        f"{model.weights.dtype} (a state of another model or precision)")
+    if beta.shape != x.shape[:-1]:
+        raise ValueError(f"state.beta must have the chains' batch shape {x.shape[:-1]}, got "
+                         f"{beta.shape}")
+    if beta.dtype != x.dtype:
+        raise TypeError(f"state.beta has dtype {beta.dtype}, expected {x.dtype}")
+
+
+def _sweep(u, bm, x, beta, first):
+    """Sequential heat-bath sweep over units ``first..n-1`` of configurations ``x`` (..., n)
+    at inverse temperature ``beta`` (x.shape[:-1]), with uniforms ``u`` of x's shape."""
     lo = -1.0 if bm.units == "spin" else 0.0
 
     def update(i, x):
-        field = x @ bm.weights[:, i] + bm.bias[i]
+        field = beta * (x @ bm.weights[:, i] + bm.bias[i])
         return x.at[..., i].set(jnp.where(u[..., i] < _on_probability(bm, field), 1.0, lo))
     return jax.lax.fori_loop(first, bm.n_units, update, x)
 
 
+@partial(jax.jit, static_argnums=3)
+def _bm_step(key, bm, state, first):
+    """One sweep of units ``first..n-1`` (jitted: an eager step is one compiled call)."""
+    x = _sweep(jax.random.uniform(key, state.x.shape, state.x.dtype), bm, state.x,
+               state.beta, first)
+    changed = jnp.sum(x != state.x, axis=-1) / max(bm.n_units - first, 1)
+    return BMState(x, state.beta), BMGibbsInfo(changed.astype(x.dtype))
+
+
+@partial(jax.jit, static_argnums=2)
+def _random_units(key, bm, shape):
+    lo = -1.0 if bm.units == "spin" else 0.0
+    return jnp.where(jax.random.bernoulli(key, 0.5, (*shape, bm.n_units)), 1.0,
+                     lo).astype(bm.weights.dtype)
+
+
+class BMGibbs(Kernel):
+    r"""Sequential heat-bath (Glauber) sweeps of a :class:`BoltzmannMachine` at inverse
+    temperature ``state.beta``: unit i (in index order) is set "on" with probability
+    :math:`\sigma(2\beta\phi_i)` (spins) or :math:`\sigma(\beta\phi_i)` (binary),
+    :math:`\phi_i = \sum_j W_{ij}x_j + b_i`, which leaves :math:`e^{-\beta E(x)}/Z_\beta`
+    invariant.  With ``clamp_visible`` only the hidden units move (the clamped, or
+    conditional, distribution :math:`p_\beta(h | v)`).
+
+    ``model`` is the machine; ``state`` a :class:`BMState` (chains are leading axes of
+    ``state.x``); ``info`` a :class:`BMGibbsInfo`.  ``energy`` is :math:`E(x)`.
+    """
+
+    clamp_visible: bool = eqx.field(static=True, default=False)
+
+    def __check_init__(self):
+        if not isinstance(self.clamp_visible, bool | np.bool_):
+            raise TypeError(f"clamp_visible must be a bool, got {self.clamp_visible!r}")
+
+    def init(self, key, model: BoltzmannMachine, n_chains: int | None = None, *, x=None,
+             beta=1.0) -> BMState:
+        """Uniformly random configurations (one chain, or ``n_chains``), or the given ``x``
+        (..., n_units); every chain at inverse temperature ``beta`` (a scalar or one per
+        chain)."""
+        _check_bm_type(model)
+        dt = model.weights.dtype
+        if x is None:
+            shape = () if n_chains is None else (check_positive_int(n_chains, "n_chains"),)
+            x = _random_units(key, model, shape)
+        else:
+            x = jnp.asarray(check_unit_values(x, model.units, "x"), dt)
+            if x.ndim < 1 or x.shape[-1] != model.n_units:
+                raise ValueError(f"x must have last axis n_units = {model.n_units}, got "
+                                 f"shape {x.shape}")
+        beta = check_inverse_temperature(beta, "beta")
+        return BMState(x, jnp.broadcast_to(jnp.asarray(beta, dt), x.shape[:-1]))
+
+    def step(self, key, model: BoltzmannMachine, state: BMState):
+        _check_bm_state_shapes(model, state)
+        return _bm_step(key, model, state, model.n_visible if self.clamp_visible else 0)
+
+    def energy(self, model: BoltzmannMachine, state: BMState) -> Array:
+        return -_neg_energy(model, state.x)
+
+    def check(self, model, state):
+        _check_bm_type(model)
+        _check_bm_state_shapes(model, state)
+        model = eqx.tree_at(lambda m: (m.weights, m.bias), model,
+                            (check_finite_traced(model.weights, "model.weights"),
+                             check_finite_traced(model.bias, "model.bias")))
+        state = BMState(check_unit_values(state.x, model.units, "state.x"),
+                        check_inverse_temperature(state.beta, "state.beta"))
+        return model, state
+
+
 def bm_gibbs_sweep(key, bm: BoltzmannMachine, x, *, clamp_visible: bool = False) -> Array:
-    """One sequential heat-bath sweep of one configuration ``x`` (n_units,) in index order;
-    with ``clamp_visible`` only the hidden units move.  ``jax.vmap`` makes chains."""
+    """One sequential heat-bath sweep of one configuration ``x`` (n_units,) in index order
+    (one step of :class:`BMGibbs` at beta = 1); with ``clamp_visible`` only the hidden units
+    move.  ``x`` must hold the machine's unit values (-1/+1 or 0/1).  ``jax.vmap`` makes
+    chains."""
     _check_bm(bm)
-    x = jnp.asarray(x, dtype=bm.weights.dtype)
-    if x.shape != (bm.n_units,):
+    if not hasattr(x, "shape"):
+        x = np.asarray(x)
+    if tuple(x.shape) != (bm.n_units,):
         raise ValueError(f"x must have shape ({bm.n_units},) (one configuration; vmap over "
-                         f"chains), got {x.shape}")
-    return _jit_sweep(key, bm, x, bm.n_visible if clamp_visible else 0)
+                         f"chains), got {tuple(x.shape)}")
+    x = jnp.asarray(check_unit_values(check_finite(x, "x"), bm.units, "x"),
+                    bm.weights.dtype)
+    return _jit_sweep(BMGibbs(bool(clamp_visible)), key, bm, x)
 
 
-_jit_sweep = jax.jit(_sweep, static_argnums=3)
+@eqx.filter_jit
+def _jit_sweep(kernel, key, bm, x):
+    return kernel.step(key, bm, BMState(x, jnp.ones((), x.dtype)))[0].x
 
 
-def _time_average_moments(key, bm, x, first, burn_in, n_sweeps):
-    """Moments averaged over ``n_sweeps`` sweeps after ``burn_in``, and over the chains
+def _pair_moments_of_state(model, state, info):
+    r"""Chain-averaged :math:`\langle x_ix_j\rangle` and :math:`\langle x_i\rangle`."""
+    x = state.x
+    return x.T @ x / x.shape[0], jnp.mean(x, 0)
+
+
+def _time_average_moments(key, kernel, bm, x, burn_in, n_sweeps):
+    """Moments averaged over ``n_sweeps`` sweeps after ``burn_in`` and over the chains
     (leading axis of x)."""
-    k_burn, k_run = jax.random.split(key)
-    x = jax.lax.fori_loop(0, burn_in,
-                          lambda i, x: _sweep(jax.random.fold_in(k_burn, i), bm, x, first), x)
-
-    def body(carry, k):
-        x, pairs, means = carry
-        x = _sweep(k, bm, x, first)
-        return (x, pairs + x.T @ x, means + jnp.sum(x, 0)), None
-
-    zero = jnp.zeros((bm.n_units, bm.n_units), x.dtype)
-    (x, pairs, means), _ = jax.lax.scan(body, (x, zero, jnp.zeros(bm.n_units, x.dtype)),
-                                        jax.random.split(k_run, n_sweeps))
-    norm = n_sweeps * x.shape[0]
-    return pairs / norm, means / norm
+    state = BMState(x, jnp.ones(x.shape[:1], x.dtype))
+    r = run(kernel, key, bm, state, n_sweeps, burn_in=burn_in, observe=_pair_moments_of_state)
+    return tuple(jnp.mean(m, 0) for m in r.records)
 
 
 @partial(jax.jit, static_argnums=(3, 4, 5))
@@ -391,20 +592,22 @@ def _sampled_correlations(key, bm, data, n_chains, burn_in, n_sweeps):
     dt = bm.weights.dtype
     lo = -1.0 if bm.units == "spin" else 0.0
     x0 = jnp.where(jax.random.bernoulli(k_init, 0.5, (n_chains, bm.n_units)), 1.0, lo)
-    free = _time_average_moments(k_free, bm, x0.astype(dt), 0, burn_in, n_sweeps)
+    free = _time_average_moments(k_free, BMGibbs(), bm, x0.astype(dt), burn_in, n_sweeps)
     if bm.n_hidden == 0:
         clamped = _pair_moments(data, jnp.full(data.shape[0], 1.0 / data.shape[0], dt))
     else:
         h0 = jnp.where(jax.random.bernoulli(k_init, 0.5, (data.shape[0], bm.n_hidden)), 1.0,
                        lo).astype(dt)
         xc = jnp.concatenate([data, h0], axis=1)
-        clamped = _time_average_moments(k_clamp, bm, xc, bm.n_visible, burn_in, n_sweeps)
+        clamped = _time_average_moments(k_clamp, BMGibbs(clamp_visible=True), bm, xc,
+                                        burn_in, n_sweeps)
     return BMCorrelations(clamped[0], clamped[1], free[0], free[1])
 
 
 def bm_sampled_correlations(key, bm: BoltzmannMachine, data, *, n_chains: int = 256,
                             n_sweeps: int = 200, burn_in: int = 50) -> BMCorrelations:
-    """Clamped and free correlations estimated by Gibbs sampling.
+    """Clamped and free correlations estimated by Gibbs sampling (:class:`BMGibbs` through
+    :func:`physjax.kernels.run`).
 
     Free: ``n_chains`` chains from random states, ``burn_in`` sweeps, then the average over
     ``n_sweeps`` sweeps and the chains.  Clamped: one chain per data row with the visible
@@ -422,8 +625,8 @@ def bm_sampled_correlations(key, bm: BoltzmannMachine, data, *, n_chains: int = 
 
 # ------------------------------------------------------------------------ learning
 
-@partial(jax.jit, static_argnums=(3, 4, 5, 6, 7))
-def _fit(key, bm, data, optimizer, n_steps, method, n_chains, n_sweeps):
+@partial(jax.jit, static_argnums=(3, 5, 6, 7, 8))
+def _fit(key, bm, data, optimizer, opt_state, n_steps, method, n_chains, n_sweeps):
     def step(carry, k):
         bm, opt_state = carry
         if method == "exact":
@@ -436,7 +639,7 @@ def _fit(key, bm, data, optimizer, n_steps, method, n_chains, n_sweeps):
         size = jnp.sqrt(jnp.sum(grad.weights**2) + jnp.sum(grad.bias**2))
         return (bm, opt_state), size
 
-    (bm, _), sizes = jax.lax.scan(step, (bm, optimizer.init(bm)), jax.random.split(key, n_steps))
+    (bm, _), sizes = jax.lax.scan(step, (bm, opt_state), jax.random.split(key, n_steps))
     return bm, sizes
 
 
@@ -444,15 +647,16 @@ def fit_boltzmann_machine(key, bm: BoltzmannMachine, data, *, n_steps: int,
                           learning_rate: float = 0.1, optimizer=None, method: str = "exact",
                           n_chains: int = 256, n_sweeps: int = 100,
                           ) -> tuple[BoltzmannMachine, Array]:
-    """Train with the Boltzmann-machine learning rule, ``n_steps`` full-batch steps in one
+    r"""Train with the Boltzmann-machine learning rule, ``n_steps`` full-batch steps in one
     ``lax.scan``.
 
     ``method="exact"`` uses enumerated correlations (small machines), ``"gibbs"``
     :func:`bm_sampled_correlations` with ``n_chains`` chains, ``n_sweeps // 4`` burn-in and
-    ``n_sweeps`` measuring sweeps per step (``key`` drives the sampling).  ``optimizer`` is an Optax
-    ``GradientTransformation`` (default ``optax.sgd(learning_rate)``; plain gradient ascent
-    is the seed's :math:`\\Delta w_{ij} = \\epsilon(p_{ij} - p'_{ij})`).  Returns the
-    trained machine and the gradient norm per step.
+    ``n_sweeps`` measuring sweeps per step (``key`` drives the sampling).  ``optimizer`` is an
+    Optax ``GradientTransformation``; the default is SGD at ``learning_rate`` (plain gradient
+    ascent, the seed's :math:`\Delta w_{ij} = \epsilon(p_{ij} - p'_{ij})`), the rate held as
+    an array so it may be traced (``jax.vmap`` over rates).  Returns the trained machine and
+    the gradient norm per step.
     """
     _check_bm(bm)
     data = check_unit_data(data, bm.units, "data", bm.n_visible)
@@ -460,10 +664,13 @@ def fit_boltzmann_machine(key, bm: BoltzmannMachine, data, *, n_steps: int,
     check_choice(method, "method", ("exact", "gibbs"))
     if method == "exact":
         check_enumerable(bm.n_units, "bm", what="machine")
-    check_positive(learning_rate, "learning_rate")
+    learning_rate = check_rate(learning_rate, "learning_rate")
     check_positive_int(n_chains, "n_chains")
     check_positive_int(n_sweeps, "n_sweeps")
     if optimizer is None:
-        optimizer = default_optimizer(float(learning_rate))
-    return _fit(key, bm, data.astype(bm.weights.dtype), optimizer, n_steps, method, n_chains,
-                n_sweeps)
+        optimizer = sgd_optimizer()
+        opt_state = with_learning_rate(optimizer.init(bm), learning_rate, bm.weights.dtype)
+    else:
+        opt_state = check_optimizer(optimizer).init(bm)
+    return _fit(key, bm, data.astype(bm.weights.dtype), optimizer, opt_state, n_steps, method,
+                n_chains, n_sweeps)

@@ -1,6 +1,7 @@
 """Overlaps for dense spin systems: Mattis overlaps, replica overlaps, P(q), Hamming distance.
 
-Spins are +-1 with the site axis last; any leading axes broadcast.
+Spins are +-1 with the site axis last (other values are refused, naming the argument); any
+leading axes broadcast.
 """
 
 from __future__ import annotations
@@ -9,7 +10,7 @@ import jax.numpy as jnp
 import numpy as np
 from jax import Array
 
-from physjax._checks import check_finite, check_positive_int
+from physjax._checks import check_finite, check_positive_int, check_spins
 
 __all__ = ["mattis_overlaps", "replica_overlap", "overlap_matrix", "overlap_histogram",
            "hamming_to_nearest_pattern"]
@@ -23,7 +24,7 @@ def _patterns(patterns):
 
 
 def _site_axis(spins, n, name="spins"):
-    s = jnp.asarray(spins)
+    s = jnp.asarray(check_spins(spins, name))
     if s.shape[-1:] != (n,):
         raise ValueError(f"{name} must have N = {n} sites on the last axis, got {s.shape}")
     return s
@@ -38,14 +39,14 @@ def mattis_overlaps(patterns, spins) -> Array:
 
 def replica_overlap(spins_a, spins_b) -> Array:
     """:math:`q_{ab} = \\sigma^a\\cdot\\sigma^b/N` (site axis last)."""
-    a = jnp.asarray(spins_a)
+    a = jnp.asarray(check_spins(spins_a, "spins_a"))
     b = _site_axis(spins_b, a.shape[-1], "spins_b")
     return jnp.sum(a * b, axis=-1) / a.shape[-1]
 
 
 def overlap_matrix(spins) -> Array:
     """All :math:`q_{ab}` of replicas on axis -2: shape (..., R, R)."""
-    s = jnp.asarray(check_finite(spins, "spins"))
+    s = jnp.asarray(check_spins(spins, "spins"))
     if s.ndim < 2:
         raise ValueError(f"spins must have shape (..., R, N) with replicas on axis -2, got "
                          f"{s.shape}")

@@ -19,12 +19,26 @@ layer gives the free energy :math:`p(v) = e^{-F(v)}/Z` with :math:`a = c + W^Tv`
 
 The layers are conditionally independent: :math:`p(h_j=1|v) = \sigma(a_j)` (binary),
 :math:`p(h_j=\pm1|v) = \sigma(\pm 2a_j)` (spin), :math:`h_j|v \sim \mathcal N(a_j, 1)`
-(Gaussian), and likewise for :math:`v` given :math:`u = b + Wh`.  Block Gibbs sampling
-alternates the two layers; R chains are a leading batch axis (one key per step drives all of
-them through batched matrix products; `jax.vmap` with per-chain keys gives the same chains
-in distribution).  Binary and spin units are drawn from counter-based uniforms
-(:mod:`physjax._counter_rng`: two seeds from the key, a hash per unit), 6x cheaper than Threefry
-on a CPU; Gaussian units use ``jax.random.normal``.
+(Gaussian), and likewise for :math:`v` given :math:`u = b + Wh`.
+
+Block Gibbs sampling is the :class:`RBMGibbs` kernel (:mod:`physjax.kernels` protocol),
+which samples the *tempered* RBM
+
+.. math::
+    p_\beta(v, h) \propto e^{-\beta E_{int}(v,h) - E_0(h)},\qquad
+    E_{int} = -v^TWh - b^Tv - c^Th,\quad E_0 = \tfrac12|h|^2\ \text{(Gaussian) or } 0,
+
+at the inverse temperature ``state.beta`` of each chain (1: the RBM itself; the fields
+:math:`a`, :math:`u` are multiplied by :math:`\beta`).  A step draws
+:math:`h \sim p_\beta(h|v)`, then :math:`v \sim p_\beta(v|h)`; it reads only the visible
+layer, so it is a Markov kernel on :math:`v` alone, and the state's ``hidden`` is the layer
+that produced its ``visible`` (a joint sample in equilibrium).  Chains are leading batch axes
+(one key per step drives all of them through batched matrix products; ``jax.vmap`` with
+per-chain keys gives the same chains in distribution).  Binary and spin units are drawn from
+counter-based uniforms (:mod:`physjax._counter_rng`: two seeds from the key, a hash per
+unit), 6x cheaper than Threefry on a CPU; Gaussian units use ``jax.random.normal``.
+:func:`init_chains`, :func:`gibbs_step` and :func:`run_gibbs` are thin wrappers over the
+kernel and :func:`physjax.kernels.run`.
 
 Hopfield networks (seed 003, Hubbard–Stratonovich).  For spins :math:`\sigma` and Gaussian
 :math:`z`,
@@ -44,14 +58,23 @@ from typing import NamedTuple
 import equinox as eqx
 import jax
 import jax.numpy as jnp
-import numpy as np
 from jax import Array
 
 from physjax import _counter_rng
-from physjax._checks import check_choice, check_finite, check_positive, check_positive_int
+from physjax._checks import (
+    check_choice,
+    check_finite,
+    check_key,
+    check_positive,
+    check_positive_int,
+)
+from physjax.kernels import Kernel, run
 from physjax.spins.boltzmann import (
     check_enumerable,
+    check_finite_traced,
+    check_inverse_temperature,
     check_unit_data,
+    check_unit_values,
     enumerate_states,
     float_array,
 )
@@ -62,6 +85,8 @@ __all__ = [
     "HIDDEN_UNITS",
     "RBM",
     "RBMChains",
+    "RBMGibbsInfo",
+    "RBMGibbs",
     "init_rbm",
     "rbm_energy",
     "free_energy",
@@ -206,20 +231,6 @@ def rbm_energy(rbm: RBM, v, h) -> Array:
     return e + 0.5 * jnp.sum(h * h, -1) if rbm.hidden == "gaussian" else e
 
 
-def _check_unit_values(x, units: str, name: str):
-    """Concrete ``x`` must hold only the values of ``units``: 0/1 for ``"binary"``, -1/+1
-    for ``"spin"`` (``"gaussian"`` and tracers pass)."""
-    if units == "gaussian" or isinstance(x, jax.core.Tracer):
-        return x
-    a = np.asarray(x)
-    allowed = (0, 1) if units == "binary" else (-1, 1)
-    bad = (a != allowed[0]) & (a != allowed[1])
-    if bad.any():
-        raise ValueError(f"{name} must hold {units} unit values ({allowed[0]}/{allowed[1]} "
-                         f"for {units!r} units), found e.g. {a[bad].ravel()[:3].tolist()}")
-    return x
-
-
 def free_energy(rbm: RBM, v) -> Array:
     """Free energy :math:`F(v) = -\\log\\sum_h e^{-E(v,h)}` (integral for Gaussian hidden
     units) of visible configurations (..., n_visible): 0/1 entries for binary visible units,
@@ -228,7 +239,7 @@ def free_energy(rbm: RBM, v) -> Array:
     v = jnp.asarray(check_finite(v, "v"), dtype=rbm.weights.dtype)
     if v.shape[-1:] != (rbm.n_visible,):
         raise ValueError(f"v must have last axis n_visible = {rbm.n_visible}, got {v.shape}")
-    _check_unit_values(v, rbm.visible, "v")
+    check_unit_values(v, rbm.visible, "v")
     return _jit_free_energy(rbm, v)
 
 
@@ -285,71 +296,195 @@ def sample_visible(key, rbm: RBM, h) -> Array:
 # --------------------------------------------------------------- block Gibbs chains
 
 class RBMChains(NamedTuple):
-    """Block-Gibbs chains: ``visible`` (R, n_visible) and ``hidden`` (R, n_hidden) with
-    ``hidden`` drawn from :math:`p(h|v)` of the current ``visible``."""
+    r"""State of :class:`RBMGibbs` chains (leading axes: independent chains, or none).
+
+    Attributes:
+        visible: (..., n_visible) visible units.
+        hidden: (..., n_hidden) hidden units, drawn from :math:`p_\beta(h|v)` of the
+            previous visible state (of ``visible`` itself after :func:`init_chains`).
+        beta: inverse temperature of each chain, shape ``visible.shape[:-1]``.
+    """
 
     visible: Array
     hidden: Array
+    beta: Array
 
 
+class RBMGibbsInfo(NamedTuple):
+    r"""The fields of one :class:`RBMGibbs` step (tempered: multiplied by beta).
+
+    Attributes:
+        hidden_field: :math:`\beta(c + W^Tv)` of the step's input visible state, which
+            drew the new hidden layer (:math:`E[h|v]` is its unit mean).
+        visible_field: :math:`\beta(b + Wh)` of the new hidden layer, which drew the new
+            visible layer (its unit mean is the reconstruction :math:`E[v|h]`).
+    """
+
+    hidden_field: Array
+    visible_field: Array
+
+
+@partial(jax.jit, static_argnums=2)
 def random_visible(key, rbm: RBM, shape) -> Array:
     lo = 0.0 if rbm.visible == "binary" else -1.0
     return jnp.where(jax.random.bernoulli(key, 0.5, (*shape, rbm.n_visible)), 1.0, lo
                      ).astype(rbm.weights.dtype)
 
 
-def init_chains(key, rbm: RBM, n_chains: int, *, visible=None) -> RBMChains:
-    """``n_chains`` chains from uniformly random visible states (or the given ``visible``
-    (n_chains, n_visible)), hidden units drawn from :math:`p(h|v)`."""
+def _check_rbm_state_shapes(model, state, name="state"):
+    """Trace-time checks (shapes and dtypes) of an :class:`RBMChains` against ``model``."""
+    if not isinstance(state, RBMChains):
+        raise TypeError(f"{name} must be RBMChains (from RBMGibbs.init or init_chains), got "
+                        f"{type(state).__name__}")
+    for field, x in zip(("visible", "hidden", "beta"), state, strict=True):
+        if not hasattr(x, "shape"):
+            raise TypeError(f"{name}.{field} must be an array, got {type(x).__name__}")
+    v, h, beta = state
+    if v.ndim < 1 or v.shape[-1] != model.n_visible:
+        raise ValueError(f"{name}.visible must have last axis n_visible = {model.n_visible} "
+                         f"(a state of this RBM), got shape {v.shape}")
+    if h.shape != v.shape[:-1] + (model.n_hidden,):
+        raise ValueError(f"{name}.hidden must have shape {v.shape[:-1] + (model.n_hidden,)} "
+                         f"(n_hidden = {model.n_hidden}), got {h.shape}")
+    if beta.shape != v.shape[:-1]:
+        raise ValueError(f"{name}.beta must have the chains' batch shape {v.shape[:-1]}, "
+                         f"got {beta.shape}")
+    dt = model.weights.dtype
+    for field, x in zip(("visible", "hidden", "beta"), state, strict=True):
+        if x.dtype != dt:
+            raise TypeError(f"{name}.{field} has dtype {x.dtype} but the RBM's weights are "
+                            f"{dt} (a state of another model or precision)")
+
+
+@jax.jit
+def _block_gibbs(key, rbm, v, beta):
+    """h ~ p_beta(h|v), then v ~ p_beta(v|h), for visible states v (..., n_visible) and
+    inverse temperatures beta (v.shape[:-1]).  Jitted so that an eager (or eagerly vmapped)
+    step is one compiled call; inside a traced loop it is inlined."""
+    k1, k2 = jax.random.split(key)
+    b = beta[..., None]
+    hidden_field = b * (v @ rbm.weights + rbm.hidden_bias)
+    h = _sample(k1, hidden_field, rbm.hidden)
+    visible_field = b * (h @ rbm.weights.T + rbm.visible_bias)
+    v = _sample(k2, visible_field, rbm.visible)
+    return RBMChains(v, h, beta), RBMGibbsInfo(hidden_field, visible_field)
+
+
+class RBMGibbs(Kernel):
+    r"""Block Gibbs sampling of the tempered RBM
+    :math:`p_\beta(v,h) \propto e^{-\beta E_{int}(v,h) - E_0(h)}` (module docstring) at
+    the inverse temperature ``state.beta`` of each chain: one step draws
+    :math:`h \sim p_\beta(h|v)` and then :math:`v \sim p_\beta(v|h)`.
+
+    ``model`` is an :class:`RBM` (its unit types are its static fields), ``state`` an
+    :class:`RBMChains`, ``info`` an :class:`RBMGibbsInfo`.  ``energy`` is the tempered part
+    :math:`E_{int}(v, h)` (the Gaussian :math:`|h|^2/2` does not depend on beta, so
+    replica-exchange ratios are those of :math:`E_{int}`).
+    """
+
+    def init(self, key, model: RBM, n_chains: int | None = None, *, visible=None,
+             beta=1.0) -> RBMChains:
+        r"""One chain (or ``n_chains``) from uniformly random visible states, or from the
+        given ``visible`` (..., n_visible); hidden units drawn from
+        :math:`p_\beta(h|v)`; every chain at inverse temperature ``beta`` (a scalar or one
+        per chain)."""
+        check_rbm(model, "model")
+        dt = model.weights.dtype
+        k1, k2 = jax.random.split(key)
+        if visible is None:
+            shape = () if n_chains is None else (check_positive_int(n_chains, "n_chains"),)
+            v = random_visible(k1, model, shape)
+        else:
+            v = jnp.asarray(check_unit_values(check_finite(visible, "visible"),
+                                              model.visible, "visible"), dt)
+            if v.ndim < 1 or v.shape[-1] != model.n_visible:
+                raise ValueError(f"visible must have last axis n_visible = "
+                                 f"{model.n_visible}, got shape {v.shape}")
+            if n_chains is not None and v.shape[:-1] != (n_chains,):
+                raise ValueError(f"visible must hold n_chains = {n_chains} rows, got shape "
+                                 f"{v.shape}")
+        beta = jnp.asarray(check_inverse_temperature(beta, "beta"), dt)
+        return _chains_from_visible(k2, model, v, beta)
+
+    def step(self, key, model: RBM, state: RBMChains):
+        _check_rbm_state_shapes(model, state)
+        return _block_gibbs(key, model, state.visible, state.beta)
+
+    def energy(self, model: RBM, state: RBMChains) -> Array:
+        v, h = state.visible, state.hidden
+        return (-jnp.sum((v @ model.weights) * h, -1) - v @ model.visible_bias
+                - h @ model.hidden_bias)
+
+    def check(self, model, state):
+        if not isinstance(model, RBM):
+            raise TypeError(f"model must be a physjax.spins.RBM, got {type(model).__name__}")
+        _check_rbm_state_shapes(model, state)
+        fields = ("weights", "visible_bias", "hidden_bias")
+        model = eqx.tree_at(lambda m: tuple(getattr(m, f) for f in fields), model,
+                            tuple(check_finite_traced(getattr(model, f), f"model.{f}")
+                                  for f in fields))
+        state = RBMChains(check_unit_values(state.visible, model.visible, "state.visible"),
+                          check_finite_traced(
+                              check_unit_values(state.hidden, model.hidden, "state.hidden"),
+                              "state.hidden"),
+                          check_inverse_temperature(state.beta, "state.beta"))
+        return model, state
+
+
+@jax.jit
+def _chains_from_visible(key, rbm, v, beta):
+    beta = jnp.broadcast_to(beta, v.shape[:-1])
+    a = beta[..., None] * (v @ rbm.weights + rbm.hidden_bias)
+    return RBMChains(v, _sample(key, a, rbm.hidden), beta)
+
+
+def init_chains(key, rbm: RBM, n_chains: int, *, visible=None, beta=1.0) -> RBMChains:
+    r"""``n_chains`` chains from uniformly random visible states (or the given ``visible``
+    (n_chains, n_visible)), hidden units drawn from :math:`p_\beta(h|v)`, at inverse
+    temperature ``beta`` (:meth:`RBMGibbs.init`)."""
     check_rbm(rbm)
     R = check_positive_int(n_chains, "n_chains")
     if visible is not None:
         visible = check_visible_data(rbm, visible, "visible")
         if visible.shape[0] != R:
             raise ValueError(f"visible must hold n_chains = {R} rows, got {visible.shape[0]}")
-    return _init_chains(key, rbm, R, visible)
+    beta = jnp.asarray(check_inverse_temperature(beta, "beta"), rbm.weights.dtype)
+    return _init_chains(RBMGibbs(), key, rbm, R, visible, beta)
 
 
-@partial(jax.jit, static_argnums=2)
-def _init_chains(key, rbm, R, v):
-    k1, k2 = jax.random.split(key)
-    if v is None:
-        v = random_visible(k1, rbm, (R,))
-    return RBMChains(v, _sample(k2, v @ rbm.weights + rbm.hidden_bias, rbm.hidden))
+@eqx.filter_jit
+def _init_chains(kernel, key, rbm, R, v, beta):
+    return kernel.init(key, rbm, R, visible=v, beta=beta)
 
 
-def _gibbs(key, rbm, v):
-    k1, k2, k3 = jax.random.split(key, 3)
-    h = _sample(k1, v @ rbm.weights + rbm.hidden_bias, rbm.hidden)
-    v = _sample(k2, h @ rbm.weights.T + rbm.visible_bias, rbm.visible)
-    return RBMChains(v, _sample(k3, v @ rbm.weights + rbm.hidden_bias, rbm.hidden))
+@eqx.filter_jit
+def _gibbs_step(kernel, key, rbm, chains):
+    return kernel.step(key, rbm, chains)[0]
 
 
-@jax.jit
 def gibbs_step(key, rbm: RBM, chains: RBMChains) -> RBMChains:
-    """One block-Gibbs step, :math:`v \\to h \\sim p(h|v) \\to v' \\sim p(v|h)` (and a fresh
-    :math:`h' \\sim p(h|v')`).  Leading axes of ``chains.visible`` are independent chains
+    r"""One block-Gibbs step (:class:`RBMGibbs`), :math:`h \sim p(h|v)` then
+    :math:`v' \sim p(v|h)`.  Leading axes of ``chains.visible`` are independent chains
     updated together with one key (batched matrix products); ``jax.vmap`` over per-chain
     keys works as well and gives the same distribution."""
-    return _gibbs(key, rbm, chains.visible)
+    key = check_key(key, traced=True)
+    check_rbm(rbm)
+    _check_rbm_state_shapes(rbm, chains, "chains")
+    return _gibbs_step(RBMGibbs(), key, rbm, chains)
 
 
-@jax.jit
-def _run_gibbs(keys, rbm, chains):
-    def body(ch, k):
-        return _gibbs(k, rbm, ch.visible), None
-    return jax.lax.scan(body, chains, keys)[0]
+def _no_record(model, state, info):
+    return ()
 
 
 def run_gibbs(key, rbm: RBM, chains: RBMChains, n_steps: int) -> RBMChains:
-    """``n_steps`` block-Gibbs steps of all chains inside one ``lax.scan``."""
+    """``n_steps`` block-Gibbs steps of all chains (:class:`RBMGibbs` through
+    :func:`physjax.kernels.run`, one compiled loop)."""
     check_rbm(rbm)
-    check_positive_int(n_steps, "n_steps")
-    v = chains.visible
-    if v.ndim != 2 or v.shape[1] != rbm.n_visible:
-        raise ValueError(f"chains.visible must have shape (n_chains, {rbm.n_visible}), "
-                         f"got {v.shape}")
-    return _run_gibbs(jax.random.split(key, n_steps), rbm, chains)
+    n_steps = check_positive_int(n_steps, "n_steps")
+    _check_rbm_state_shapes(rbm, chains, "chains")
+    return run(RBMGibbs(), key, rbm, chains, n_steps, record_every=n_steps,
+               observe=_no_record).state
 
 
 # --------------------------------------------------------------- exact enumeration

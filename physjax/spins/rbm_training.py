@@ -21,12 +21,16 @@ visible states come from:
   :math:`\min\{1, e^{-F_i(v_{i+1}) - F_{i+1}(v_i) + F_i(v_i) + F_{i+1}(v_{i+1})}\}` using the
   tempered free energies; the :math:`\beta = 1` chains give the negative phase.
 
-The parameters are updated by an Optax ``GradientTransformation`` applied to minus the
-gradient.  An epoch shuffles the data, cuts it into ``len(data) // batch_size`` mini-batches
-(the remainder is dropped) and runs them in one ``lax.scan``; epochs are an outer
-``lax.scan``, all compiled once.  The reconstruction error recorded per epoch is the mean
-over units and samples of :math:`(v - E[v|h])^2` with :math:`h\sim p(h|v)`, the quantity
-CD reports at no extra cost.
+All three negative phases are steps of the :class:`~physjax.spins.RBMGibbs` kernel (PT: its
+chains carry the ladder's inverse temperatures in ``beta``).  The parameters are updated by an
+Optax ``GradientTransformation`` applied to minus the gradient; the default, SGD at
+``learning_rate``, keeps the rate as an array in the optimizer state
+(``optax.inject_hyperparams``), so it may be traced (``jax.vmap`` over rates) and every rate
+runs the same compiled program.  An epoch shuffles the data, cuts it into
+``len(data) // batch_size`` mini-batches (the remainder is dropped) and runs them in one
+``lax.scan``; epochs are an outer ``lax.scan``, all compiled once.  The reconstruction error
+recorded per epoch is the mean over units and samples of :math:`(v - E[v|h])^2` with
+:math:`h\sim p(h|v)`, the quantity CD reports at no extra cost.
 """
 
 from __future__ import annotations
@@ -46,12 +50,18 @@ from physjax._checks import (
     check_choice,
     check_finite,
     check_key,
-    check_positive,
     check_positive_int,
 )
-from physjax.spins.boltzmann import default_optimizer
+from physjax.spins.boltzmann import (
+    check_optimizer,
+    check_rate,
+    sgd_optimizer,
+    with_learning_rate,
+)
 from physjax.spins.rbm import (
     RBM,
+    RBMChains,
+    RBMGibbs,
     _log_sum_unit,
     _mean,
     _sample,
@@ -111,16 +121,21 @@ def _positive(rbm, v0):
     return a0, _mean(a0, rbm.hidden)
 
 
-def _gibbs_chain(key, rbm, v, k, beta=None):
-    """k block-Gibbs steps of a batch of visible states (optionally at inverse temperature
-    ``beta``); returns the final visible states and their hidden pre-activations."""
-    def step(v, kk):
-        k1, k2 = jax.random.split(kk)
-        a = v @ rbm.weights + rbm.hidden_bias
-        h = _sample(k1, a if beta is None else beta * a, rbm.hidden)
-        u = h @ rbm.weights.T + rbm.visible_bias
-        return _sample(k2, u if beta is None else beta * u, rbm.visible), None
-    return jax.lax.scan(step, v, jax.random.split(key, k))[0]
+_GIBBS = RBMGibbs()
+
+
+def _as_chains(rbm, v, beta=None):
+    """Visible states as :class:`RBMChains` (at beta = 1 unless given).  A kernel step reads
+    only the visible layer, so the hidden layer here is a placeholder."""
+    batch = v.shape[:-1]
+    beta = jnp.ones(batch, v.dtype) if beta is None else jnp.broadcast_to(beta, batch)
+    return RBMChains(v, jnp.zeros(batch + (rbm.n_hidden,), v.dtype), beta)
+
+
+def _gibbs_steps(key, rbm, chains, n):
+    """``n`` steps of the block-Gibbs kernel (step i keyed by ``fold_in(key, i)``)."""
+    return jax.lax.fori_loop(
+        0, n, lambda i, ch: _GIBBS.step(jax.random.fold_in(key, i), rbm, ch)[0], chains)
 
 
 def _gradient(rbm, v0, ph0, vk):
@@ -138,17 +153,14 @@ def _recon_error(key, rbm, v0, a0):
 
 
 def _cd(key, rbm, v0, k):
-    """CD-k, written out for speed: the first step reuses the positive pre-activations and
-    gives the reconstruction error."""
-    k1, k2, k3 = jax.random.split(key, 3)
-    a0, ph0 = _positive(rbm, v0)
-    h0 = _sample(k1, a0, rbm.hidden)
-    u0 = h0 @ rbm.weights.T + rbm.visible_bias
-    recon = jnp.mean((v0 - _mean(u0, rbm.visible)) ** 2)
-    vk = _sample(k2, u0, rbm.visible)
-    if k > 1:
-        vk = _gibbs_chain(k3, rbm, vk, k - 1)
-    return _gradient(rbm, v0, ph0, vk), recon
+    """CD-k.  The first kernel step starts at the data: its hidden field gives the positive
+    phase and its visible field the reconstruction error."""
+    k1, k2 = jax.random.split(key)
+    chains, info = _GIBBS.step(k1, rbm, _as_chains(rbm, v0))
+    ph0 = _mean(info.hidden_field, rbm.hidden)
+    recon = jnp.mean((v0 - _mean(info.visible_field, rbm.visible)) ** 2)
+    chains = _gibbs_steps(k2, rbm, chains, k - 1)
+    return _gradient(rbm, v0, ph0, chains.visible), recon
 
 
 def cd_gradient(key, rbm: RBM, batch, k: int = 1) -> RBM:
@@ -162,18 +174,15 @@ def cd_gradient(key, rbm: RBM, batch, k: int = 1) -> RBM:
 
 
 def _pcd(key, rbm, v0, chains, k):
-    """PCD-k.  The data and the chains go through the first Gibbs step together (stacked,
-    one matrix product per layer): the data's half gives the positive phase and the
+    """PCD-k.  The data and the chains take the first kernel step together (stacked, one
+    matrix product per layer): the data's half gives the positive phase and the
     reconstruction error, the chains' half their first step."""
-    k1, k2, k3 = jax.random.split(key, 3)
+    k1, k2 = jax.random.split(key)
     B = v0.shape[0]
-    a = jnp.concatenate([v0, chains]) @ rbm.weights + rbm.hidden_bias
-    ph0 = _mean(a[:B], rbm.hidden)
-    u = _sample(k1, a, rbm.hidden) @ rbm.weights.T + rbm.visible_bias
-    recon = jnp.mean((v0 - _mean(u[:B], rbm.visible)) ** 2)
-    chains = _sample(k2, u[B:], rbm.visible)
-    if k > 1:
-        chains = _gibbs_chain(k3, rbm, chains, k - 1)
+    both, info = _GIBBS.step(k1, rbm, _as_chains(rbm, jnp.concatenate([v0, chains])))
+    ph0 = _mean(info.hidden_field[:B], rbm.hidden)
+    recon = jnp.mean((v0 - _mean(info.visible_field[:B], rbm.visible)) ** 2)
+    chains = _gibbs_steps(k2, rbm, _as_chains(rbm, both.visible[B:]), k - 1).visible
     return _gradient(rbm, v0, ph0, chains), chains, recon
 
 
@@ -220,10 +229,11 @@ def _exchange(key, rbm, chains, betas):
 
 
 def _pt(key, rbm, v0, chains, betas, k):
+    """PT-PCD: k kernel steps of all (n_temperatures, n_chains) chains, each slot at its
+    inverse temperature, then one exchange sweep; the beta = 1 slot is the negative phase."""
     k1, k2, k3 = jax.random.split(key, 3)
     a0, ph0 = _positive(rbm, v0)
-    keys = jax.random.split(k1, betas.shape[0])
-    chains = jax.vmap(lambda kk, ch, b: _gibbs_chain(kk, rbm, ch, k, b))(keys, chains, betas)
+    chains = _gibbs_steps(k1, rbm, _as_chains(rbm, chains, betas[:, None]), k).visible
     chains, rate = _exchange(k2, rbm, chains, betas)
     return _gradient(rbm, v0, ph0, chains[0]), chains, _recon_error(k3, rbm, v0, a0), rate
 
@@ -248,6 +258,7 @@ def init_training(key, rbm: RBM, optimizer: optax.GradientTransformation, *,
     from random visible states (PT: at each of ``n_temperatures`` inverse temperatures
     evenly spaced from 1 to 0, or the given decreasing ladder ``betas``)."""
     check_rbm(rbm)
+    check_optimizer(optimizer)
     check_choice(method, "method", TRAINING_METHODS)
     R = check_positive_int(n_chains, "n_chains")
     dt = rbm.weights.dtype
@@ -304,6 +315,7 @@ def train_epochs(key, state: RBMTrainState, data, optimizer: optax.GradientTrans
         raise TypeError(f"state must be an RBMTrainState from init_training, got "
                         f"{type(state).__name__}")
     check_rbm(state.rbm, "state.rbm")
+    check_optimizer(optimizer)
     data = check_visible_data(state.rbm, data)
     n_epochs = check_positive_int(n_epochs, "n_epochs")
     B = check_positive_int(batch_size, "batch_size")
@@ -320,23 +332,30 @@ def train_rbm(key, rbm: RBM, data, *, n_epochs: int = 10, batch_size: int = 100,
               n_temperatures: int = 10, betas=None) -> tuple[RBM, TrainHistory]:
     """Train ``rbm`` on ``data`` (n_samples, n_visible) by CD-k, PCD or PT-PCD.
 
-    ``optimizer`` defaults to ``optax.sgd(learning_rate)``, the plain update
+    ``optimizer`` defaults to SGD at ``learning_rate``, the plain update
     :math:`\\Delta W = \\epsilon(\\langle vh^T\\rangle_{data} - \\langle vh^T\\rangle_{model})`
-    of seed 001; any Optax transformation (momentum, Adam, weight decay via
-    ``optax.chain``) works.  PCD/PT keep ``n_chains`` persistent chains (default:
-    ``batch_size``).  Returns (trained RBM, :class:`TrainHistory`).
+    of seed 001, with the rate an array in the optimizer state (it may be traced:
+    ``jax.vmap`` over rates; every rate runs one compiled program); any Optax
+    transformation (momentum, Adam, weight decay via ``optax.chain``) works.  PCD/PT keep
+    ``n_chains`` persistent chains (default: ``batch_size``).  Returns (trained RBM,
+    :class:`TrainHistory`).
     """
     check_rbm(rbm)
     check_choice(method, "method", TRAINING_METHODS)
-    check_positive(learning_rate, "learning_rate")
+    learning_rate = check_rate(learning_rate, "learning_rate")
     k = check_positive_int(k, "k")
     B = check_positive_int(batch_size, "batch_size")
     n_chains = B if n_chains is None else n_chains
-    if optimizer is None:
-        optimizer = default_optimizer(float(learning_rate))
+    default = optimizer is None
+    if default:
+        optimizer = sgd_optimizer()
     k_init, k_train = jax.random.split(key)
     state = init_training(k_init, rbm, optimizer, method=method, n_chains=n_chains,
                           n_temperatures=n_temperatures, betas=betas)
+    if default:
+        state = eqx.tree_at(lambda s: s.opt_state, state,
+                            with_learning_rate(state.opt_state, learning_rate,
+                                               rbm.weights.dtype))
     state, history = train_epochs(k_train, state, data, optimizer, n_epochs=n_epochs,
                                   batch_size=B, k=k)
     return state.rbm, history

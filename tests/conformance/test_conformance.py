@@ -14,6 +14,7 @@ from __future__ import annotations
 import importlib
 import pkgutil
 
+import equinox as eqx
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -21,6 +22,16 @@ import pytest
 
 import tests.conformance as _pkg
 from physjax.kernels import run
+
+
+class _Observe(eqx.Module):
+    """``observe`` for run: equal for equal statistics, so run's compiled programs are
+    reused across calls (a fresh lambda each call would miss the cache)."""
+
+    statistic: object = eqx.field(static=True)
+
+    def __call__(self, model, state, info):
+        return self.statistic(model, state)
 
 
 def _collect():
@@ -69,11 +80,10 @@ def test_jit_and_vmap_match_eager(case):
         _assert_trees_close(jax.tree.map(lambda x, i=i: x[i], batched),
                             case.kernel.step(keys[i], model, state))
     # the run loop: jitted and eager runs agree
-    r1 = run(case.kernel, k, model, state, 4, record_every=2,
-             observe=lambda m, s, i: case.observable(m, s))
+    observe = _Observe(case.observable)
+    r1 = run(case.kernel, k, model, state, 4, record_every=2, observe=observe)
     r2 = jax.jit(lambda m, s: run(case.kernel, k, m, s, 4, record_every=2,
-                                  observe=lambda m_, s_, i_: case.observable(m_, s_)))(
-        model, state)
+                                  observe=observe))(model, state)
     _assert_trees_close(r1.records, r2.records)
 
 
@@ -94,7 +104,7 @@ def test_float64_runs_and_keeps_its_dtype(case):
         model = case.make_model(jnp.float64)
         state = case.init(jax.random.key(5), case.kernel, model)
         r = run(case.kernel, jax.random.key(6), model, state, 6, record_every=3,
-                observe=lambda m, s, i: case.observable(m, s))
+                observe=_Observe(case.observable))
         for x in _float_leaves(r.state):
             assert x.dtype == jnp.float64, (case.name, x.dtype)
         assert np.all(np.isfinite(np.asarray(r.records)))
@@ -110,7 +120,7 @@ def test_traced_hyperparameter_under_vmap_matches_per_value_runs(case):
     def records(v):
         m = set_value(model, v)
         return run(case.kernel, key, m, state, 6, record_every=2,
-                   observe=lambda m_, s, i: case.observable(m_, s)).records
+                   observe=_Observe(case.observable)).records
     batched = jax.jit(jax.vmap(records))(jnp.asarray(values, jnp.float32))
     for i, v in enumerate(values):
         _assert_trees_close(jax.tree.map(lambda x, i=i: x[i], batched),
@@ -130,7 +140,7 @@ def test_stationary_law_matches_exact_within_4_sigma(case):
                 k_init, k_run = jax.random.split(k)
                 state = case.init(k_init, case.kernel, model)
                 r = run(case.kernel, k_run, model, state, case.n_steps, burn_in=case.n_burn,
-                        observe=lambda m, s, i: case.observable(m, s))
+                        observe=_Observe(case.observable))
                 return jnp.mean(r.records, axis=0)
             return jax.vmap(one)(keys)
         means = np.asarray(chain_means(keys))

@@ -18,7 +18,7 @@ from physjax.spins import ais, boltzmann, datasets, rbm, rbm_training
 MODULES = (boltzmann, rbm, rbm_training, ais, datasets)
 TESTS = Path(__file__).parent
 TEST_FILES = ("test_boltzmann.py", "test_rbm.py", "test_rbm_training.py", "test_ais.py",
-              "test_boltzmann_data_and_api.py")
+              "test_boltzmann_data_and_api.py", "test_rbm_kernels.py")
 
 
 def test_ising_configurations_have_the_exact_4x4_energy():

@@ -140,8 +140,8 @@ def test_conditional_samplers_have_the_conditional_means():
     assert one.visible.shape == (3, 6) and one.hidden.shape == (3, 4)
     # chains as a vmap axis: single-chain states with per-chain keys
     keys = jax.random.split(jax.random.key(4), 3)
-    many = jax.vmap(lambda k, v, h: ps.gibbs_step(k, rbm, ps.RBMChains(v, h)))(
-        keys, one.visible, one.hidden)
+    many = jax.vmap(lambda k, v, h, b: ps.gibbs_step(k, rbm, ps.RBMChains(v, h, b)))(
+        keys, one.visible, one.hidden, one.beta)
     assert many.visible.shape == (3, 6) and set(np.unique(np.asarray(many.visible))) <= {-1, 1}
 
 
