@@ -1,6 +1,6 @@
 """Boltzmann-machine data sets (``physjax.spins.datasets``) against exact enumeration, and
 the public API of the Boltzmann/RBM modules: every exported name is exercised by a test,
-and every stochastic function takes its key first (DESIGN.md)."""
+and every stochastic function takes its key first (docs/ARCHITECTURE.md)."""
 
 from __future__ import annotations
 
