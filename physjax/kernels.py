@@ -142,6 +142,7 @@ def record_schedule(n_steps: int | None = None, *, record_every: int | None = No
     return np.arange(every, n_steps + 1, every, dtype=np.int64)
 
 
+@eqx.filter_jit
 def _info_template(kernel, key, model, state):
     _, info = eqx.filter_eval_shape(kernel.step, key, model, state)
     return jax.tree.map(lambda s: jnp.zeros(s.shape, s.dtype), info)
@@ -242,6 +243,7 @@ def _until(kernel, key, model, carry, buffer, record_steps, n_total, observe, st
 
 # ----------------------------------------------------------------------------- the API
 
+@eqx.filter_jit
 def _empty_records(observe, model, state, info, n):
     shapes = eqx.filter_eval_shape(observe, model, state, info)
     return jax.tree.map(lambda s: jnp.zeros((n, *s.shape), s.dtype), shapes)

@@ -458,32 +458,34 @@ def _capacity_figure(d):
 
 def _phase_replica(patterns, n_burn, n_measure, block=8):
     """``fn(key, {'n_patterns', 'temperature'})`` for :func:`physjax.ensemble.sweep`: one
-    heat-bath replica started on :math:`\\xi^1` of the network of the first K patterns."""
-    from physjax.spins.dense import dense_sweep, init_dense, run_dense
+    heat-bath replica (:class:`~physjax.spins.dense.DenseSingleSpin`) started on
+    :math:`\\xi^1` of the network of the first K patterns; ``n_burn`` sweeps, then
+    ``n_measure`` measuring sweeps, in one loop."""
+    from physjax.spins.dense import DenseSingleSpin
 
     K_max, N = patterns.shape
     half = n_measure // 2
     overlap = lambda s: patterns[0] @ s / N
+    kernel = DenseSingleSpin("heat_bath", "sequential", block)
 
     def one_replica(key, params):
         model = _active_hebbian(patterns, _active(K_max, params["n_patterns"], patterns.dtype))
-        k_init, k_burn, k_measure = jax.random.split(key, 3)
-        state = init_dense(k_init, model, params["temperature"], spins=patterns[0])
-        state, _ = run_dense(k_burn, model, state, n_burn, rule="heat_bath",
-                             record_every=n_burn, block=block)
+        k_init, k_run = jax.random.split(key)
+        state = kernel.init(k_init, model, params["temperature"], spins=patterns[0])
+        model, state = kernel.check(model, state)
 
-        def measure(i, carry):
+        def sweep(i, carry):
             st, first, second, m_sum = carry
-            st, _ = dense_sweep(jax.random.fold_in(k_measure, i), model, st, rule="heat_bath",
-                                block=block)
-            early = i < half
-            first = first + jnp.where(early, st.spins, 0.0)
-            second = second + jnp.where(early, 0.0, st.spins)
-            return st, first, second, m_sum + jnp.abs(overlap(st.spins))
+            st, _ = kernel.step(jax.random.fold_in(k_run, i), model, st)
+            j = i - n_burn  # measuring sweep (< 0 during the burn-in)
+            first = first + jnp.where((j >= 0) & (j < half), st.spins, 0.0)
+            second = second + jnp.where(j >= half, st.spins, 0.0)
+            m_sum = m_sum + jnp.where(j >= 0, jnp.abs(overlap(st.spins)), 0.0)
+            return st, first, second, m_sum
 
         zeros = jnp.zeros_like(state.spins)
         state, first, second, m_sum = jax.lax.fori_loop(
-            0, 2 * half, measure, (state, zeros, zeros, jnp.zeros((), zeros.dtype)))
+            0, n_burn + 2 * half, sweep, (state, zeros, zeros, jnp.zeros((), zeros.dtype)))
         return {"abs_m_mean": m_sum / (2 * half), "m_final": overlap(state.spins),
                 "q_ea": jnp.mean(first * second) / half**2,
                 "energy": model.energy(state.spins) / N}

@@ -34,9 +34,14 @@ from physjax.spins.datasets import (
 )
 from physjax.spins.dense import (
     DENSE_RULES,
+    DenseInfo,
+    DenseSingleSpin,
     DenseState,
     DenseTrace,
     RelaxResult,
+    SynchronousInfo,
+    SynchronousSign,
+    SynchronousState,
     dense_sweep,
     init_dense,
     relax,
@@ -141,12 +146,23 @@ from physjax.spins.samplers import (
     sample_ising,
 )
 from physjax.spins.tempering import (
+    ReplicaExchange,
+    TemperingInfo,
     TemperingResult,
+    TemperingState,
     check_temperature_ladder,
     parallel_tempering,
 )
 
 __all__ = [
+    "DenseInfo",
+    "DenseSingleSpin",
+    "ReplicaExchange",
+    "SynchronousInfo",
+    "SynchronousSign",
+    "SynchronousState",
+    "TemperingInfo",
+    "TemperingState",
     "AISResult",
     "BMCorrelations",
     "BMGibbs",

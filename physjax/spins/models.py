@@ -135,7 +135,10 @@ class DenseIsing(eqx.Module):
 
     The diagonal of ``J`` is set to zero (a self-coupling only adds a constant to H and
     would bias the single-spin dynamics).  The local field is
-    :math:`\\phi_i = \\sum_{j\\ne i} J_{ij}\\sigma_j + h_i`.
+    :math:`\\phi_i = \\sum_{j\\ne i} J_{ij}\\sigma_j + h_i`, summed in floating point: it
+    is exact (so an exactly zero field stays zero) when the products and partial sums are
+    representable, e.g. for integer couplings; for real couplings it carries the rounding
+    of an N-term sum.
     """
 
     J: Array
@@ -154,12 +157,15 @@ class DenseIsing(eqx.Module):
         """The (N, N) coupling matrix with zero diagonal."""
         return self.J
 
-    # -- cached local fields for the block-sequential samplers (see physjax.spins.dense)
+    # -- the block-sequential samplers of physjax.spins.dense work with unscaled fields:
+    #    phi_b = field_scale * (block_fields + block_couplings @ dspins_b) + h_b
+    field_scale = 1.0
+
     def field_cache(self, spins):
         return jnp.zeros((0,), spins.dtype)
 
     def block_fields(self, cache, spins, idx):
-        return self.J[idx] @ spins + self.h[idx]
+        return self.J[idx] @ spins
 
     def block_couplings(self, idx):
         return self.J[idx][:, idx]
@@ -182,16 +188,28 @@ class LowRankIsing(eqx.Module):
     unless ``kernel`` (a symmetric matrix, e.g. the dreaming kernel (1+t)(I+tC)^{-1}) or
     ``weights`` (a diagonal :math:`A = \mathrm{diag}(w)`, e.g. 0/1 to switch patterns on
     and off while the pattern matrix stays shared across a sweep) is given.  Samplers keep
-    the K Mattis overlaps :math:`m = \xi\sigma/N` up to date, so a spin update costs O(K)
-    (O(K^2) per block of spins with a full kernel) instead of O(N).  Same energy and
-    dynamics as ``DenseIsing(J, h)`` with this J.
+    the K unnormalized overlaps :math:`M = \xi\sigma = N m` up to date, so a spin update
+    costs O(K) (O(K^2) per block of spins with a full kernel) instead of O(N).  Same energy
+    and dynamics as ``DenseIsing(J, h)`` with this J.
+
+    Exact fields.  The local field is computed as
+    :math:`\phi_i = [\xi_i^T A M - D_{i}\sigma_i]/N + h_i` with
+    :math:`D_i = (\xi^TA\xi)_{ii}` (``diagonal``): for integer patterns and an integer
+    kernel or weights (Hebb, 0/1 active patterns) every term and partial sum is an integer,
+    exact in floating point while below :math:`2^{24}` in float32 (:math:`2^{53}` in
+    float64; for Hebb with :math:`\pm1` patterns every partial sum is at most N K), so a
+    field that is exactly zero is computed as zero and its spin is kept by
+    zero-temperature dynamics.  (With Mattis overlaps
+    :math:`m = M/N` instead, the rounding of :math:`1/N` gives a zero field a value of order
+    1e-7 of either sign, and such a spin can flip back and forth for ever.)  Real-valued
+    patterns or kernels (dreaming) are rounded as any floating-point sum.
     """
 
     patterns: Array
     kernel: Array | None
     weights: Array | None
     h: Array
-    self_coupling: Array
+    diagonal: Array
 
     def __init__(self, patterns, kernel=None, h=0.0, *, weights=None):
         xi = jnp.asarray(check_finite(patterns, "patterns"), dtype=float)
@@ -211,11 +229,20 @@ class LowRankIsing(eqx.Module):
             raise ValueError(f"weights must have shape ({K},) for {K} patterns, got {w.shape}")
         self.patterns, self.kernel, self.weights = xi, A, w
         self.h = _field_vector(h, N)
-        self.self_coupling = jnp.einsum("ki,ki->i", xi, self.apply_kernel(xi)) / N
+        self.diagonal = jnp.einsum("ki,ki->i", xi, self.apply_kernel(xi))
 
     @property
     def n_spins(self) -> int:
         return self.patterns.shape[1]
+
+    @property
+    def self_coupling(self) -> Array:
+        r""":math:`(\xi^TA\xi)_{ii}/N`, the diagonal removed from J."""
+        return self.diagonal / self.n_spins
+
+    @property
+    def field_scale(self) -> float:
+        return 1.0 / self.n_spins
 
     def apply_kernel(self, v):
         r""":math:`A v` along the leading (pattern) axis of ``v``."""
@@ -230,30 +257,33 @@ class LowRankIsing(eqx.Module):
         J = self.patterns.T @ self.apply_kernel(self.patterns) / self.n_spins
         return J * (1 - jnp.eye(self.n_spins, dtype=J.dtype))
 
+    # -- unscaled (times N) fields and couplings for the block-sequential samplers
     def field_cache(self, spins):
-        return self.patterns @ spins / self.n_spins
+        r"""The unnormalized overlaps :math:`M = \xi\sigma`."""
+        return self.patterns @ spins
 
     def block_fields(self, cache, spins, idx):
-        full = self.patterns[:, idx].T @ self.apply_kernel(cache)
-        return full - self.self_coupling[idx] * spins[idx] + self.h[idx]
+        return (self.patterns[:, idx].T @ self.apply_kernel(cache)
+                - self.diagonal[idx] * spins[idx])
 
     def block_couplings(self, idx):
         xb = self.patterns[:, idx]
-        Jbb = xb.T @ self.apply_kernel(xb) / self.n_spins
-        return Jbb * (1 - jnp.eye(idx.shape[0], dtype=Jbb.dtype))
+        G = xb.T @ self.apply_kernel(xb)
+        return G * (1 - jnp.eye(idx.shape[0], dtype=G.dtype))
 
     def update_cache(self, cache, idx, dspins):
-        return cache + self.patterns[:, idx] @ dspins / self.n_spins
+        return cache + self.patterns[:, idx] @ dspins
 
     def fields(self, spins):
-        m = self.field_cache(spins)
-        return self.patterns.T @ self.apply_kernel(m) - self.self_coupling * spins + self.h
+        M = self.field_cache(spins)
+        return (self.patterns.T @ self.apply_kernel(M) - self.diagonal * spins) / self.n_spins \
+            + self.h
 
     def energy(self, spins):
         s = jnp.asarray(spins, dtype=self.patterns.dtype)
-        m = self.field_cache(s)
-        return (-0.5 * (self.n_spins * m @ self.apply_kernel(m) - jnp.sum(self.self_coupling))
-                - self.h @ s)
+        M = self.field_cache(s)
+        return -(M @ self.apply_kernel(M) - jnp.sum(self.diagonal)) / (2 * self.n_spins) \
+            - self.h @ s
 
 
 def curie_weiss(n_spins: int, J: float = 1.0, h=0.0) -> DenseIsing:

@@ -1,11 +1,14 @@
 """Bad input to the dense-spin / Hopfield API raises errors that name the argument."""
 
+import equinox as eqx
 import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
 
 import physjax.spins as ps
+from physjax.kernels import run
+from physjax.spins.dense import DenseSingleSpin
 
 KEY = jax.random.key(0)
 XI = ps.random_patterns(KEY, 3, 20)
@@ -91,3 +94,76 @@ def test_spins_and_run_arguments():
         ps.relax(KEY, model, XI[0], dynamics="parallel")
     with pytest.raises(ValueError, match="fraction"):
         ps.corrupt(KEY, XI[0], 1.5)
+
+
+# ------------------------------------------------------- the kernel (DenseSingleSpin)
+
+def test_kernel_configuration_is_checked():
+    for kwargs, name in [({"rule": "glauber"}, "rule"), ({"order": "backwards"}, "order"),
+                         ({"block": 0}, "block")]:
+        with pytest.raises(ValueError, match=name):
+            DenseSingleSpin(**kwargs)
+    with pytest.raises(TypeError, match="temperature"):
+        DenseSingleSpin("heat_bath").init(KEY, ps.hebbian(XI))
+
+
+def test_state_of_another_model_is_refused():
+    """Another size, another number of patterns (field cache), another dtype, a batch of
+    replicas: each names the state, in the step (trace time) and in a run."""
+    model = ps.hebbian(XI)
+    kernel = DenseSingleSpin()
+    st = ps.init_dense(KEY, model, 1.0)
+    other_size = ps.init_dense(KEY, ps.hebbian(ps.random_patterns(KEY, 3, 21)), 1.0)
+    other_k = ps.init_dense(KEY, ps.hebbian(ps.random_patterns(KEY, 4, 20)), 1.0)
+    batch = jax.vmap(lambda k: ps.init_dense(k, model, 1.0))(jax.random.split(KEY, 2))
+    for bad in (other_size, other_k, batch):
+        with pytest.raises(ValueError, match="state"):
+            kernel.step(KEY, model, bad)
+        with pytest.raises(ValueError, match="state"):
+            run(kernel, KEY, model, bad, 2)
+        with pytest.raises(ValueError, match="state"):
+            ps.run_dense(KEY, model, bad, 2)
+    with jax.enable_x64(True):
+        wide = st._replace(spins=st.spins.astype(jnp.float64))
+        with pytest.raises(TypeError, match="state"):
+            kernel.step(KEY, model, wide)
+        with pytest.raises(TypeError, match="state"):
+            ps.run_dense(KEY, model, wide, 2)
+    with pytest.raises(TypeError, match="state"):
+        ps.run_dense(KEY, model, (st.spins, st.cache, st.beta), 2)
+
+
+@pytest.mark.parametrize("beta", [np.nan, -1.0])
+def test_nan_or_negative_temperature_is_refused(beta):
+    model = ps.sherrington_kirkpatrick(KEY, 8)
+    st = ps.init_dense(KEY, model, 1.0)
+    bad = st._replace(beta=jnp.asarray(beta, st.beta.dtype))
+    for rule in ps.DENSE_RULES:
+        with pytest.raises(ValueError, match="temperature"):
+            ps.run_dense(KEY, model, bad, 2, rule=rule)
+    # traced (under jit): an equinox error naming the temperature when the program runs
+    f = jax.jit(lambda b: ps.run_dense(KEY, model, st._replace(beta=b), 2)[1].energy)
+    with pytest.raises(Exception, match="temperature"):
+        jax.block_until_ready(f(jnp.asarray(beta, st.beta.dtype)))
+    g = jax.jit(lambda t: ps.init_dense(KEY, model, t).beta)
+    with pytest.raises(Exception, match="temperature"):
+        jax.block_until_ready(g(jnp.asarray(1.0 / beta)))
+    np.testing.assert_allclose(f(jnp.asarray(1.0)).shape, (2,))  # a valid traced value runs
+
+
+def test_zero_temperature_traced_needs_the_zero_temperature_rule():
+    model = ps.sherrington_kirkpatrick(KEY, 8)
+    st = ps.init_dense(KEY, model, 1.0)
+    f = jax.jit(lambda b: ps.run_dense(KEY, model, st._replace(beta=b), 2,
+                                       rule="metropolis")[1].energy)
+    with pytest.raises(Exception, match="temperatures > 0"):
+        jax.block_until_ready(f(jnp.asarray(np.inf, st.beta.dtype)))
+
+
+def test_non_finite_traced_couplings_are_refused():
+    model = ps.sherrington_kirkpatrick(KEY, 8)
+    st = ps.init_dense(KEY, model, 1.0)
+    f = jax.jit(lambda g: ps.run_dense(KEY, eqx.tree_at(lambda m: m.J, model, g * model.J),
+                                       st, 2)[1].energy)
+    with pytest.raises(Exception, match="model.J"):
+        jax.block_until_ready(f(jnp.asarray(np.nan)))
