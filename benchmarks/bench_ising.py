@@ -187,7 +187,7 @@ def _time_multispin(w: Workload, n_sweeps: int, record_every: int, repeats: int)
     state0 = ps.init_multispin(jax.random.key(0), model, jnp.full((w.R,), TEMPERATURE))
     jax.block_until_ready(state0)
 
-    def call(key, state):  # run_multispin donates `state`: prepare gives a fresh copy
+    def call(key, state):  # prepare gives each call a fresh copy of the state
         return ps.run_multispin(key, model, state, n_sweeps, rule="metropolis",
                                 record_every=record_every)
 

@@ -125,6 +125,8 @@ TABLE = {
     "spins.init_chains": (lambda: dict(key=K, rbm=_fx("rbm"), n_chains=2), []),
     "spins.run_gibbs": (lambda: dict(key=K, rbm=_fx("rbm"),
                                      chains=_fx_chains(), n_steps=1), []),
+    "spins.gibbs_step": (lambda: dict(key=K, rbm=_fx("rbm"), chains=_fx_chains()),
+                         [("chains", "bogus")]),
     "spins.pseudo_log_likelihood": (lambda: dict(rbm=_fx("rbm"), data=np.ones((2, 4))),
                                     [("data", 2 * np.ones((2, 4))), ("data", np.ones((2, 5)))]),
     "spins.reconstruction_error": (lambda: dict(rbm=_fx("rbm"), data=np.ones((2, 4))),
@@ -167,7 +169,7 @@ TABLE = {
     "spins.dreaming": (lambda: dict(patterns=_fx("patterns"), sleep_time=1.0),
                        [("sleep_time", -1.0), ("patterns", 2 * np.ones((2, 8)))]),
     "spins.mattis_overlaps": (lambda: dict(patterns=_fx("patterns"), spins=SPINS8),
-                              [("spins", np.ones(9))]),
+                              [("spins", np.ones(9)), ("spins", np.full(8, 0.5))]),
     "spins.noisy_examples": (lambda: dict(key=K, archetypes=_fx("patterns"), n_examples=2,
                                           quality=0.5), [("quality", NAN)]),
     "spins.init_ising": (lambda: dict(key=K, model=_fx("lattice"), temperature=2.0,
@@ -191,7 +193,7 @@ TABLE = {
     "spins.onsager_specific_heat": (lambda: dict(temperature=1.0), []),
     "spins.onsager_yang_magnetization": (lambda: dict(temperature=1.0), []),
     "spins.replica_overlap": (lambda: dict(spins_a=SPINS8, spins_b=SPINS8),
-                              [("spins_b", np.ones(9))]),
+                              [("spins_b", np.ones(9)), ("spins_a", np.zeros(8))]),
     "spins.split_data": (lambda: dict(key=K, data=np.ones((10, 4)), test_fraction=0.2),
                          [("test_fraction", 1.5), ("test_fraction", NAN)]),
     "spins.check_temperature_ladder": (lambda: dict(temperatures=[1.0, 2.0]), []),
@@ -544,7 +546,7 @@ TABLE.update({
     "spins.bm_exact_correlations": (lambda: dict(bm=_fx("bm"), data=D23),
                                     [("data", np.ones((2, 4))), ("data", 2 * D23)]),
     "spins.bm_gibbs_sweep": (lambda: dict(key=K, bm=_fx("bm"), x=np.ones(4)),
-                             [("x", np.ones(7))]),
+                             [("x", np.ones(7)), ("x", 2 * np.ones(4))]),
     "spins.dreaming_kernel": (lambda: dict(patterns=_fx("patterns"), sleep_time=1.0),
                               [("sleep_time", -1.0), ("patterns", 2 * np.ones((2, 8)))]),
     "spins.exact_finite_lattice": (lambda: dict(L=2, temperature=1.0), [("L", -1)]),
@@ -572,7 +574,8 @@ TABLE.update({
                                         k=1), [("batch", np.ones((2, 5))), ("k", -1)]),
     "spins.overlap_histogram": (lambda: dict(spins=R2, bins=5),
                                 [("bins", -1), ("spins", SPINS8), ("spins", np.full((2, 8), NAN))]),
-    "spins.overlap_matrix": (lambda: dict(spins=R2), [("spins", SPINS8)]),
+    "spins.overlap_matrix": (lambda: dict(spins=R2),
+                             [("spins", SPINS8), ("spins", np.full((2, 8), 3.0))]),
     "spins.supervised_hebbian": (lambda: dict(examples=_examples(), quality=0.5),
                                  [("examples", np.ones((2, 8))), ("quality", NAN)]),
     "spins.unsupervised_hebbian": (lambda: dict(examples=_examples(), quality=0.5),
@@ -584,6 +587,9 @@ TABLE.update({
     "spins.run_ising": (lambda: dict(key=K, model=_fx("lattice"), state=_fx("ising_state"),
                                      n_sweeps=1, rule="metropolis"),
                         [("state", "bogus"), ("record_every", -1)]),
+    "spins.checkerboard_sweep": (lambda: dict(key=K, model=_fx("lattice"),
+                                              state=_fx("ising_state"), rule="metropolis"),
+                                 [("state", "bogus")]),
     "spins.run_multispin": (lambda: dict(key=K, model=_fx("lattice"), state=_fx("ms_state"),
                                          n_sweeps=1, rule="metropolis"),
                             [("precision_bits", -1), ("record_every", -1)]),
@@ -592,6 +598,9 @@ TABLE.update({
     "spins.run_dense": (lambda: dict(key=K, model=_fx("dense"), state=_fx("dense_state"),
                                      n_sweeps=1, rule="heat_bath", order="sequential"),
                         [("record_every", -1), ("block", -1)]),
+    "spins.dense_sweep": (lambda: dict(key=K, model=_fx("dense"), state=_fx("dense_state"),
+                                       rule="heat_bath", order="sequential"),
+                          [("block", 0), ("state", "bogus"), ("model", "bogus")]),
 })
 
 
@@ -604,7 +613,7 @@ def _sgd():
 def _sgd_state():
     import physjax.dynamics as pd
     net = pd.masked_mlp(K, in_size=2, out_size=1, max_width=4, width=3)
-    return pd.init_sgd(_sgd(), net)
+    return pd.init_sgd(K, _sgd(), net)
 
 
 def _mlp():
@@ -653,7 +662,7 @@ TABLE.update({
                                               record_steps=[0, 1], progress=False),
                                  [("widths", [-1]), ("record_steps", [2, 1]),
                                   ("max_width", 1), ("depth", -1)]),
-    "dynamics.init_sgd": (lambda: dict(sgd=_sgd(), network=_sgd_state().network),
+    "dynamics.init_sgd": (lambda: dict(key=K, sgd=_sgd(), network=_sgd_state().network),
                           [("sgd", "bogus"), ("network", "bogus")]),
 })
 

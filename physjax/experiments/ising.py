@@ -22,6 +22,8 @@ The temperature grid is ``linspace(t_min, t_max, n_temperatures)`` with a denser
 ``n_critical`` points in :math:`T_c \pm` ``critical_window`` (see :func:`temperature_grid`).
 (:func:`physjax.ensemble.sweep` would vmap single replicas and lose the
 32-replicas-per-word packing, so this experiment calls ``sample_ising`` directly.)
+Progress is reported after every chunk of each size's run (``sample_ising(progress=...)``,
+about 50 chunks per size), in lattice-site updates per replica.
 """
 
 from __future__ import annotations
@@ -113,6 +115,13 @@ def binder_crossing(temperatures, u_small, u_big, err_small, err_big) -> float:
     return float("nan")
 
 
+def _size_progress(progress, work, i, sites):
+    """Progress of the run of size ``i`` (in sweeps) as site updates of the whole
+    experiment."""
+    before, total = sum(work[:i]), sum(work)
+    return lambda done, _total: progress(before + sites * done, total)
+
+
 def _exact_curves(sizes, temperatures, t_fine):
     from physjax.spins import exact
 
@@ -173,13 +182,18 @@ def ising(key, *, sizes, n_temperatures, t_min, t_max, n_critical, critical_wind
         "binder", "binder_err", "susceptibility", "susceptibility_err")}
     loo_binder = []
     snapshots = None
+    # progress in lattice-site updates per replica (a sweep of size L counts L^2), reported
+    # after every chunk of each size's run
+    work = [L * L * (burn_in + n_sweeps) for L in sizes]
     for i, L in enumerate(sizes):
         model = IsingLattice((L, L))
         temps = np.repeat(temperatures, n_replicas)
         if L == sizes[-1]:  # extra replicas for the snapshots, left out of the statistics
             temps = np.concatenate([temps, snap_t])
+        report = None if progress is None else _size_progress(progress, work, i, L * L)
         samples = sample_ising(jax.random.fold_in(key, L), model, temps, n_sweeps, rule=rule,
-                               burn_in=burn_in, record_every=record_every, start="up")
+                               burn_in=burn_in, record_every=record_every, start="up",
+                               progress=report)
         mom = _replica_moments(samples, n_t, n_replicas)
         stats["energy"][i], stats["energy_err"][i] = _mean_and_standard_error(mom["e"])
         stats["abs_magnetization"][i], stats["abs_magnetization_err"][i] = (
@@ -193,8 +207,6 @@ def ising(key, *, sizes, n_temperatures, t_min, t_max, n_critical, critical_wind
         loo_binder.append(_leave_one_out_binder(mom["m2"], mom["m4"]))
         if L == sizes[-1]:
             snapshots = np.asarray(samples.spins[n_t * n_replicas:])
-        if progress is not None:
-            progress(i + 1, len(sizes))
 
     t_fine = np.union1d(np.linspace(t_min, t_max, 61), [TC] if t_min < TC < t_max else [])
     exact = _exact_curves(sizes, temperatures, t_fine)

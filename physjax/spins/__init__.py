@@ -133,9 +133,12 @@ from physjax.spins.rbm_training import (
 )
 from physjax.spins.samplers import (
     RULES,
+    CheckerboardIsing,
+    IsingInfo,
     IsingSamples,
     IsingState,
     IsingTrace,
+    MultispinIsing,
     checkerboard_sweep,
     init_ising,
     init_multispin,
@@ -155,6 +158,9 @@ from physjax.spins.tempering import (
 )
 
 __all__ = [
+    "CheckerboardIsing",
+    "IsingInfo",
+    "MultispinIsing",
     "DenseInfo",
     "DenseSingleSpin",
     "ReplicaExchange",

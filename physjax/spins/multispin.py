@@ -52,6 +52,7 @@ __all__ = [
 ]
 
 WORD_BITS = 32
+_LEVEL_UNROLL = 4
 _ALL = np.uint32(0xFFFFFFFF)
 
 
@@ -73,9 +74,10 @@ class PackedIsingState(NamedTuple):
 
 # ----------------------------------------------------------------------------- bits
 
-def random_words(seeds: Array, level: int, counter: Array, n: int) -> Array:
-    """Word ``level`` of the counter-based stream: 32 independent random bits per entry."""
-    return hashed_words(seeds, counter + _u32(level * n))
+def random_words(seeds: Array, level, counter: Array, n: int) -> Array:
+    """Word ``level`` (an int, or a traced integer) of the counter-based stream: 32
+    independent random bits per entry."""
+    return hashed_words(seeds, counter + jnp.asarray(level, jnp.uint32) * _u32(n))
 
 
 def _rotl1(x):
@@ -100,21 +102,21 @@ def lane_sums(words: Array, n_lead: int = 1) -> Array:
     chunk = 255
     n_chunks = -(-n // chunk)
     flat = jnp.pad(flat, [(0, 0)] * n_lead + [(0, n_chunks * chunk - n)])
-    x = flat.reshape(lead + (n_chunks, chunk))
-    out = []
-    for k in range(8):
-        packed = jnp.sum((x >> _u32(k)) & _u32(0x01010101), axis=-1, dtype=jnp.uint32)
-        out.append(jnp.stack([jnp.sum(((packed >> _u32(8 * j)) & _u32(0xFF)).astype(jnp.int32),
-                                      axis=-1) for j in range(4)], axis=-1))
-    lanes = jnp.stack(out, axis=-2)  # (..., k, j) holds lane k + 8 j
+    x = flat.reshape(lead + (n_chunks, chunk, 1))
+    k = jnp.arange(8, dtype=jnp.uint32)
+    packed = jnp.sum((x >> k) & _u32(0x01010101), axis=-2, dtype=jnp.uint32)  # (..., n_chunks, k)
+    j = jnp.arange(0, 32, 8, dtype=jnp.uint32)
+    counts = ((packed[..., None] >> j) & _u32(0xFF)).astype(jnp.int32)  # (.., n_chunks, k, j)
+    lanes = jnp.sum(counts, axis=-3)  # (..., k, j) holds lane k + 8 j
     return jnp.swapaxes(lanes, -1, -2).reshape(lead + (WORD_BITS,))
 
 
 # ----------------------------------------------------------------------- geometry
 
-def _parity_mask(sub_shape: tuple[int, ...], colour: int) -> Array:
-    """True where the extra last-axis neighbour of ``colour`` sits at ``c + 1``."""
-    return jnp.asarray((_row_parity(sub_shape) + colour) % 2 == 1)
+def _parity_mask(sub_shape: tuple[int, ...], colour) -> Array:
+    """True where the extra last-axis neighbour of ``colour`` (0 or 1, may be traced) sits
+    at ``c + 1``."""
+    return (jnp.asarray(_row_parity(sub_shape)) + colour) % 2 == 1
 
 
 def _neighbours(other: Array, colour: int, layout: str) -> list[Array]:
@@ -208,31 +210,42 @@ def _quantized_thresholds(prob: Array, precision_bits: int, layout: str):
 
 # ----------------------------------------------------------------------- kernel
 
+def _class_words(table: Array, has_field: bool, z: int) -> Array:
+    """Per-class lane words ``(..., G, n_classes)`` from ``(..., G, 2, z+1)`` tables: classes
+    n = 0..z (aligned neighbours), then, with a field, the same for down spins."""
+    return table[..., 0, :] if not has_field else \
+        table.reshape(table.shape[:-2] + (2 * (z + 1),))
+
+
 def _half_sweep(seeds, spins, other, colour, always, levels, *, layout, z, has_field):
-    """Update every site of one colour.  ``always``: (G, 2, z+1); ``levels``: (k, G, 2, z+1)."""
+    """Update every site of one colour.  ``always``: (G, n_classes) and ``levels``:
+    (k, G, n_classes) lane words of the quantized flip probabilities (:func:`_class_words`)."""
     G = spins.shape[0]
     bshape = (G,) + (1,) * (spins.ndim - 1)
     nbrs = _neighbours(other, colour, layout)
     masks = _class_masks(_aligned_count_bits(spins, nbrs), z)
     if has_field:
-        up = spins
-        masks = [m & up for m in masks] + [m & ~up for m in masks]
-        sel = [(0, n) for n in range(z + 1)] + [(1, n) for n in range(z + 1)]
-    else:
-        sel = [(0, n) for n in range(z + 1)]
-    flip = jnp.zeros_like(spins)
-    for m, (si, n) in zip(masks, sel, strict=True):
-        flip = flip | (m & always[:, si, n].reshape(bshape))
+        masks = [m & spins for m in masks] + [m & ~spins for m in masks]
+
+    def lanes_of(words):  # (G, n_classes) per-class lane words -> one word per site
+        out = jnp.zeros_like(spins)
+        for c, m in enumerate(masks):
+            out = out | (m & words[:, c].reshape(bshape))
+        return out
+
+    flip = lanes_of(always)
     n_elem = int(np.prod(spins.shape))
     counter = jax.lax.iota(jnp.uint32, n_elem).reshape(spins.shape)
-    lt = jnp.zeros_like(spins)
     k = levels.shape[0]
-    for j in range(k - 1, -1, -1):  # LSB first: lt = (B & ~R) | (~(B ^ R) & lt)
-        B = jnp.zeros_like(spins)
-        for m, (si, n) in zip(masks, sel, strict=True):
-            B = B | (m & levels[j, :, si, n].reshape(bshape))
+
+    def level(i, lt):  # LSB first (j = k-1 ... 0): lt = (B & ~R) | (~(B ^ R) & lt)
+        j = k - 1 - i
+        B = lanes_of(levels[j])
         R = random_words(seeds, j, counter, n_elem)
-        lt = (B & ~R) | (~(B ^ R) & lt)
+        return (B & ~R) | (~(B ^ R) & lt)
+    # a rolled loop, unrolled by _LEVEL_UNROLL: a fully unrolled one compiles ~k times the
+    # code (seconds of XLA time) and, measured on a 2-core CPU, runs no faster
+    lt = jax.lax.fori_loop(0, k, level, jnp.zeros_like(spins), unroll=_LEVEL_UNROLL)
     return spins ^ (flip | lt)
 
 
@@ -245,11 +258,15 @@ def packed_sweep(key, J, h, state: PackedIsingState, *, rule, layout, precision_
     if not has_field:
         prob = prob[:, :1]  # s = +1 and s = -1 see the same probabilities
     always, levels = _quantized_thresholds(prob, precision_bits, layout)
+    always, levels = _class_words(always, has_field, z), _class_words(levels, has_field, z)
     seeds = jax.random.bits(key, (2, 2), jnp.uint32)
-    black = _half_sweep(seeds[0], state.black, state.white, 0, always, levels,
-                        layout=layout, z=z, has_field=has_field)
-    white = _half_sweep(seeds[1], state.white, black, 1, always, levels,
-                        layout=layout, z=z, has_field=has_field)
+
+    def half(colour, pair):  # (to update, other colour) -> (other colour, updated)
+        spins, other = pair
+        return other, _half_sweep(seeds[colour], spins, other, colour, always, levels,
+                                  layout=layout, z=z, has_field=has_field)
+    # black then white, as a loop over the colour: one copy of the update to compile
+    black, white = jax.lax.fori_loop(0, 2, half, (state.black, state.white))
     return state._replace(black=black, white=white)
 
 
@@ -317,11 +334,12 @@ def unpack_spins(black: Array, white: Array, layout: str, shape) -> Array:
 # ------------------------------------------------------------------ observables
 
 def _group_counts(words: Array, layout: str) -> Array:
-    """Set bits per replica: (G, 32) lane sums for replicas, (G, 1) popcounts for strips."""
+    """Set bits per replica of each of the leading ``n`` arrays of ``words`` (n, G, ...):
+    (n, G, 32) lane sums for replicas, (n, G, 1) popcounts for strips."""
     if layout == "replicas":
-        return lane_sums(words, 1)
+        return lane_sums(words, 2)
     pc = jax.lax.population_count(words).astype(jnp.int32)
-    return jnp.sum(pc.reshape(pc.shape[0], -1), axis=1, keepdims=True)
+    return jnp.sum(pc.reshape(pc.shape[:2] + (-1,)), axis=2, keepdims=True)
 
 
 @partial(jax.jit, static_argnames=("layout",))
@@ -331,11 +349,14 @@ def packed_energy_magnetization(J, h, state: PackedIsingState, *, layout):
     d = black.ndim - 1
     n_sites = 2 * int(np.prod(black.shape[1:])) * (WORD_BITS if layout == "strips" else 1)
     digits = _aligned_count_bits(black, _neighbours(white, 0, layout))
-    aligned = sum((2**i) * _group_counts(dg, layout) for i, dg in enumerate(digits))
-    up = _group_counts(black, layout) + _group_counts(white, layout)
+    counts = _group_counts(jnp.stack([*digits, black, white]), layout).reshape(
+        len(digits) + 2, -1)  # one reduction for the aligned-count digits and the up spins
+    weights = jnp.asarray([2**i for i in range(len(digits))], jnp.int32)
+    aligned = jnp.sum(weights[:, None] * counts[:-2], axis=0)
+    up = counts[-2] + counts[-1]
     dtype = jnp.result_type(float)  # float64 under jax_enable_x64
-    aligned = aligned.reshape(-1).astype(dtype)
-    m_total = (2 * up.reshape(-1) - n_sites).astype(dtype)
+    aligned = aligned.astype(dtype)
+    m_total = (2 * up - n_sites).astype(dtype)
     bonds = 2.0 * aligned - d * n_sites
     energy = -J * bonds - h * m_total
     return energy / n_sites, m_total / n_sites
