@@ -23,11 +23,27 @@ TC = CRITICAL_TEMPERATURE_2D
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 
 
+_ISING_PROGRESS = []   # (done, total) reports of the quick ising run
+
+
 @pytest.fixture(scope="module")
 def ising(tmp_path_factory):
     out = tmp_path_factory.mktemp("ising")
-    result = run_experiment("ising", size="quick", out_dir=out)
+    result = run_experiment("ising", size="quick", out_dir=out,
+                            progress=lambda d, t: _ISING_PROGRESS.append((d, t)))
     return result, out, get("ising").params("quick")
+
+
+def test_ising_reports_progress_many_times_per_size(ising):
+    """Progress comes in many small steps, not once per lattice size (a run of tens of
+    seconds must not go silent for most of it): at least 20 reports per size, increasing,
+    ending at the total."""
+    _, _, params = ising
+    done = [d for d, _ in _ISING_PROGRESS]
+    totals = {t for _, t in _ISING_PROGRESS}
+    assert len(done) >= 20 * len(params["sizes"])
+    assert len(totals) == 1 and done[-1] == totals.pop()
+    assert all(b >= a for a, b in zip(done, done[1:], strict=False))
 
 
 def test_ising_writes_figure_and_json(ising):
