@@ -12,6 +12,7 @@ from physjax import graphs as G
 from physjax import networks as N
 from physjax.networks import spring_learning as sl
 from physjax.networks import strain as st
+from tests.helpers import CompileCounter
 
 from . import spring_helpers as H
 
@@ -37,24 +38,6 @@ def spring_problem():
     net = H.perturbed_triangular()
     task = st.allostery_task(net, [0, 6], [18, 24], ratio=0.5)
     return net, jnp.asarray(H.random_stiffnesses(net)), task
-
-
-class CompileCounter:
-    """Counts XLA backend compilations (jax.monitoring) while active."""
-
-    def __init__(self):
-        self.count = 0
-
-    def __call__(self, event, *args, **kwargs):
-        if event == "/jax/core/compile/backend_compile_duration":
-            self.count += 1
-
-    def __enter__(self):
-        jax.monitoring.register_event_duration_secs_listener(self)
-        return self
-
-    def __exit__(self, *exc):
-        jax.monitoring.unregister_event_duration_listener(self)
 
 
 def central_difference(f, x, i, h=1e-5):

@@ -17,27 +17,10 @@ from physjax import kernels
 from physjax.ensemble import sweep
 from physjax.kernels import run
 from physjax.spins.samplers import CheckerboardIsing, MultispinIsing
+from tests.helpers import CompileCounter
 
 KEY = jax.random.key(0)
 ENGINES = ["reference", "multispin"]
-
-
-class CompileCounter:
-    """Counts XLA backend compilations (jax.monitoring) while active."""
-
-    def __init__(self):
-        self.count = 0
-
-    def __call__(self, event, *args, **kwargs):
-        if event == "/jax/core/compile/backend_compile_duration":
-            self.count += 1
-
-    def __enter__(self):
-        jax.monitoring.register_event_duration_secs_listener(self)
-        return self
-
-    def __exit__(self, *exc):
-        jax.monitoring.unregister_event_duration_listener(self)
 
 
 def _kernel(engine, **kw):
