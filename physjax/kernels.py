@@ -173,10 +173,9 @@ def _uniform_segment(kernel, key, model, carry, n_records, gap, observe):
     return jax.lax.scan(record, carry, None, length=n_records)
 
 
-def _scheduled_segment(kernel, key, model, carry, buffer, record_at, first_step, length,
-                       observe):
-    """``length`` steps, one scan over steps; the record for step ``first_step + i + 1`` is
-    written to ``buffer`` at ``record_at[i]`` (-1: no record)."""
+def _scheduled_segment(kernel, key, model, carry, buffer, record_at, observe):
+    """``len(record_at)`` steps, one scan over steps; the record after step ``i`` of the
+    segment is written to ``buffer`` at ``record_at[i]`` (-1: no record)."""
     def one(c, slot):
         (state, info, n), buf = c
         state, info = kernel.step(jax.random.fold_in(key, n), model, state)
@@ -185,7 +184,6 @@ def _scheduled_segment(kernel, key, model, carry, buffer, record_at, first_step,
                                                   observe(model, state, info)),
                            lambda b: b, buf)
         return ((state, info, n + 1), buf), None
-    del first_step, length
     (carry, buffer), _ = jax.lax.scan(one, (carry, buffer), record_at)
     return carry, buffer
 
@@ -204,8 +202,7 @@ def _uniform(kernel, key, model, carry, n_records, gap, observe):
 
 @eqx.filter_jit
 def _scheduled(kernel, key, model, carry, buffer, record_at, observe):
-    return _scheduled_segment(kernel, key, model, carry, buffer, record_at, None, None,
-                              observe)
+    return _scheduled_segment(kernel, key, model, carry, buffer, record_at, observe)
 
 
 @eqx.filter_jit
