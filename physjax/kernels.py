@@ -220,8 +220,10 @@ def _until(kernel, key, model, carry, buffer, record_steps, n_total, observe, st
         n = n + 1
         hit = (next_record < record_steps.shape[0]) & \
             (n - start == record_steps[jnp.minimum(next_record, record_steps.shape[0] - 1)])
-        obs = observe(model, state, info)
-        buf = jax.tree.map(lambda b, o: jnp.where(hit, b.at[next_record].set(o), b), buf, obs)
+        buf = jax.lax.cond(hit,  # observe only at record steps
+                           lambda b: jax.tree.map(lambda x, o: x.at[next_record].set(o), b,
+                                                  observe(model, state, info)),
+                           lambda b: b, buf)
         stopped = jnp.asarray(stop(model, state, info), bool)
         return (state, info, n), buf, next_record + hit.astype(_COUNTER), stopped
 
