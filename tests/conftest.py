@@ -1,11 +1,35 @@
 """Shared test helpers."""
 
+import gc
 import json
+import os
 
 import numpy as np
 import pytest
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
+
+# Every XLA:CPU executable holds a few memory mappings (about 3 per compiled function).
+# A test worker that compiles thousands of programs would reach the kernel's per-process
+# limit (vm.max_map_count, 65530 by default), after which XLA's next compile segfaults.
+# Drop JAX's caches whenever a worker holds more than half that many mappings.
+_MAPS = "/proc/self/maps"
+_MAP_LIMIT = 30_000
+
+
+def _n_mappings() -> int:
+    with open(_MAPS, "rb") as f:
+        return sum(1 for _ in f)
+
+
+@pytest.fixture(autouse=True)
+def _bounded_compilation_cache():
+    yield
+    if os.path.exists(_MAPS) and _n_mappings() > _MAP_LIMIT:
+        import jax
+
+        jax.clear_caches()
+        gc.collect()
 
 
 @pytest.fixture(scope="session")

@@ -9,6 +9,9 @@ Every coupling builder returns a :class:`~physjax.spins.models.LowRankIsing` (co
 * Dreaming (seed 003): :math:`J(t) = \\frac1N \\xi^T (1+t)(I + tC)^{-1}\\xi` with
   :math:`C = \\xi\\xi^T/N`; t = 0 is Hebb and t -> infinity the projector (Kohonen) rule
   :math:`\\xi^T C^{-1}\\xi/N`.
+* Projector (Kohonen, pseudo-inverse) rule (seed 004): :math:`J = \\xi^T C^{-1}\\xi/N`,
+  the orthogonal projector onto the span of the patterns; with the diagonal removed each
+  pattern is a fixed point whenever the patterns are linearly independent (K <= N).
 * Learning from examples (seed 003): K archetypes are seen through M blurred examples
   :math:`\\eta^{\\mu,a}_i = \\chi^{\\mu,a}_i\\xi^\\mu_i` with
   :math:`P(\\chi = +1) = (1+r)/2` (example quality r).  Unsupervised Hebb stores every
@@ -23,7 +26,7 @@ import jax.numpy as jnp
 import numpy as np
 from jax import Array
 
-from physjax._checks import check_finite, check_positive_int, check_spins
+from physjax._checks import check_finite, check_positive_int, check_spins, is_concrete
 from physjax.spins.models import LowRankIsing
 
 __all__ = [
@@ -34,6 +37,8 @@ __all__ = [
     "hebbian",
     "dreaming",
     "dreaming_kernel",
+    "projector",
+    "projector_kernel",
     "unsupervised_hebbian",
     "supervised_hebbian",
 ]
@@ -117,6 +122,35 @@ def dreaming_kernel(patterns, sleep_time) -> Array:
 def dreaming(patterns, sleep_time, h=0.0) -> LowRankIsing:
     """Dreaming couplings :math:`J(t) = \\xi^T (1+t)(I+tC)^{-1}\\xi / N`, zero diagonal."""
     return LowRankIsing(_check_patterns(patterns), dreaming_kernel(patterns, sleep_time), h)
+
+
+def projector_kernel(patterns) -> Array:
+    """The K x K kernel :math:`C^{-1}`, :math:`C = \\xi\\xi^T/N` (the sleep time -> infinity
+    limit of :func:`dreaming_kernel`).  The patterns must be linearly independent."""
+    xi = _check_patterns(patterns)
+    K, N = xi.shape
+    if K > N:
+        raise ValueError(f"patterns: the projector rule needs linearly independent patterns, "
+                         f"but K = {K} patterns of N = {N} spins are dependent (K > N)")
+    C = xi @ xi.T / N
+    if is_concrete(C):
+        eig = np.linalg.eigvalsh(np.asarray(C, np.float64))
+        if eig[0] <= 1e3 * np.finfo(np.asarray(C).dtype).eps * eig[-1]:
+            raise ValueError("patterns are linearly dependent (the pattern correlation matrix "
+                             f"C has smallest eigenvalue {eig[0]:.3g}); the projector rule "
+                             "needs K linearly independent patterns")
+    chol = jax.scipy.linalg.cho_factor(C)
+    A = jax.scipy.linalg.cho_solve(chol, jnp.eye(K, dtype=xi.dtype))
+    return 0.5 * (A + A.T)  # symmetric up to rounding
+
+
+def projector(patterns, h=0.0) -> LowRankIsing:
+    """Projector (Kohonen / pseudo-inverse) couplings :math:`J = \\xi^T C^{-1}\\xi/N`,
+    :math:`C = \\xi\\xi^T/N`, zero diagonal.  J without its diagonal is
+    :math:`P - \\mathrm{diag}(P)`, P the orthogonal projector onto the patterns' span, so
+    the field on pattern :math:`\\mu` is :math:`\\xi^\\mu_i(1 - P_{ii})` with
+    :math:`P_{ii} < 1`: every stored pattern is a fixed point up to K = N - 1."""
+    return LowRankIsing(_check_patterns(patterns), projector_kernel(patterns), h)
 
 
 def _example_normalization(M, r):

@@ -120,6 +120,54 @@ def test_projector_limit_of_dreaming():
     np.testing.assert_allclose(A, np.linalg.inv(C), rtol=2e-3, atol=2e-3)
 
 
+@pytest.mark.parametrize("alpha", [0.5, 0.9])
+def test_projector_rule_recalls_every_pattern_up_to_alpha_near_one(alpha):
+    """Seed 004, Kohonen projector rule J = xi^T C^-1 xi / N (zero diagonal), N = 500.
+    Every one of the K = alpha N patterns is a fixed point of zero-temperature dynamics
+    (Hebb's fails far below, at alpha = 0.138); the field on a pattern is
+    xi_i (1 - P_ii) with P the projector onto the patterns' span, checked against NumPy's
+    pseudo-inverse in float64."""
+    n = 500
+    K = int(alpha * n)
+    xi = ps.random_patterns(jax.random.key(11), K, n)
+    model = ps.projector(xi)
+    X = np.asarray(xi, np.float64)
+    P = X.T @ np.linalg.pinv(X.T)  # orthogonal projector onto span(xi), independent of C
+    np.testing.assert_allclose(np.asarray(model.couplings(), np.float64),
+                               P - np.diag(np.diag(P)), atol=2e-4)
+    res = _relax_many(model, xi, max_sweeps=50)
+    assert bool(res.fixed_point.all())
+    np.testing.assert_array_equal(np.asarray(res.spins), np.asarray(xi))  # perfect recall
+    if alpha == 0.5:  # and the patterns attract: 2% corrupted starts come back
+        starts = ps.corrupt(jax.random.key(12), xi[:32], 0.02)
+        back = _relax_many(model, starts, max_sweeps=50)
+        m = np.asarray(jnp.sum(back.spins * xi[:32], 1)) / n
+        assert m.min() == 1.0, m
+        hebb = _relax_many(ps.hebbian(xi), xi[:32], max_sweeps=50)
+        assert (np.asarray(jnp.sum(hebb.spins * xi[:32], 1)) / n).mean() < 0.6
+
+
+def test_dreaming_converges_to_the_projector_rule_in_float64():
+    """Seed 003/004: J(t) = xi^T (1+t)(I+tC)^-1 xi / N -> xi^T C^-1 xi / N as t -> infinity;
+    max |J(t) - J_projector| < 1e-4 at t = 1e6 (float64), decreasing like 1/t."""
+    with jax.enable_x64(True):
+        xi = ps.random_patterns(jax.random.key(13), 100, 400).astype(jnp.float64)
+        J_proj = np.asarray(ps.projector(xi).couplings())
+        assert J_proj.dtype == np.float64
+        gaps = [np.abs(np.asarray(ps.dreaming(xi, t).couplings()) - J_proj).max()
+                for t in (1e4, 1e6)]
+    assert gaps[1] < 1e-4, gaps
+    assert 50 < gaps[0] / gaps[1] < 200, gaps  # O(1/t)
+
+
+def test_projector_rule_rejects_dependent_patterns():
+    xi = ps.random_patterns(jax.random.key(14), 3, 10)
+    with pytest.raises(ValueError, match="patterns"):
+        ps.projector(jnp.concatenate([xi, xi[:1]]))
+    with pytest.raises(ValueError, match="patterns"):
+        ps.projector(ps.random_patterns(jax.random.key(15), 12, 10))
+
+
 def _mean_field_m(T):
     if T >= 1:
         return 0.0
