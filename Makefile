@@ -1,6 +1,8 @@
 # physjax developer commands. Works on a fresh clone: `make test` builds .venv first.
 #   make venv    create .venv and install physjax with its dev extras (re-run when pyproject.toml changes)
-#   make test    run the test suite (pytest-xdist, $(JOBS) workers)
+#   make test    run the test suite (pytest-xdist, $(JOBS) workers) without the tests
+#                marked slow (larger-size repeats of physics checks); CI runs this
+#   make test-all  the whole suite, slow tests included
 #   make demo    run every experiment at quick size; writes ./physjax-out/
 #   make bench   run the benchmarks (BENCH_ARGS="--quick" for a short run)
 #   make lint    ruff
@@ -11,10 +13,11 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.physjax-installed
 JOBS ?= 2
 PYTEST_ARGS ?=
+MARKERS ?= not slow
 DEMO_ARGS ?=
 BENCH_ARGS ?=
 
-.PHONY: venv test demo bench lint
+.PHONY: venv test test-all demo bench lint
 
 venv: $(STAMP)
 
@@ -28,6 +31,9 @@ $(STAMP): pyproject.toml
 	@touch "$(STAMP)"
 
 test: venv
+	"$(BIN)/python" -m pytest -n $(JOBS) -q -m "$(MARKERS)" $(PYTEST_ARGS)
+
+test-all: venv
 	"$(BIN)/python" -m pytest -n $(JOBS) -q $(PYTEST_ARGS)
 
 demo: venv
