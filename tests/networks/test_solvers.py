@@ -44,7 +44,9 @@ def resistor_network(name):
     return g, k, task
 
 
-@pytest.mark.parametrize("name", ["free 2-D", "periodic 2-D", "3-D"])
+# the periodic and 3-D networks repeat the check on other sparsity patterns (about 40 s each)
+@pytest.mark.parametrize("name", ["free 2-D", pytest.param("periodic 2-D", marks=pytest.mark.slow),
+                                  pytest.param("3-D", marks=pytest.mark.slow)])
 def test_every_resistor_solver_gives_the_same_state_and_gradients(name):
     g, k, task = resistor_network(name)
     assert N.resolve_solver("auto", g, task) != S.Dense()     # > 256 free nodes: sparse
@@ -64,7 +66,8 @@ def test_every_resistor_solver_gives_the_same_state_and_gradients(name):
                                        err_msg=label)
 
 
-@pytest.mark.parametrize("name", ["free 2-D", "periodic 2-D", "free 3-D"])
+@pytest.mark.parametrize("name", ["free 2-D", pytest.param("periodic 2-D", marks=pytest.mark.slow),
+                                  pytest.param("free 3-D", marks=pytest.mark.slow)])
 def test_every_spring_solver_gives_the_same_response_and_gradients(name):
     net, pairs = spring_network(name)
     k = jnp.asarray(H.random_stiffnesses(net))
