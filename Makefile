@@ -5,6 +5,8 @@
 #   make test-all  the whole suite, slow tests included
 #   make demo    run every experiment at quick size; writes ./physjax-out/
 #   make bench   run the benchmarks (BENCH_ARGS="--quick" for a short run)
+#   make device-check  every benchmark family at sizes suited to the backend JAX sees (GPU:
+#                full sizes in < 8 min; CPU: tiny sizes), with roofline fractions
 #   make lint    ruff
 
 PYTHON ?= python3
@@ -16,8 +18,9 @@ PYTEST_ARGS ?=
 MARKERS ?= not slow
 DEMO_ARGS ?=
 BENCH_ARGS ?=
+DEVICE_ARGS ?=
 
-.PHONY: venv test test-all demo bench lint
+.PHONY: venv test test-all demo bench device-check lint
 
 venv: $(STAMP)
 
@@ -42,6 +45,9 @@ demo: venv
 bench: venv
 	@"$(BIN)/python" -c "import thrml" 2>/dev/null || "$(BIN)/python" -m pip install --quiet -e ".[dev,bench]"
 	"$(BIN)/python" benchmarks/run.py $(BENCH_ARGS)
+
+device-check: venv
+	"$(BIN)/python" benchmarks/device_check.py $(DEVICE_ARGS)
 
 lint: venv
 	"$(BIN)/ruff" check .

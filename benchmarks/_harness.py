@@ -55,3 +55,61 @@ def summarize(seconds: list[float]) -> dict:
         "runs": len(seconds),
         "all_s": [round(s, 6) for s in seconds],
     }
+
+
+# ------------------------------------------------------------------ compile time (device check)
+
+_COMPILE_EVENTS = {
+    "/jax/core/compile/jaxpr_trace_duration": "trace_s",
+    "/jax/core/compile/jaxpr_to_mlir_module_duration": "lower_s",
+    "/jax/core/compile/backend_compile_duration": "backend_compile_s",
+}
+_compile_totals = {name: 0.0 for name in _COMPILE_EVENTS.values()}
+_listening = False
+
+
+def _on_event(event: str, duration: float, **_kwargs) -> None:
+    name = _COMPILE_EVENTS.get(event)
+    if name is not None:
+        _compile_totals[name] += duration
+
+
+def compile_seconds() -> dict:
+    """Running totals of JAX's compilation events in this process (tracing, lowering to
+    MLIR, XLA backend compilation), from ``jax.monitoring``; take differences around a
+    region.  Tracing of nested jitted functions is counted inside the outer trace too, so
+    ``compile_s`` (the sum) is an upper bound of the time spent compiling."""
+    global _listening
+    if not _listening:
+        from jax import monitoring
+
+        monitoring.register_event_duration_secs_listener(_on_event)
+        _listening = True
+    totals = dict(_compile_totals)
+    totals["compile_s"] = sum(totals.values())
+    return totals
+
+
+def compile_delta(before: dict) -> dict:
+    now = compile_seconds()
+    return {k: round(now[k] - before[k], 4) for k in now}
+
+
+def time_device(call: Callable[..., Any], prepare: Callable[[int], tuple], repeats: int,
+                ) -> tuple[dict, Any]:
+    """:func:`time_repeats` that also reports the warm-up call (``first_call_s``) and the
+    compilation it triggered (``compile_s``, from JAX's compile events; 0 when everything was
+    already compiled), so that compile time is reported apart from run time."""
+    before = compile_seconds()
+    args = _block(prepare(-1))
+    t0 = time.perf_counter()
+    out = _block(call(*args))
+    first = time.perf_counter() - t0
+    compiled = compile_delta(before)
+    seconds = []
+    for i in range(repeats):
+        args = _block(prepare(i))
+        t0 = time.perf_counter()
+        out = _block(call(*args))
+        seconds.append(time.perf_counter() - t0)
+    return {**summarize(seconds), "first_call_s": first, **compiled}, out

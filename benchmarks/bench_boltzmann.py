@@ -41,6 +41,19 @@ TARGET_RATIO = 5.0
 BATCH = 100
 
 
+# Minimal work, for the roofline column (the matrix products; sampling, sigmoids and the
+# optimizer are O(V + H) per sample and not counted): CD-1 per training sample
+# v0 W, h0 W^T, v1 W (2 V H flops each) and the two outer products of the weight gradient
+# (4 V H) = 10 V H; AIS per chain and temperature one Gibbs transition v -> h -> v
+# (4 V H; the free energy reuses v W).
+CD_WORK_MODEL = "10 V H flops per training sample (the four matrix products of CD-1)"
+AIS_WORK_MODEL = "4 V H flops per chain and temperature (one Gibbs transition)"
+
+
+def cd_flops(n_visible: int, n_hidden: int, n_samples: int) -> float:
+    return 10.0 * n_visible * n_hidden * n_samples
+
+
 def digits_data() -> np.ndarray:
     from sklearn.datasets import load_digits
 
@@ -92,7 +105,8 @@ def _time_physjax(X, n_hidden, lr, n_epochs, method, runs):
     stats = summarize(seconds)
     n = n_epochs * (X.shape[0] // BATCH) * BATCH
     return {**stats, "sweeps": n_epochs, "figure": n / stats["median_s"],
-            "figure_best": n / stats["min_s"],
+            "figure_best": n / stats["min_s"], "flops": cd_flops(X.shape[1], n_hidden, n),
+            "work_model": CD_WORK_MODEL,
             "reconstruction_error": float(hist.reconstruction_error[-1])}, trained.rbm
 
 
@@ -140,6 +154,7 @@ def _products_floor_row(X, n_hidden, lr, n_epochs, runs, anchor) -> dict:
             "workload": f"the CD-1 row's {n_epochs} epochs: 4 matrix products + sigmoids + "
                         "SGD per batch, no sampling (upper bound for any CD-1)",
             "unit": UNIT, **stats, "sweeps": n_epochs, "figure": fig,
+            "flops": cd_flops(X.shape[1], n_hidden, n), "work_model": CD_WORK_MODEL,
             "figure_best": n / stats["min_s"],
             "anchors": [{**anchor, "ratio": fig / anchor["figure"]}]}
 
@@ -157,6 +172,8 @@ def _ais_row(rbm, n_betas, runs) -> dict:
                                        f"{rbm.n_visible}x{rbm.n_hidden}",
             "unit": "s", **stats, "figure": stats["median_s"], "wall_s": stats["median_s"],
             "sweeps": n_betas, "log_partition": float(res.log_partition),
+            "flops": 4.0 * rbm.n_visible * rbm.n_hidden * 1000 * n_betas,
+            "work_model": AIS_WORK_MODEL,
             "stderr": float(res.stderr), "anchors": []}
 
 

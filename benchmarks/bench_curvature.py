@@ -294,6 +294,52 @@ def _cnn_problem(w: Workload) -> Problem:
                    spectrum)
 
 
+# ------------------------------------------------------------------------- work counts
+
+HVP_WORK_MODEL = ("matrix products of Pearlmutter's R-operator (forward-over-reverse HVP) "
+                  "per sample: forward 2W, tangent forward 4W, backward 4W, tangent "
+                  "backward 8W, less the input layer's unneeded terms (W = weights of a "
+                  "layer); biases and activations not counted")
+
+
+def mlp_hvp_flops(weight_shapes, n_samples: int) -> float:
+    """Floating-point operations of one Hessian-vector product (forward-over-reverse) of a
+    dense MLP with weight matrices of the given shapes, over ``n_samples`` inputs: per layer
+    of W weights, forward ``a = W x`` (2W), tangent forward ``W dx + V x`` (4W; 2W at the
+    input layer, where dx = 0), weight gradient ``delta x^T`` (2W), back-propagated
+    ``W^T delta`` (2W, not at the input layer), tangent of the weight gradient
+    ``d(delta) x^T + delta dx^T`` (4W; 2W at the input layer) and of the back-propagation
+    ``W^T d(delta) + V^T delta`` (4W, not at the input layer): 18 W per sample for a hidden
+    layer, 8 W for the input layer.  Bias and elementwise work is not counted, so this is a
+    lower bound."""
+    sizes = [int(np.prod(s)) for s in weight_shapes]
+    return float(n_samples * (8 * sizes[0] + 18 * sum(sizes[1:])))
+
+
+def mlp_gradient_flops(weight_shapes, n_samples: int) -> float:
+    """Forward (2W), weight gradient (2W) and back-propagation (2W, not at the input
+    layer) per sample."""
+    sizes = [int(np.prod(s)) for s in weight_shapes]
+    return float(n_samples * (4 * sizes[0] + 6 * sum(sizes[1:])))
+
+
+def hvp_flops(p) -> tuple[float, str]:
+    """(flops of one HVP, how they were counted) for a :class:`Problem`: the formula above
+    for the MLP, XLA's cost analysis of the compiled HVP otherwise (the CNN's convolutions)."""
+    if p.label.startswith("MLP"):
+        shapes = [a.shape for a in p.leaves if a.ndim == 2]
+        return mlp_hvp_flops(shapes, p.x.shape[0]), HVP_WORK_MODEL
+    import jax
+
+    import physjax.curvature as pc
+
+    v = jax.tree.map(lambda a: a, p.params)
+    cost = jax.jit(pc.hvp_fn(p.f, p.params)).lower(v).compile().cost_analysis()
+    if isinstance(cost, list):
+        cost = cost[0] if cost else {}
+    return float(cost.get("flops", 0.0)) or None, "XLA cost analysis of the compiled HVP"
+
+
 # ------------------------------------------------------------------------- physjax side
 
 def _timed(fn, keys_from: int, runs: int) -> tuple[list[float], list]:
@@ -677,6 +723,8 @@ def _rows_for(p: Problem, w: Workload, runs: int, repeats: int) -> list[dict]:
         ph["same_hessian"] = {"loss_physjax": p.loss, "loss_torch": ph["loss"],
                               "hv_rel_diff": hv_diff}
 
+    flops_hvp, work_model = hvp_flops(p)
+    log(f"curvature {w.model}: {flops_hvp / 1e9:.3g} GFLOP per HVP ({work_model[:40]}...)")
     rows = []
     base = {"model": w.model, "n_params": p.n_params, "reference": p.ref_note,
             "ref_top": p.ref_top.tolist(), "ref_trace": p.ref_trace, "loss": p.loss,
@@ -736,6 +784,12 @@ def _rows_for(p: Problem, w: Workload, runs: int, repeats: int) -> list[dict]:
     hvp_row["target_text"] = "HVP time <= 3 x gradient time (physjax)"
     hvp_row["meets_target"] = bool(hg["hvp_over_gradient"] <= 3.0)
     rows.append(hvp_row)
+    for row in rows:  # work per timed call: its HVPs (Lanczos/trace bookkeeping not counted)
+        n_hvps = 1 if row["name"] == "HVP" else row.get("n_hvps")
+        if flops_hvp and n_hvps:
+            row["flops"] = n_hvps * flops_hvp
+            row["flops_per_hvp"] = flops_hvp
+            row["work_model"] = f"HVPs x flops per HVP ({work_model})"
     _summary(p, rows, ph)
     return rows
 

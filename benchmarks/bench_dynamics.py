@@ -77,19 +77,28 @@ def workloads(backend: str, quick: bool) -> list[Workload]:
     return [Workload(128, 400, 6, 1)] if quick else [Workload(1024, 200, 3, 1)]
 
 
+def flops_per_replica_step(n: int = N) -> int:
+    """Floating-point operations one replica-step must do at least (p = 3): the tensor
+    contraction ``T(x, x, .)`` as ``x @ T.reshape(n, n*n)`` then an n x n matrix-vector
+    product (2 n^3 + 2 n^2) and the matrix term ``Y x`` (2 n^2); the projection, noise and
+    normalization are O(n) and not counted.  The GEMM dominates: the roofline is compute."""
+    return 2 * n**3 + 4 * n**2
+
+
 # ---------------------------------------------------------------------- the instance
 
-def _instance(R: int):
-    """The model (physjax), its arrays for NumPy, and R starts on the sphere."""
+def _instance(R: int, n: int = N):
+    """The model (physjax), its arrays for NumPy, and R starts on the sphere (``n`` spins;
+    the benchmark's N unless the device check asks for another size)."""
     import jax
     import jax.numpy as jnp
 
     import physjax.dynamics as dyn
 
     key = jax.random.key(0)
-    model = dyn.spiked_matrix_tensor(key, N, delta2=DELTA2, deltap=DELTAP, p=P,
+    model = dyn.spiked_matrix_tensor(key, n, delta2=DELTA2, deltap=DELTAP, p=P,
                                      dtype=jnp.float32)
-    x0 = dyn.uniform_sphere(jax.random.fold_in(key, 1), N, shape=(R,), dtype=jnp.float32)
+    x0 = dyn.uniform_sphere(jax.random.fold_in(key, 1), n, shape=(R,), dtype=jnp.float32)
     arrays = {"matrix": np.asarray(model.matrix), "tensor": np.asarray(model.tensor),
               "x0": np.asarray(x0)}
     return model, x0, arrays
@@ -152,7 +161,7 @@ def _time_numpy(w: Workload, arrays: dict, repeats: int, *, einsum: bool) -> dic
     return {"name": "numpy (einsum)" if einsum else "numpy (BLAS matmul)", "steps": steps,
             **stats, "figure": w.figure(steps, stats["median_s"]),
             "figure_best": w.figure(steps, stats["min_s"]),
-            "energy_per_spin": float(np.mean(energy)) / N,
+            "energy_per_spin": float(np.mean(energy)) / arrays["x0"].shape[-1],
             "detail": f"plain NumPy projected Euler-Maruyama on the sphere, {how}, float32, "
                       "numpy_spherical_langevin in this file"}
 
@@ -177,7 +186,7 @@ def _time_physjax(w: Workload, model, x0, repeats: int) -> dict:
     return {**stats, "steps": w.steps,
             "figure": w.figure(w.steps, stats["median_s"]),
             "figure_best": w.figure(w.steps, stats["min_s"]),
-            "energy_per_spin": float(np.mean(np.asarray(final.energy))) / N,
+            "energy_per_spin": float(np.mean(np.asarray(final.energy))) / x0.shape[-1],
             "diverged": bool(np.any(np.asarray(final.diverged_at) >= 0))}
 
 
@@ -223,7 +232,9 @@ def run(quick: bool, repeats: int) -> list[dict]:
                "N": N, "R": w.R, "p": P,
                "delta2": DELTA2, "deltap": DELTAP, "temperature": TEMPERATURE, "dt": DT,
                "unit": UNIT, "note": f"OverdampedLangevin(spherical=True), {w.steps} steps "
-               "per call, one record", "max_rel_gradient_diff": check, **result}
+               "per call, one record", "max_rel_gradient_diff": check, **result,
+               "flops": w.R * w.steps * flops_per_replica_step(N),
+               "work_model": "2 N^3 + 4 N^2 flops per replica-step (tensor GEMM + matvecs)"}
         row["anchors"] = [{**a, "ratio": row["figure"] / a["figure"]} for a in anchors]
         if backend == "cpu" and not quick:
             row["target"] = TARGET_CPU

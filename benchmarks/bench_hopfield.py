@@ -82,6 +82,17 @@ def workloads(backend: str, quick: bool) -> list[Workload]:
     return [main, small]
 
 
+# Minimal work of one heat-bath update of a Hebbian (low-rank) network, for the roofline
+# column: the local field from the K Mattis overlaps (a K-dot product, 2K flops) and the
+# update of the K overlaps after the spin changed (2K flops); the patterns are read once
+# per sweep and shared by the replicas, so the arithmetic bounds it.
+WORK_MODEL = "4 K flops per spin update (field from the K overlaps + overlap update)"
+
+
+def update_flops(N: int, K: int, R: int, sweeps: int) -> float:
+    return 4.0 * K * N * R * sweeps
+
+
 def hopfield_patterns(N: int, K: int, seed: int = 0) -> np.ndarray:
     rng = np.random.default_rng(seed)
     return np.where(rng.random((K, N)) < 0.5, 1.0, -1.0).astype(np.float32)
@@ -283,6 +294,8 @@ def _time_phase_diagram(quick: bool, repeats: int, backend: str) -> dict:
     n_sweeps = p["n_burn"] + p["n_measure"]
     updates = N * G * R * n_sweeps
     row = {**stats, "sweeps": n_sweeps, "wall_s": stats["median_s"],
+           "flops": float(sum(update_flops(N, int(k), n_t * R, n_sweeps) for k in K)),
+           "work_model": WORK_MODEL,
            "figure": updates / stats["median_s"] / 1e9,
            "replica_sweeps_per_s": G * R * n_sweeps / stats["median_s"],
            "warmup_s": warm_s, "warmup_replicas": G * r_warm, "grid": [n_a, n_t, R],
@@ -331,7 +344,8 @@ def run(quick: bool, repeats: int) -> list[dict]:
         log(f"hopfield {w.label}: physjax vmap(run_dense), {w.sweeps} sweeps")
         row = {"name": "heat-bath (vmap run_dense)", "workload": w.label, "N": w.N, "K": w.K,
                "R": w.R, "temperature": TEMPERATURE, "rule": "heat_bath",
-               "order": "sequential", "unit": UNIT, **_time_physjax(w, repeats)}
+               "order": "sequential", "unit": UNIT, **_time_physjax(w, repeats),
+               "flops": update_flops(w.N, w.K, w.R, w.sweeps), "work_model": WORK_MODEL}
         rows.append(_with_ratios(row, anchors))
     p = _phase_diagram_grid(quick)
     label = (f"{p['n_alphas']} alpha x {p['n_temperatures']} T x {p['n_replicas']} replicas, "

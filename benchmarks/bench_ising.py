@@ -90,6 +90,31 @@ def workloads(backend: str, quick: bool) -> list[Workload]:
     return out
 
 
+# ------------------------------------------------------------------------ work counts
+
+# Minimal memory traffic of a sweep (for the roofline column): every spin is read and
+# written once per sweep in the engine's storage format -- the neighbour spins of a colour
+# are the other colour's words, already read for their own update, and the random numbers
+# are generated on chip from a counter (no traffic).  So per attempted flip: 2 x 1 bit =
+# 0.25 B for the bit-packed multi-spin engine (uint32 words, 1 bit per spin) and 2 x 1 B for
+# the reference engine (int8 spins).  Observables recorded every sweep re-read the state:
+# one more read per sweep.
+MULTISPIN_BYTES_PER_FLIP = 2 / 8
+REFERENCE_BYTES_PER_FLIP = 2.0
+
+
+def sweep_bytes(L: int, R: int, sweeps: int, *, engine: str = "multispin",
+                record_every: int | None = None) -> float:
+    """Bytes a run of ``sweeps`` sweeps of R replicas of L x L must move at least."""
+    per_flip = MULTISPIN_BYTES_PER_FLIP if engine == "multispin" else REFERENCE_BYTES_PER_FLIP
+    reads = 0 if not record_every else sweeps // record_every
+    return L * L * R * (sweeps * per_flip + reads * per_flip / 2)
+
+
+WORK_MODEL = ("read + write every spin once per sweep in its storage format (1 bit "
+              "multi-spin, 1 byte reference); counter-based random numbers: no traffic")
+
+
 # ------------------------------------------------------------------------- NumPy anchor
 
 def numpy_checkerboard_metropolis(spins: np.ndarray, beta: float, n_sweeps: int,
@@ -263,6 +288,12 @@ def run(quick: bool, repeats: int) -> list[dict]:
         for name, note, timer, primary in engines:
             log(f"ising {w.label}: physjax {name}")
             result = timer()
+            result["bytes"] = sweep_bytes(
+                w.L, w.R, result["sweeps"],
+                engine="reference" if name.startswith("reference") else "multispin",
+                record_every=None if result.get("record_every") == result["sweeps"]
+                else result.get("record_every"))
+            result["work_model"] = WORK_MODEL
             row = {
                 "name": name,
                 "workload": w.label,

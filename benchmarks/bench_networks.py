@@ -74,6 +74,27 @@ def workloads(quick: bool) -> list[Workload]:
             Workload(100, 1, 10, 2), Workload(20, 64, 50, 1)]
 
 
+# Minimal memory traffic of one training step of one network, for the roofline column.  Each
+# rule needs two linear solves with the network's Laplacian (double optimization: free and
+# adjoint states; coupled learning: free and clamped; equilibrium propagation: two nudged
+# states).  Any solver -- direct or iterative -- reads the operator at least once per solve:
+# the Laplacian is assembled from the bonds, so E x (conductance 4 B + two endpoints 2 x 4 B),
+# and it reads the right-hand sides and writes the solutions, n x n_rhs x (4 + 4) B.  The
+# update reads and writes the conductances (2 x 4 B per bond).  Factors, fill-in and Krylov
+# vectors are not counted: this is a lower bound, which says how far the step is from what
+# the memory system allows -- not that a direct solve of a grid could reach it.
+SOLVES_PER_STEP = 2
+WORK_MODEL = ("per step: 2 solves x (read the bonds 12 B/edge + rhs and solution 8 B per "
+              "node and example) + conductance update 8 B/edge (float32)")
+
+
+def step_bytes(n_nodes: int, n_edges: int, n_rhs: int, itemsize: int = 4,
+               solves: int = SOLVES_PER_STEP) -> float:
+    """Bytes one training step of one resistor network must move at least (see above)."""
+    per_solve = n_edges * (itemsize + 8) + n_nodes * n_rhs * 2 * itemsize
+    return float(solves * per_solve + 2 * itemsize * n_edges)
+
+
 def grid_problem(L: int):
     idx = np.arange(L * L).reshape(L, L)
     edges = np.concatenate([np.stack([idx[:, :-1].ravel(), idx[:, 1:].ravel()], 1),
@@ -253,6 +274,8 @@ def _run(quick: bool, repeats: int) -> list[dict]:
                    "max_rel_gradient_diff": check,
                    "note": "float32, solver='auto'; anchor float64 SuperLU; BLAS threads = 1",
                    **result,
+                   "bytes": w.networks * result["steps"] * step_bytes(w.L * w.L, n_edges, 2),
+                   "work_model": WORK_MODEL,
                    "anchors": [{**anchor, "ratio": result["figure"] / anchor["figure"]}]}
             if backend == "cpu" and not quick:
                 if w.networks > 1:

@@ -60,6 +60,23 @@ RTOL = 1e-9          # CG residual (relative); the dense path is exact
 TARGET_ENSEMBLE = 10.0
 
 
+# Minimal memory traffic of one coupled-learning step of one network (float64), for the
+# roofline column: one linear solve with the stiffness matrix for the two pair-strain
+# columns (the clamped state follows from the 2 x 2 compliance, no second solve); any
+# solver reads the operator at least once -- assembled from the bonds: stiffness 8 B, two
+# endpoints 2 x 4 B, unit vector 2 x 8 B = 32 B per bond -- and reads the right-hand sides
+# and writes the solutions, 2 columns x 2 dofs x (8 + 8) B = 64 B per node; the Adam update
+# reads and writes k, m and v (48 B per bond).  Factors, fill-in and CG iterations are not
+# counted: a lower bound.
+WORK_MODEL = ("per step: read the bonds (32 B each) + 2 rhs and solutions (64 B per node) + "
+              "Adam update of k, m, v (48 B per bond), float64")
+
+
+def step_bytes(n_nodes: int, n_edges: int) -> float:
+    """Bytes one coupled-learning step of one 2-D spring network must move at least."""
+    return float(80 * n_edges + 64 * n_nodes)
+
+
 def _network(n_particles, seed=0, prune_keys=(0,)):
     import jax
 
@@ -227,11 +244,17 @@ def _row(name, label, steps, n_networks, fn, args, repeats, ref_costs, anchor_st
     costs = np.asarray(out.cost).reshape(n_networks, -1)
     diff = float(max(np.max(np.abs(costs[i, :n_cmp] - ref[:n_cmp]) / np.abs(ref[:n_cmp]))
                      for i, ref in enumerate(ref_costs)))
+    work = {}
+    if "n_nodes" in extra and "n_edges" in extra:
+        work = {"bytes": n_networks * steps * step_bytes(extra["n_nodes"], extra["n_edges"]),
+                "work_model": WORK_MODEL}
     return {"name": name, "workload": label, "sweeps": steps, **extra, **stats,
-            "figure": n_networks * steps / stats["median_s"], "max_rel_cost_diff": diff}
+            "figure": n_networks * steps / stats["median_s"], "max_rel_cost_diff": diff,
+            **work}
 
 
-def _ensemble(n_networks, n_particles, repeats, steps, anchor_steps):
+def _ensemble(n_networks, n_particles, repeats, steps, anchor_steps,
+              solvers=("cg", "banded", "multifrontal")):
     import jax
     import jax.numpy as jnp
 
@@ -256,12 +279,14 @@ def _ensemble(n_networks, n_particles, repeats, steps, anchor_steps):
     ref_rate = n_ref * anchor_steps / ref["median_s"]
     rows = []
     # plans of the union of every member's bonds
-    for solver, arg in (("cg", "cg"), ("banded", strain.banded_plan(contacts)),
-                        ("multifrontal", strain.multifrontal_plan(contacts))):
+    plans = {"cg": lambda: "cg", "banded": lambda: strain.banded_plan(contacts),
+             "multifrontal": lambda: strain.multifrontal_plan(contacts)}
+    for solver, arg in ((name, plans[name]()) for name in solvers):
         log(f"springs {label}: physjax vmap ({solver}), {steps} steps per call")
         row = _row(f"vmap train_springs ({solver})", label, steps, n_networks,
                    _train_fn(arg, steps), (stacked, k0, task), repeats, ref_costs,
-                   anchor_steps, {"unit": "network-steps/s", **_plan_info(arg)})
+                   anchor_steps, {"unit": "network-steps/s", "n_nodes": nets[0].n_nodes,
+                                  "n_edges": nets[0].n_edges, **_plan_info(arg)})
         row["anchors"] = [{"name": "scipy.sparse splu per step, loop over networks",
                            "networks_timed": n_ref, "steps": anchor_steps, **ref,
                            "figure": ref_rate, "ratio": row["figure"] / ref_rate}]

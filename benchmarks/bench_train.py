@@ -68,6 +68,7 @@ from pathlib import Path
 
 import numpy as np
 from _harness import log, summarize
+from bench_networks import WORK_MODEL, step_bytes
 
 NAME = "train"
 DESCRIPTION = ("networks.train (coupled learning, 1000 steps, called as in the README) on "
@@ -275,6 +276,11 @@ def run(quick: bool, repeats: int) -> list[dict]:
                      "train_s": float(np.median([c["train_s"] for c in calls_here])),
                      "import_s": ours[0]["import_s"], "dtype": ours[0]["dtype"],
                      "learning_rates": sorted({c["learning_rate"] for c in calls_here}),
+                     # minimal traffic of the steps (bench_networks' model; graph building
+                     # and, in the first call, compilation are in the time but not here)
+                     "bytes": w.steps * step_bytes(w.L * w.L, 2 * w.L * (w.L - 1),
+                                                   w.examples),
+                     "work_model": WORK_MODEL,
                      "note": ("networks.train called as in the README (not jitted here), "
                               f"solver='auto'; {runs} fresh processes x {calls} calls; "
                               "each call includes building graph and task; "

@@ -7,6 +7,11 @@ Discovers ``benchmarks/bench_*.py``; each module exposes ``NAME`` and
 ``{"name", "figure", "ratio", ...}`` measured in the same run (``ratio`` = physjax / anchor;
 an anchor that could not run has ``figure: None`` and ``unavailable: reason``).
 
+Every row that states its work per timed call (``bytes`` and/or ``flops``) gets a roofline
+entry (``_roofline.py``): its rate as a fraction of the limit that binds it, memory bandwidth
+or float32 GEMM rate, both measured in the same run (STREAM-like copy/triad and a large GEMM,
+before and after the benchmarks; the best of the two is the limit).
+
 Prints a table and writes ``<out>/<machine>-<date>.json`` (default ``benchmarks/results/``;
 ``-quick`` and ``-only-NAME`` are appended to the file name for partial runs so that they
 never overwrite a full run).  Paths are found from this file, so it runs from any directory
@@ -168,13 +173,15 @@ def _fmt(x, digits=3) -> str:
 
 
 def format_table(results: list[dict]) -> str:
-    header = ["bench", "engine", "workload", "sweeps", "median s", "figure", "target",
-              "anchors: figure (physjax/anchor)"]
+    from _roofline import fmt as roofline_fmt
+
+    header = ["bench", "engine", "workload", "sweeps", "median s", "figure", "roofline",
+              "target", "anchors: figure (physjax/anchor)"]
     lines = []
     for bench in results:
         if bench.get("error"):
             lines.append([bench["name"], "ERROR", bench["error"].splitlines()[-1][:80],
-                          "", "", "", "", ""])
+                          "", "", "", "", "", ""])
             continue
         for row in bench["rows"]:
             anchors = []
@@ -189,7 +196,8 @@ def format_table(results: list[dict]) -> str:
                                                         else "MISSED")
             lines.append([bench["name"], row["name"], row["workload"],
                           _fmt(row.get("sweeps")), _fmt(row["median_s"]),
-                          f"{_fmt(row['figure'])} {row.get('unit', '')}".strip(), target,
+                          f"{_fmt(row['figure'])} {row.get('unit', '')}".strip(),
+                          roofline_fmt(row.get("roofline")), target,
                           "; ".join(anchors)])
     widths = [max(len(header[i]), *(len(r[i]) for r in lines)) if lines else len(header[i])
               for i in range(len(header))]
@@ -230,6 +238,8 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--out", type=Path, default=DEFAULT_OUT, metavar="DIR",
                    help="directory for the JSON record (default: benchmarks/results/)")
     p.add_argument("--list", action="store_true", help="list the benchmarks and exit")
+    p.add_argument("--no-roofline", action="store_true",
+                   help="skip the bandwidth/GEMM probes and the roofline column")
     return p
 
 
@@ -261,6 +271,15 @@ def main(argv: list[str] | None = None) -> int:
           f"{', '.join(machine['devices'])}); repeats={repeats}"
           f"{', quick' if args.quick else ''}", flush=True)
 
+    if str(BENCH_DIR) not in sys.path:
+        sys.path.insert(0, str(BENCH_DIR))
+    import _roofline
+
+    probes = []
+    if not args.no_roofline:
+        print("[roofline probes]", file=sys.stderr, flush=True)
+        probes.append(_roofline.measure())
+
     results = []
     for name in names:
         print(f"[{name}]", file=sys.stderr, flush=True)
@@ -276,6 +295,14 @@ def main(argv: list[str] | None = None) -> int:
         entry["wall_s"] = round(time.perf_counter() - t0, 2)
         results.append(entry)
 
+    limits = None
+    if not args.no_roofline:
+        print("[roofline probes, again]", file=sys.stderr, flush=True)
+        probes.append(_roofline.measure())
+        limits = _roofline.best_of(probes)
+        for entry in results:
+            _roofline.annotate(entry["rows"], limits)
+
     cpu_end, wall = _cpu_seconds(), time.perf_counter() - wall_start
     other_cores = None
     if cpu_start and cpu_end:
@@ -283,6 +310,9 @@ def main(argv: list[str] | None = None) -> int:
         other_cores = round(max(other, 0.0) / wall, 2)
     print()
     print(format_table(results))
+    if limits:
+        print(f"\nroofline: fraction of the binding limit (mem: {limits['memory_source']}; "
+              f"cmp: {limits['compute_source']})")
     if other_cores is not None and other_cores > 0.2:
         print(f"\nnote: other processes kept {other_cores} of {os.cpu_count()} cores busy on "
               f"average during this run: timings may be low and noisy")
@@ -300,6 +330,8 @@ def main(argv: list[str] | None = None) -> int:
         "wall_s": round(wall, 1),
         "load_average_1min_at_start": load_start,
         "other_processes_cores_busy": other_cores,
+        "roofline_limits": limits,
+        "roofline_probes": probes,
         "benchmarks": results,
     }
     path.write_text(json.dumps(record, indent=2) + "\n")
