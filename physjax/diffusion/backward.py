@@ -60,13 +60,13 @@ import numpy as np
 from jax import Array
 
 from physjax._checks import check_choice, check_key, check_positive_int, is_concrete
-from physjax.diffusion.forward import _check_data, _noise
-from physjax.diffusion.schedules import (
-    Schedule,
-    _check_schedule,
-    _check_time,
-    _check_time_grid,
-)
+from physjax.diffusion._common import KernelObserver as _KernelObserver
+from physjax.diffusion._common import check_data as _check_data
+from physjax.diffusion._common import check_schedule as _check_schedule
+from physjax.diffusion._common import check_time as _check_time
+from physjax.diffusion._common import check_time_grid as _check_time_grid
+from physjax.diffusion._common import transition as _noise
+from physjax.diffusion.schedules import Schedule
 from physjax.kernels import Kernel, run
 
 __all__ = [
@@ -220,11 +220,6 @@ class ReverseKernel(Kernel):
             times = eqx.error_if(model.times, bad,
                                  "times must be strictly decreasing within (0, T]")
         return eqx.tree_at(lambda m: m.times, model, times), state
-
-
-class _KernelObserver:
-    """Marker base of observers written against the run loop's ``(model, state, info)``
-    signature (used inside the package, e.g. by :func:`physjax.diffusion.collapse_curve`)."""
 
 
 class ReverseResult(NamedTuple):

@@ -23,11 +23,15 @@ from typing import NamedTuple
 import equinox as eqx
 import jax
 import jax.numpy as jnp
-import numpy as np
 from jax import Array
 
-from physjax._checks import check_finite, check_key, check_positive_int, is_concrete
-from physjax.diffusion.schedules import Schedule, _check_schedule, _check_time, _scalar
+from physjax._checks import check_key, check_positive_int, is_concrete
+from physjax.diffusion._common import check_data as _check_data
+from physjax.diffusion._common import check_schedule as _check_schedule
+from physjax.diffusion._common import check_time as _check_time
+from physjax.diffusion._common import positive_scalar as _scalar
+from physjax.diffusion._common import transition as _noise
+from physjax.diffusion.schedules import Schedule
 from physjax.kernels import Kernel, run
 
 __all__ = [
@@ -38,30 +42,6 @@ __all__ = [
     "ForwardResult",
     "simulate_forward",
 ]
-
-
-def _check_data(x, name: str, *, min_ndim: int = 1) -> Array:
-    if not hasattr(x, "shape") or not hasattr(x, "dtype"):
-        x = np.asarray(x)
-    if not (jnp.issubdtype(x.dtype, jnp.floating) or jnp.issubdtype(x.dtype, jnp.integer)):
-        raise TypeError(f"{name} must be a real array, got dtype {x.dtype}")
-    if jnp.ndim(x) < min_ndim:
-        raise ValueError(f"{name} must have at least {min_ndim} dimension(s), got shape "
-                         f"{jnp.shape(x)}")
-    check_finite(x, name)
-    x = jnp.asarray(x)
-    if not jnp.issubdtype(x.dtype, jnp.floating):
-        x = x.astype(jnp.result_type(float))
-    return x
-
-
-@eqx.filter_jit
-def _noise(key, schedule, x0, t):
-    t = jnp.asarray(t, x0.dtype)
-    a = schedule.mean_scale(t)
-    var = schedule.variance(t)
-    z = jax.random.normal(key, x0.shape, x0.dtype)
-    return a * x0 + jnp.sqrt(var) * z
 
 
 def noise(key: Array, schedule: Schedule, x0: Array, t) -> Array:

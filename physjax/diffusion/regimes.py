@@ -58,15 +58,16 @@ import numpy as np
 from jax import Array
 
 from physjax._checks import check_key, check_positive_int, is_concrete
+from physjax.diffusion._common import KernelObserver as _KernelObserver
+from physjax.diffusion._common import check_data as _check_data
+from physjax.diffusion._common import check_schedule as _check_schedule
 from physjax.diffusion.backward import (
-    _KernelObserver,
     clone,
     prior_sample,
     reverse,
     time_grid,
 )
-from physjax.diffusion.forward import _check_data
-from physjax.diffusion.schedules import OU, Schedule, _check_schedule
+from physjax.diffusion.schedules import OU, Schedule
 from physjax.diffusion.scores import EmpiricalScore
 
 __all__ = [

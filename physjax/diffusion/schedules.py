@@ -42,27 +42,14 @@ validated where it is built (finite, positive, increasing), errors naming the ar
 from __future__ import annotations
 
 import equinox as eqx
-import jax
 import jax.numpy as jnp
-import numpy as np
 from jax import Array
 
-from physjax._checks import check_positive, is_concrete
+from physjax._checks import is_concrete
+from physjax.diffusion._common import check_schedule as _check_schedule  # noqa: F401
+from physjax.diffusion._common import positive_scalar as _scalar
 
 __all__ = ["Schedule", "OU", "VP", "VE"]
-
-
-def _scalar(value, name: str) -> Array:
-    """A positive finite scalar hyperparameter as a floating array (tracers pass)."""
-    if isinstance(value, bool) or value is None or isinstance(value, str):
-        raise TypeError(f"{name} must be a positive real number, got {value!r}")
-    check_positive(value, name)
-    if np.ndim(value) != 0:
-        raise ValueError(f"{name} must be a scalar, got shape {np.shape(value)}")
-    a = value if isinstance(value, jax.Array) else jnp.asarray(value)
-    if not jnp.issubdtype(a.dtype, jnp.floating):
-        a = a.astype(jnp.result_type(float))
-    return a
 
 
 def _check_order(low, high, low_name: str, high_name: str):
@@ -239,54 +226,3 @@ class VE(Schedule):
 
     def time_at_noise_to_signal(self, r):
         return 0.5 * self.T * jnp.log1p(r / self.sigma_min**2) / self._log_ratio()
-
-
-
-# ------------------------------------------------------------- validation shared by the package
-
-def _check_schedule(schedule, name: str = "schedule") -> Schedule:
-    if not isinstance(schedule, Schedule):
-        raise TypeError(f"{name} must be a physjax.diffusion schedule (OU, VP or VE), got "
-                        f"{type(schedule).__name__}")
-    return schedule
-
-
-def _check_time(t, schedule: Schedule, name: str = "t", *, allow_zero: bool = False):
-    """A time (scalar or array) in (0, T] (``[0, T]`` with ``allow_zero``), checked when
-    concrete; returned as a floating array."""
-    if isinstance(t, bool) or t is None or isinstance(t, str):
-        raise TypeError(f"{name} must be a real time in (0, T], got {t!r}")
-    if is_concrete(t):
-        a = np.asarray(t)
-        if not (np.issubdtype(a.dtype, np.integer) or np.issubdtype(a.dtype, np.floating)):
-            raise TypeError(f"{name} must be a real time in (0, T], got dtype {a.dtype}")
-        if not np.all(np.isfinite(a)):
-            raise ValueError(f"{name} must be finite, got {a!r}")
-        T = float(schedule.T) if is_concrete(schedule.T) else np.inf
-        low_ok = np.all(a >= 0) if allow_zero else np.all(a > 0)
-        if not low_ok or np.any(a > T * (1 + 1e-6)):
-            interval = "[0, T]" if allow_zero else "(0, T]"
-            raise ValueError(f"{name} must lie in {interval} = {interval[0]}0, {T:g}], got "
-                             f"min {a.min()!r}, max {a.max()!r}")
-    a = jnp.asarray(t)
-    if not jnp.issubdtype(a.dtype, jnp.floating):
-        a = a.astype(jnp.result_type(float))
-    return a
-
-
-def _check_time_grid(times, schedule: Schedule, name: str = "times") -> Array:
-    """A concrete 1-D grid of at least two times, strictly decreasing, in (0, T]."""
-    if not is_concrete(times):
-        if jnp.ndim(times) != 1 or times.shape[0] < 2:
-            raise ValueError(f"{name} must be a 1-D grid of at least 2 times, got shape "
-                             f"{jnp.shape(times)}")
-        return times
-    a = np.asarray(times)
-    if a.ndim != 1 or a.shape[0] < 2:
-        raise ValueError(f"{name} must be a 1-D grid of at least 2 times (from the start "
-                         f"time down to the end time), got shape {a.shape}")
-    if not np.all(np.diff(a) < 0):
-        raise ValueError(f"{name} must be strictly decreasing (the backward process runs "
-                         f"from T towards 0), got {a[:6].tolist()}...")
-    _check_time(a, schedule, name)
-    return jnp.asarray(a, dtype=jnp.result_type(float))

@@ -49,7 +49,8 @@ import numpy as np
 from jax import Array
 
 from physjax._checks import check_finite, check_key, check_positive, check_positive_int, is_concrete
-from physjax.diffusion.schedules import Schedule, _check_schedule
+from physjax.diffusion._common import check_schedule as _check_schedule
+from physjax.diffusion.schedules import Schedule
 
 __all__ = [
     "Score",
