@@ -358,6 +358,7 @@ def sample(key: Array, schedule: Schedule, score: Callable, n_samples: int, d: i
     positions at ``t_end``, shape ``(n_samples, d)``."""
     key = check_key(key, traced=True)
     k0, k1 = jax.random.split(key)
+    n_samples = check_positive_int(n_samples, "n_samples")
     grid = time_grid(schedule, n_steps, t_end=t_end, spacing=spacing)
     x = prior_sample(k0, schedule, n_samples, d)
     return reverse(k1, schedule, score, x, grid, process=process, method=method).x

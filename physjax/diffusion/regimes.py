@@ -57,10 +57,11 @@ import jax.numpy as jnp
 import numpy as np
 from jax import Array
 
-from physjax._checks import check_key, check_positive_int, is_concrete
+from physjax._checks import check_finite, check_key, check_positive_int, is_concrete
 from physjax.diffusion._common import KernelObserver as _KernelObserver
 from physjax.diffusion._common import check_data as _check_data
 from physjax.diffusion._common import check_schedule as _check_schedule
+from physjax.diffusion._common import check_time as _check_time
 from physjax.diffusion.backward import (
     clone,
     prior_sample,
@@ -141,8 +142,10 @@ def excess_entropy(t, eigenvalues, n: int, schedule: Schedule | None = None) -> 
     docstring); collapse for :math:`f > 0`."""
     schedule = _schedule_or_ou(schedule)
     n = check_positive_int(n, "n")
+    check_finite(eigenvalues, "eigenvalues")
     lam = jnp.asarray(eigenvalues)
-    r = schedule.noise_to_signal(jnp.asarray(t))[..., None]
+    t = _check_time(t, schedule, "t")
+    r = schedule.noise_to_signal(t)[..., None]
     d = lam.shape[-1]
     return 0.5 * jnp.sum(jnp.log1p(jnp.maximum(lam, 0.0) / r), axis=-1) / d - np.log(n) / d
 
@@ -158,6 +161,7 @@ def collapse_time_from_spectrum(eigenvalues, n: int, schedule: Schedule | None =
     data give :math:`\\Delta_{t_C} = n^{-2/d}` (OU).  May exceed :math:`T`."""
     schedule = _schedule_or_ou(schedule)
     n = check_positive_int(n, "n")
+    n_bisect = check_positive_int(n_bisect, "n_bisect")
     lam = jnp.maximum(jnp.asarray(eigenvalues, dtype=jnp.result_type(float)), 0.0)
     if lam.ndim != 1 or lam.shape[0] < 1:
         raise ValueError(f"eigenvalues must have shape (d,), got {lam.shape}")
@@ -231,7 +235,8 @@ def cloning_curve(key: Array, schedule: Schedule, score: Callable, x0: Array,
     if not callable(classify):
         raise TypeError(f"classify must be a callable x -> class label, got "
                         f"{type(classify).__name__}")
-    times = jnp.atleast_1d(jnp.asarray(times))
+    _check_schedule(schedule)
+    times = _check_time(jnp.atleast_1d(jnp.asarray(times)), schedule, "times")
     n_clones = check_positive_int(n_clones, "n_clones", minimum=2)
     res = clone(key, schedule, score, x0, times, n_clones, n_steps=n_steps, t_end=t_end,
                 process=process, method=method)
@@ -249,6 +254,12 @@ def nearest_posterior_weight(score: EmpiricalScore, x: Array, t) -> Array:
     for each row of ``x``; shape ``(n,)``."""
     if not isinstance(score, EmpiricalScore):
         raise TypeError(f"score must be an EmpiricalScore, got {type(score).__name__}")
+    x = _check_data(x, "x", min_ndim=2)
+    d = score.data.shape[-1]
+    if x.ndim != 2 or x.shape[-1] != d:
+        raise ValueError(f"x must have shape (n, {d}) (the training points' dimension), got "
+                         f"{x.shape}")
+    t = _check_time(t, score.schedule, "t")
     return jnp.max(jax.vmap(score.posterior_weights, in_axes=(0, None))(x, t), axis=-1)
 
 
@@ -327,8 +338,9 @@ def crossing_time(times, values, level: float = 0.5) -> float:
     """The time at which a measured curve ``values(times)`` first crosses ``level`` when
     scanned from the largest time downwards (the direction of the backward process),
     by linear interpolation between the two bracketing points; ``nan`` if it never does."""
-    t = np.asarray(times, np.float64)
-    v = np.asarray(values, np.float64)
+    t = np.asarray(check_finite(times, "times"), np.float64)
+    v = np.asarray(check_finite(values, "values"), np.float64)
+    check_finite(level, "level")
     if t.shape != v.shape or t.ndim != 1:
         raise ValueError(f"times and values must be 1-D of the same length, got "
                          f"{t.shape} and {v.shape}")

@@ -48,7 +48,14 @@ import jax.numpy as jnp
 import numpy as np
 from jax import Array
 
-from physjax._checks import check_finite, check_key, check_positive, check_positive_int, is_concrete
+from physjax._checks import (
+    check_finite,
+    check_key,
+    check_nonnegative,
+    check_positive,
+    check_positive_int,
+    is_concrete,
+)
 from physjax.diffusion._common import check_schedule as _check_schedule
 from physjax.diffusion.schedules import Schedule
 
@@ -393,7 +400,7 @@ def curie_weiss_magnetization_law(n_spins: int, beta, h=0.0) -> tuple[Array, Arr
         ``(m, p)``: the :math:`N+1` values :math:`m = (2j - N)/N` and their probabilities.
     """
     n = check_positive_int(n_spins, "n_spins")
-    beta = _real_array(beta, "beta")
+    beta = _real_array(check_nonnegative(beta, "beta"), "beta")
     h = _real_array(h, "h")
     j = jnp.arange(n + 1, dtype=beta.dtype)
     log_binom = (jax.scipy.special.gammaln(n + 1.0) - jax.scipy.special.gammaln(j + 1.0)
@@ -421,9 +428,9 @@ def mean_field_magnetization(beta, h=0.0, *, n_iter: int = 500) -> Array:
     """The spontaneous magnetization :math:`m^* \\ge 0` of the Curie--Weiss model
     (:math:`N\\to\\infty`): the largest root of :math:`m = \\tanh(\\beta(m + h))`
     (0 for :math:`\\beta \\le 1` at :math:`h = 0`), by fixed-point iteration from 1."""
-    check_finite(beta, "beta")
-    beta = _float(beta)
-    h = _float(h)
+    n_iter = check_positive_int(n_iter, "n_iter")
+    beta = _real_array(check_nonnegative(beta, "beta"), "beta")
+    h = _real_array(h, "h")
 
     def body(_, m):
         return jnp.tanh(beta * (m + h))
