@@ -124,7 +124,9 @@ def _concrete_value(x):
 def _guard(x, bad, message):
     """ValueError on a concrete ``x`` when ``bad(x)``; ``equinox.error_if`` when traced."""
     if is_concrete(x):
-        if np.any(np.asarray(bad(jnp.asarray(x)))):
+        with jax.ensure_compile_time_eval():  # concrete also while a jit traces around us
+            failed = bool(np.any(np.asarray(bad(jnp.asarray(x)))))
+        if failed:
             raise ValueError(f"{message}, got {np.asarray(x)!r}")
         return x
     return eqx.error_if(x, bad(x), message)
