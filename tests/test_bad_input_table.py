@@ -958,26 +958,24 @@ def _score_net():
     return pdf.ScoreMLP(K, 2, _ou(), width=4, depth=1, n_frequencies=2)
 
 
-# score matching (physjax/diffusion/score_matching.py): covered once physjax.diffusion exports
-# it (until then its functions are not public and must stay out of TABLE)
-if hasattr(importlib.import_module("physjax.diffusion"), "train_score"):
-    TABLE.update({
-        "diffusion.denoising_score_loss": (
-            lambda: dict(key=K, net=_score_net(), data=D32, t_min=1e-3,
-                         time_sampling="uniform"),
-            [("net", "bogus"), ("data", np.ones((0, 2))),      # n = 0 training points
-             ("data", np.ones((3, 3))), ("data", np.full((3, 2), NAN)), ("data", np.ones(3)),
-             ("t_min", 0.0), ("t_min", 2.0), ("t_min", NAN), ("time_sampling", "bogus")]),
-        "diffusion.train_score": (
-            lambda: dict(key=K, net=_score_net(), data=D32, n_steps=1, batch_size=2,
-                         learning_rate=1e-3, decay="cosine", t_min=1e-3,
-                         time_sampling="uniform"),
-            [("net", "bogus"), ("data", np.ones((0, 2))),      # n = 0 training points
-             ("data", np.ones((3, 3))), ("data", np.full((3, 2), NAN)), ("n_steps", 0),
-             ("batch_size", 0), ("learning_rate", -1.0), ("learning_rate", NAN),
-             ("decay", "bogus"), ("t_min", 0.0), ("t_min", 2.0),
-             ("time_sampling", "bogus"), ("schedule", "bogus"), ("optimizer", "bogus")]),
-    })
+# score matching (physjax/diffusion/score_matching.py)
+TABLE.update({
+    "diffusion.denoising_score_loss": (
+        lambda: dict(key=K, net=_score_net(), data=D32, t_min=1e-3,
+                     time_sampling="uniform"),
+        [("net", "bogus"), ("data", np.ones((0, 2))),      # n = 0 training points
+         ("data", np.ones((3, 3))), ("data", np.full((3, 2), NAN)), ("data", np.ones(3)),
+         ("t_min", 0.0), ("t_min", 2.0), ("t_min", NAN), ("time_sampling", "bogus")]),
+    "diffusion.train_score": (
+        lambda: dict(key=K, net=_score_net(), data=D32, n_steps=1, batch_size=2,
+                     learning_rate=1e-3, decay="cosine", t_min=1e-3,
+                     time_sampling="uniform"),
+        [("net", "bogus"), ("data", np.ones((0, 2))),      # n = 0 training points
+         ("data", np.ones((3, 3))), ("data", np.full((3, 2), NAN)), ("n_steps", 0),
+         ("batch_size", 0), ("learning_rate", -1.0), ("learning_rate", NAN),
+         ("decay", "bogus"), ("t_min", 0.0), ("t_min", 2.0),
+         ("time_sampling", "bogus"), ("schedule", "bogus"), ("optimizer", "bogus")]),
+})
 
 
 # Reasons, by kind

@@ -17,7 +17,8 @@ BENCH = REPO / "benchmarks"
 SCRIPT = BENCH / "device_check.py"
 # the families that have device-check workloads; a new bench_*.py without them is reported
 # as "not covered" by the script (and flagged here)
-FAMILIES = {"boltzmann", "curvature", "dynamics", "hopfield", "ising", "networks", "springs",
+FAMILIES = {"boltzmann", "curvature", "diffusion", "dynamics", "hopfield", "ising", "networks",
+            "springs",
             "train"}
 
 

@@ -7,7 +7,8 @@ and VE schedules); the backward process (:mod:`~physjax.diffusion.backward`: rev
 and probability-flow ODE, Euler--Maruyama, Heun and exponential integrators, on the
 :class:`physjax.kernels.Kernel` protocol) regenerates data from a score
 (:mod:`~physjax.diffusion.scores`: exact scores of Gaussian data, Gaussian mixtures,
-Curie--Weiss spins and the memorizing empirical score).  :mod:`~physjax.diffusion.regimes`
+Curie--Weiss spins and the memorizing empirical score) or learned by denoising score
+matching (:mod:`~physjax.diffusion.score_matching`).  :mod:`~physjax.diffusion.regimes`
 predicts and measures the speciation time :math:`t_S = \tfrac12\log\Lambda` and the collapse
 time of the excess-entropy criterion.  See ``docs/diffusion.md``.
 """
@@ -49,6 +50,15 @@ from physjax.diffusion.regimes import (
     speciation_time_from_spectrum,
 )
 from physjax.diffusion.schedules import OU, VE, VP, Schedule
+from physjax.diffusion.score_matching import (
+    DECAYS,
+    TIME_SAMPLINGS,
+    AbstractScoreNetwork,
+    ScoreConvNet,
+    ScoreMLP,
+    denoising_score_loss,
+    train_score,
+)
 from physjax.diffusion.scores import (
     CurieWeissScore,
     EmpiricalScore,
@@ -77,4 +87,7 @@ __all__ = [
     "excess_entropy", "collapse_time", "collapse_time_from_spectrum",
     "same_class_probability", "CloningCurve", "cloning_curve", "nearest_posterior_weight",
     "CollapseCurve", "collapse_curve", "collapsed_fraction", "crossing_time",
+    # learned scores
+    "AbstractScoreNetwork", "ScoreMLP", "ScoreConvNet", "denoising_score_loss", "train_score",
+    "TIME_SAMPLINGS", "DECAYS",
 ]
