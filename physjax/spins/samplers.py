@@ -243,15 +243,16 @@ def _reference_sweep(key, model, state, rule):
     d = len(model.shape)
     lattice_axes = tuple(range(spins.ndim - d, spins.ndim))
     b = beta.reshape(beta.shape + (1,) * d)
-    u = jax.random.uniform(key, (2, *spins.shape), dtype=beta.dtype)
-    for colour, mask in enumerate(_colour_masks(model.shape)):
-        nsum = sum(jnp.roll(spins, shift, a).astype(jnp.int32)
-                   for a in lattice_axes for shift in (1, -1))
-        dE = 2.0 * spins.astype(beta.dtype) * (model.J * nsum + model.h)
+    for colour, (mask, k) in enumerate(zip(_colour_masks(model.shape), jax.random.split(key),
+                                           strict=True)):
+        s32 = spins.astype(jnp.int32)
+        nsum = sum(jnp.roll(s32, shift, a) for a in lattice_axes for shift in (1, -1))
+        dE = 2.0 * s32.astype(beta.dtype) * (model.J * nsum + model.h)
+        u = jax.random.uniform(k, spins.shape, dtype=beta.dtype)
         if rule == "metropolis":
-            flip = u[colour] < jnp.exp(-b * dE)  # >= 1 when dE <= 0: always accepted
+            flip = u < jnp.exp(-b * dE)  # >= 1 when dE <= 0: always accepted
         else:
-            flip = u[colour] < jax.nn.sigmoid(-b * dE)
+            flip = u < jax.nn.sigmoid(-b * dE)
         spins = jnp.where(jnp.asarray(mask) & flip, -spins, spins)
     return IsingState(spins, beta)
 
