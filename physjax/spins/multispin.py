@@ -102,12 +102,13 @@ def lane_sums(words: Array, n_lead: int = 1) -> Array:
     chunk = 255
     n_chunks = -(-n // chunk)
     flat = jnp.pad(flat, [(0, 0)] * n_lead + [(0, n_chunks * chunk - n)])
-    x = flat.reshape(lead + (n_chunks, chunk, 1))
-    k = jnp.arange(8, dtype=jnp.uint32)
-    packed = jnp.sum((x >> k) & _u32(0x01010101), axis=-2, dtype=jnp.uint32)  # (..., n_chunks, k)
-    j = jnp.arange(0, 32, 8, dtype=jnp.uint32)
-    counts = ((packed[..., None] >> j) & _u32(0xFF)).astype(jnp.int32)  # (.., n_chunks, k, j)
-    lanes = jnp.sum(counts, axis=-3)  # (..., k, j) holds lane k + 8 j
+    x = flat.reshape(lead + (n_chunks, chunk))
+    out = []
+    for k in range(8):
+        packed = jnp.sum((x >> _u32(k)) & _u32(0x01010101), axis=-1, dtype=jnp.uint32)
+        out.append(jnp.stack([jnp.sum(((packed >> _u32(8 * j)) & _u32(0xFF)).astype(jnp.int32),
+                                      axis=-1) for j in range(4)], axis=-1))
+    lanes = jnp.stack(out, axis=-2)  # (..., k, j) holds lane k + 8 j
     return jnp.swapaxes(lanes, -1, -2).reshape(lead + (WORD_BITS,))
 
 
@@ -334,12 +335,11 @@ def unpack_spins(black: Array, white: Array, layout: str, shape) -> Array:
 # ------------------------------------------------------------------ observables
 
 def _group_counts(words: Array, layout: str) -> Array:
-    """Set bits per replica of each of the leading ``n`` arrays of ``words`` (n, G, ...):
-    (n, G, 32) lane sums for replicas, (n, G, 1) popcounts for strips."""
+    """Set bits per replica: (G, 32) lane sums for replicas, (G, 1) popcounts for strips."""
     if layout == "replicas":
-        return lane_sums(words, 2)
+        return lane_sums(words, 1)
     pc = jax.lax.population_count(words).astype(jnp.int32)
-    return jnp.sum(pc.reshape(pc.shape[:2] + (-1,)), axis=2, keepdims=True)
+    return jnp.sum(pc.reshape(pc.shape[0], -1), axis=1, keepdims=True)
 
 
 @partial(jax.jit, static_argnames=("layout",))
@@ -349,14 +349,11 @@ def packed_energy_magnetization(J, h, state: PackedIsingState, *, layout):
     d = black.ndim - 1
     n_sites = 2 * int(np.prod(black.shape[1:])) * (WORD_BITS if layout == "strips" else 1)
     digits = _aligned_count_bits(black, _neighbours(white, 0, layout))
-    counts = _group_counts(jnp.stack([*digits, black, white]), layout).reshape(
-        len(digits) + 2, -1)  # one reduction for the aligned-count digits and the up spins
-    weights = jnp.asarray([2**i for i in range(len(digits))], jnp.int32)
-    aligned = jnp.sum(weights[:, None] * counts[:-2], axis=0)
-    up = counts[-2] + counts[-1]
+    aligned = sum((2**i) * _group_counts(dg, layout) for i, dg in enumerate(digits))
+    up = _group_counts(black, layout) + _group_counts(white, layout)
     dtype = jnp.result_type(float)  # float64 under jax_enable_x64
-    aligned = aligned.astype(dtype)
-    m_total = (2 * up - n_sites).astype(dtype)
+    aligned = aligned.reshape(-1).astype(dtype)
+    m_total = (2 * up.reshape(-1) - n_sites).astype(dtype)
     bonds = 2.0 * aligned - d * n_sites
     energy = -J * bonds - h * m_total
     return energy / n_sites, m_total / n_sites
