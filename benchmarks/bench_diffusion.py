@@ -28,7 +28,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
-from _harness import log, summarize, time_repeats
+from _harness import log, summarize, time_device, time_repeats
 
 NAME = "diffusion"
 DESCRIPTION = ("backward SDE (Euler-Maruyama), d = 64: empirical score of 10^4 points and "
@@ -204,8 +204,8 @@ def _measure(w: Workload, repeats: int, backend: str) -> dict:
         return pd.reverse(key, sched, score, x, grid, method="euler_maruyama").x
 
     log(f"diffusion {w.score}: physjax reverse, {w.steps} steps")
-    seconds, final = time_repeats(call, lambda i: (jax.random.key(i + 5), x0), repeats)
-    stats = summarize(seconds)
+    # time_device: the warm-up call and the compilation it triggered are reported apart
+    stats, final = time_device(call, lambda i: (jax.random.key(i + 6), x0), repeats)
     row = {"name": f"reverse SDE, {w.score} score"
                    if w.score == "empirical" else "reverse SDE, learned MLP score",
            "workload": w.label, "sweeps": w.steps, "d": D, "R": w.R,
