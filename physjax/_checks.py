@@ -26,6 +26,14 @@ def _concrete_array(x):
     return np.asarray(x) if is_concrete(x) else None
 
 
+def check_instance(value, name: str, types: tuple, what: str | None = None) -> None:
+    """``TypeError`` naming ``name`` unless ``value`` is an instance of one of ``types``
+    (``what`` describes them in the message; default: the class names)."""
+    if not isinstance(value, types):
+        want = what or " or ".join(t.__name__ for t in types)
+        raise TypeError(f"{name} must be a {want}, got {type(value).__name__}")
+
+
 def check_positive_int(value, name: str, *, minimum: int = 1) -> int:
     """Return ``value`` as ``int``; it must be an integer ``>= minimum``."""
     if isinstance(value, bool) or not isinstance(value, numbers.Integral | np.integer):

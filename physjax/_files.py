@@ -12,6 +12,7 @@ from __future__ import annotations
 import contextlib
 import os
 from collections.abc import Callable
+from pathlib import Path
 from typing import IO, Any
 
 __all__ = ["atomic_write", "create_file"]
@@ -64,3 +65,10 @@ def atomic_write(path: str | os.PathLike, write: Callable[[IO[Any]], Any], *,
             os.fsync(dfd)
         finally:
             os.close(dfd)
+
+
+def atomic_write_text(path: str | os.PathLike, text: str) -> None:
+    """Write ``text`` to ``path`` atomically (:func:`atomic_write`), creating its folder."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    atomic_write(path, lambda f: f.write(text), text=True, suffix=".tmp")

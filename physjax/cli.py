@@ -29,6 +29,8 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
+from physjax._files import atomic_write_text
+
 DEFAULT_OUT = "physjax-out"
 
 EXIT_OK = 0
@@ -264,11 +266,11 @@ def _cmd_demo(args: argparse.Namespace) -> int:
         "experiments": records,
     }
     results_path = out / "results.json"
-    experiments._atomic_write_text(
+    atomic_write_text(
         results_path, json.dumps(experiments.to_jsonable(results), indent=1) + "\n"
     )
     summary_path = out / "summary.md"
-    experiments._atomic_write_text(summary_path, _summary_markdown(results))
+    atomic_write_text(summary_path, _summary_markdown(results))
 
     n_figures = sum(bool(r["figure"]) for r in records.values())
     print(f"wrote {summary_path}, {results_path} and {n_figures} figure(s)")

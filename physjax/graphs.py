@@ -26,6 +26,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from physjax import _graph_build
 from physjax._checks import (
     check_edge_array,
     check_finite,
@@ -302,16 +303,6 @@ def triangular_grid(rows: int, cols: int | None = None, *, spacing: float = 1.0)
     return Graph(edges, rows * cols, spacing * pos)
 
 
-def _canonical(edges: np.ndarray) -> np.ndarray:
-    e = np.sort(np.asarray(edges, np.int64).reshape(-1, 2), axis=1)
-    return e[np.lexsort((e[:, 1], e[:, 0]))]
-
-
-def _host_rng(key) -> np.random.Generator:
-    """A numpy generator seeded from a jax key (identical with and without x64)."""
-    return np.random.default_rng(np.asarray(jax.random.bits(key, (4,), jnp.uint32)))
-
-
 def random_regular(key, n_nodes: int, degree: int, *, max_tries: int = 1000) -> Graph:
     """Connected random ``degree``-regular graph on ``n_nodes`` nodes (no positions).
 
@@ -330,11 +321,11 @@ def random_regular(key, n_nodes: int, degree: int, *, max_tries: int = 1000) -> 
     if degree == 1 and n_nodes > 2:
         raise ValueError(f"degree=1 gives a perfect matching, disconnected for "
                          f"n_nodes={n_nodes} > 2; use degree >= 2")
-    rng = _host_rng(key)
+    rng = _graph_build.host_rng(key)
     for _ in range(max_tries):
         g = nx.random_regular_graph(degree, n_nodes, seed=int(rng.integers(2**62)))
         if nx.is_connected(g):
-            return Graph(_canonical(list(g.edges())), n_nodes)
+            return Graph(_graph_build.canonical_edges(list(g.edges())), n_nodes)
     raise RuntimeError(f"no connected {degree}-regular graph on {n_nodes} nodes in "
                        f"{max_tries} tries; increase degree or max_tries")
 
@@ -389,7 +380,7 @@ def random_geometric(key, n_nodes: int, mean_coordination: float, *, dim: int = 
         raise ValueError(f"mean_coordination={z} gives {m} = n_nodes - 1 edges, a spanning tree "
                          f"with no cycle, so biconnected=True has no block to return: "
                          f"mean_coordination must be > {2 * (n - 1) / n:.4g}")
-    points = _host_rng(key).random((n, dim))
+    points = _graph_build.host_rng(key).random((n, dim))
     tree = cKDTree(points)
     ball = math.pi ** (dim / 2) / math.gamma(dim / 2 + 1)
     radius = (3.0 * m / (n * n * ball)) ** (1 / dim)     # about 1.5 m pairs in the bulk
@@ -409,7 +400,7 @@ def random_geometric(key, n_nodes: int, mean_coordination: float, *, dim: int = 
     k = int(np.searchsorted(f, m))
     edges = np.concatenate([pairs[:k], pairs[k:][in_mst[k:]]])
     assert len(edges) == m
-    graph = Graph(_canonical(edges), n, points)
+    graph = Graph(_graph_build.canonical_edges(edges), n, points)
     return largest_biconnected_component(graph).graph if biconnected else graph
 
 

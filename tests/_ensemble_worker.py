@@ -22,8 +22,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from physjax import ensemble
-from physjax.ensemble import sweep
+from physjax.ensemble import sharded, sweep
 
 N_REPLICAS = 8
 CHUNK_SIZE = 5  # 6 x 8 = 48 pairs -> 10 chunks, the last one partial
@@ -78,14 +77,15 @@ def main(mode: str, arg: str) -> None:
     if mode == "devices":
         assert jax.device_count() == 4, f"expected 4 CPU devices, got {jax.device_count()}"
         devs = jax.devices()
-        # Record over how many devices each chunk's outputs were really sharded.
-        used, to_host = [], ensemble._to_host
+        # Record over how many devices each chunk's outputs were really sharded.  Patch the
+        # module whose globals the sweep reads _to_host from (physjax.ensemble.sharded).
+        used, to_host = [], sharded._to_host
 
         def recording_to_host(out):
             used.append(len({d for x in jax.tree.leaves(out) for d in x.sharding.device_set}))
             return to_host(out)
 
-        ensemble._to_host = recording_to_host
+        sharded._to_host = recording_to_host
         arrays = {"device_count": np.array(jax.device_count())}
         for name, kwargs in {
             "dev4_chunk5": dict(chunk_size=CHUNK_SIZE, devices=devs),

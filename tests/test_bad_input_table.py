@@ -944,6 +944,14 @@ TABLE.update({
          ("record_every", 2), ("n_chains", 0)]),
     "spins.phi4_estimates": (lambda: dict(trace=_dfx("phi4_trace"), volume=4, n_blocks=2),
                              [("trace", "bogus"), ("volume", 0), ("n_blocks", 1)]),
+    "spins.ags_retrieval_line": (lambda: dict(temperatures=[0.0, 0.5]),
+                                 [("temperatures", [-0.1]), ("temperatures", [NAN])]),
+    "spins.spin_glass_temperature": (lambda: dict(alpha=0.1),
+                                     [("alpha", -0.1), ("alpha", NAN)]),
+    "spins.retrieval_threshold": (
+        lambda: dict(alphas=[0.05, 0.1, 0.2], overlaps=[1.0, 0.99, 0.2]),
+        [("alphas", [0.1]), ("alphas", [0.2, 0.1, 0.05]), ("alphas", [0.05, NAN, 0.2]),
+         ("overlaps", [1.0, 0.5]), ("level", NAN)]),
     "spins.projector": (lambda: dict(patterns=_fx("patterns")),
                         [("patterns", 2 * np.ones((2, 8))), ("patterns", np.ones((2, 8))),
                          ("patterns", np.ones((9, 8))), ("h", NAN)]),
@@ -992,6 +1000,7 @@ VARARGS = ("takes its data as *args, which the keyword-only table cannot pass; i
            "options are checked in its module's tests")
 
 UNCOVERED = {
+    "spins.ags_zero_temperature": "takes no arguments",
     "curvature.function_approximation_target": KERNEL,
     "networks.cost_gradient": UNCHECKED,
     "networks.equilibria": UNCHECKED,

@@ -1,9 +1,10 @@
 """The Hopfield experiments (``physjax/experiments/hopfield.py``) at quick size, and the
-theory and helper networks they rely on.
+helper networks they rely on (the AGS theory itself is tested in
+``tests/spins/test_theory.py``).
 
 Physics references: the AGS replica-symmetric theory (alpha_c = 0.138, m_c = 0.967 at
-T = 0; T_M ~ 1 - 1.95 sqrt(alpha) for small alpha, AGS 1987), the Hebbian and dreaming
-couplings of ``physjax.spins.hopfield``, and the physical facts each experiment must show
+T = 0, AGS 1987), the Hebbian and dreaming couplings of ``physjax.spins.hopfield``, and
+the physical facts each experiment must show
 (retrieval at low load, loss of retrieval above the capacity, a paramagnet at high T, the
 dreaming kernel beating Hebb at alpha = 0.4).  Seeds are fixed; the margins are stated at
 each check.
@@ -47,36 +48,6 @@ def dreaming_result(tmp_path_factory, run_quick_experiment):
 
 def test_experiments_are_registered():
     assert set(EXPERIMENTS) <= set(names())
-
-
-# ------------------------------------------------------------------------- AGS theory
-
-def test_ags_zero_temperature_matches_published_values():
-    # AGS 1987: alpha_c = 0.138, m_c = 0.967 (closed form at T = 0, solved to ~1e-12 here).
-    alpha_c, m_c = hop.ags_zero_temperature()
-    assert alpha_c == pytest.approx(0.1379, abs=2e-4)
-    assert m_c == pytest.approx(0.967, abs=1e-3)
-
-
-def test_ags_retrieval_line_shape_and_small_alpha_limit():
-    T = np.array([0.1, 0.3, 0.5, 0.7, 0.9, 0.95, 0.99, 1.0, 1.5])
-    alpha_c, m_c = hop.ags_retrieval_line(T)
-    assert np.all(np.diff(alpha_c[:7]) < 0)  # retrieval region shrinks as T grows
-    assert np.all(alpha_c[7:] == 0) and np.all(np.isnan(m_c[7:]))
-    assert np.all((m_c[:7] > 0) & (m_c[:7] < 1)) and np.all(np.diff(m_c[:7]) < 0)
-    # near alpha = 0 the line is T_M = 1 - 1.95 sqrt(alpha) (AGS); the O(alpha) correction
-    # at T = 0.99 (alpha ~ 3e-5) is far below the 2% tolerance
-    assert (1 - T[6]) / np.sqrt(alpha_c[6]) == pytest.approx(1.95, rel=0.02)
-    # continuity with the T = 0 closed form
-    assert hop.ags_retrieval_line([0.05])[0][0] == pytest.approx(0.1379, abs=1e-3)
-
-
-def test_retrieval_threshold_interpolates_the_first_crossing():
-    a = np.array([0.1, 0.12, 0.14, 0.16])
-    m = np.array([1.0, 0.99, 0.947, 0.5])
-    assert hop.retrieval_threshold(a, m) == pytest.approx(0.12 + 0.02 * 0.023 / 0.043)
-    assert np.isnan(hop.retrieval_threshold(a, np.ones(4)))
-    assert np.isnan(hop.retrieval_threshold(a, np.zeros(4)))
 
 
 # ------------------------------------------------------------- the helper networks

@@ -32,6 +32,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from physjax._checks import check_choice, check_positive_int, is_concrete
+from physjax.curvature._krylov import batched_map, check_matvec, draw_probe, lanczos_core
 from physjax.curvature.hvp import (
     HVP_MODES,
     check_params,
@@ -39,8 +40,8 @@ from physjax.curvature.hvp import (
     flat_hvp,
     guarded_params,
 )
-from physjax.curvature.lanczos import _check_matvec, _lanczos_core, tridiagonal_eigh_float64
-from physjax.curvature.trace import PROBES, _draw, _map
+from physjax.curvature.lanczos import tridiagonal_eigh_float64
+from physjax.curvature.trace import PROBES
 
 PyTree = Any
 
@@ -68,11 +69,11 @@ class SpectralDensity(NamedTuple):
 def _slq_core(matvec, key, dim, dtype, n_runs, n_steps, grid, sigma, probe, batch_size,
               n_grid):
     def run(k):
-        v = _draw(k, dim, dtype, probe)
-        lz = _lanczos_core(matvec, v / jnp.linalg.norm(v), n_steps, True)
-        return lz.alphas, lz.betas[:-1]
+        v = draw_probe(k, dim, dtype, probe)
+        alphas, betas, _ = lanczos_core(matvec, v / jnp.linalg.norm(v), n_steps, True)
+        return alphas, betas[:-1]
 
-    alphas, offdiag = _map(run, jax.random.split(key, n_runs), batch_size)
+    alphas, offdiag = batched_map(run, jax.random.split(key, n_runs), batch_size)
     nodes, Y = tridiagonal_eigh_float64(alphas, offdiag)  # all runs at once
     weights = Y[:, 0, :] ** 2
     lo, hi = jnp.min(nodes), jnp.max(nodes)
@@ -137,7 +138,7 @@ def spectral_density_matvec(key: jax.Array, matvec: Callable[[jax.Array], jax.Ar
     n_runs, n_steps, n_grid = _check_density_args(n_runs, n_steps, grid, sigma, probe,
                                                   batch_size, n_grid, dim)
     dtype = dtype or jnp.result_type(float)
-    _check_matvec(matvec, jnp.zeros((dim,), dtype))
+    check_matvec(matvec, jnp.zeros((dim,), dtype))
     return _slq_jit(matvec, key, dim, dtype, n_runs, n_steps, grid, sigma, probe, batch_size,
                     n_grid)
 

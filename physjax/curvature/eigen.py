@@ -32,6 +32,7 @@ import numpy as np
 from jax.flatten_util import ravel_pytree
 
 from physjax._checks import check_choice, check_positive_int
+from physjax.curvature._krylov import HI, check_matvec, check_start_vector, krylov_steps
 from physjax.curvature.hvp import (
     HVP_MODES,
     check_params,
@@ -40,11 +41,7 @@ from physjax.curvature.hvp import (
     guarded_params,
 )
 from physjax.curvature.lanczos import (
-    _HI,
     LanczosResult,
-    _check_matvec,
-    _check_start_vector,
-    _krylov_steps,
     lanczos,
     symmetric_eigh,
 )
@@ -196,14 +193,14 @@ def _eigen_core(matvec, v0, k, which, n_steps, tol, max_restarts, shift):
         B, H, anorm, steps, cycle, theta, Y, order, _ = state
         first = cycle == 0
         sel = order[:keep]
-        rows = jnp.dot(Y[:, sel].T, B[:m], precision=_HI)
+        rows = jnp.dot(Y[:, sel].T, B[:m], precision=HI)
         Bn = jnp.zeros_like(B).at[:keep].set(rows).at[keep].set(B[m])
         Hn = (jnp.zeros_like(H).at[idx, idx].set(theta[sel])
               .at[keep, idx].set(H[m, m - 1] * Y[m - 1, sel]))
         Bn = jnp.where(first, B, Bn)
         Hn = jnp.where(first, H, Hn)
         start = jnp.where(first, 0, keep)
-        Bn, Hn, anorm, a = _krylov_steps(op, Bn, Hn, anorm, m, start=start,
+        Bn, Hn, anorm, a = krylov_steps(op, Bn, Hn, anorm, m, start=start,
                                          stop=converged_after)
         return (Bn, Hn, anorm, steps + a - start, cycle + 1, *assess(Hn, a))
 
@@ -215,7 +212,7 @@ def _eigen_core(matvec, v0, k, which, n_steps, tol, max_restarts, shift):
     B, H, anorm, steps, cycles, theta, Y, order, _ = jax.lax.while_loop(cond, body, state)
 
     want = order[:k]
-    vecs = jnp.dot(Y[:, want].T, B[:m], precision=_HI)
+    vecs = jnp.dot(Y[:, want].T, B[:m], precision=HI)
     vecs = vecs / jnp.linalg.norm(vecs, axis=1, keepdims=True)
     lam = theta[want] + shift
     hv = jax.vmap(matvec)(vecs)
@@ -297,10 +294,10 @@ def lanczos_eigenpairs(key: jax.Array | None, matvec: Callable[[jax.Array], jax.
     n_steps = _resolve_steps(n_steps, k, dim)
     if v0 is None:
         v0 = _random_start(key, dim, dtype or jnp.result_type(float))
-    v0 = _check_start_vector(v0)
+    v0 = check_start_vector(v0)
     if v0.shape[0] != dim:
         raise ValueError(f"v0 must have length dim={dim}, got {v0.shape[0]}")
-    _check_matvec(matvec, v0)
+    check_matvec(matvec, v0)
     lam, vecs, res, conv, nmv = _eigen_jit(matvec, v0, k, n_steps,
                                            *_dynamic(which, tol, max_restarts))
     return EigenResult(lam, vecs, vecs, res, conv, nmv)
@@ -376,7 +373,7 @@ def extreme_curvature_directions_matvec(key: jax.Array,
     _check_eigen_args(1, "magnitude", dim, tol, max_restarts)
     n_steps = _resolve_steps(n_steps, 1, dim)
     v0 = _random_start(key, dim, dtype or jnp.result_type(float))
-    _check_matvec(matvec, v0)
+    check_matvec(matvec, v0)
     _, tol, max_restarts = _dynamic("magnitude", tol, max_restarts)
     return ExtremeCurvature(*_extreme_jit(matvec, v0, n_steps, tol, max_restarts))
 
@@ -437,7 +434,7 @@ def _power_core(matvec, key, dim, dtype, k, n_iter, tol):
 
     def deflate(v, found):
         for _ in range(2):
-            v = v - jnp.dot(jnp.dot(found, v, precision=_HI), found, precision=_HI)
+            v = v - jnp.dot(jnp.dot(found, v, precision=HI), found, precision=HI)
         return v / jnp.linalg.norm(v)
 
     def one(found, inputs):
@@ -452,7 +449,7 @@ def _power_core(matvec, key, dim, dtype, k, n_iter, tol):
             v, _, lam, _, it, _ = s
             v = deflate(v, found)
             hv = matvec(v)
-            new = jnp.dot(v, hv, precision=_HI)
+            new = jnp.dot(v, hv, precision=HI)
             res = jnp.linalg.norm(hv - new * v)
             done = (it > 0) & (jnp.abs(new - lam) <= tol * jnp.abs(new))
             # carry: next iterate, the vector whose Rayleigh quotient is `new`, ...
@@ -505,7 +502,7 @@ def power_iteration_matvec(key: jax.Array, matvec: Callable[[jax.Array], jax.Arr
     dim = check_positive_int(dim, "dim")
     k, n_iter = _check_power_args(k, dim, n_iter, tol)
     dtype = dtype or jnp.result_type(float)
-    _check_matvec(matvec, jnp.zeros((dim,), dtype))
+    check_matvec(matvec, jnp.zeros((dim,), dtype))
     return PowerIterationResult(*_power_jit(matvec, key, dim, dtype, k, jnp.asarray(n_iter),
                                             jnp.asarray(tol)))
 

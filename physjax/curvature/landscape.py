@@ -65,6 +65,7 @@ import numpy as np
 from jax.flatten_util import ravel_pytree
 
 from physjax._checks import check_choice, check_positive_int, is_concrete
+from physjax.curvature._krylov import batched_map
 from physjax.curvature.eigen import extreme_curvature_directions
 from physjax.curvature.hvp import (
     HVP_MODES,
@@ -167,13 +168,6 @@ def _check_coordinates(x, name: str) -> jax.Array:
     if is_concrete(x) and not np.all(np.isfinite(np.asarray(x))):
         raise ValueError(f"{name} must be finite, got NaN or infinite entries")
     return x
-
-
-def _map(fn: Callable, xs: PyTree, batch_size: int | None):
-    """``vmap(fn)(xs)``; in chunks of ``batch_size`` (``lax.map``) when memory matters."""
-    if batch_size is None:
-        return jax.vmap(fn)(xs)
-    return jax.lax.map(fn, xs, batch_size=batch_size)
 
 
 def _shift(dyn: PyTree, coefficients, directions) -> PyTree:
@@ -309,7 +303,7 @@ def _sweep(f, dyn, static, directions, coords, batch_size):
     def at(c):
         return f(eqx.combine(_shift(dyn, c, directions), static))
 
-    return _map(at, coords, batch_size)
+    return batched_map(at, coords, batch_size)
 
 
 def loss_line(
@@ -539,4 +533,4 @@ def _projection_batch(f_dyn, dyn, keys, normalization, bias, mode, batch_size):
         d2 = _random_direction(k2, dyn, normalization, bias)
         return _projected(f_dyn, dyn, d1, d2, mode)
 
-    return _map(one, keys, batch_size)
+    return batched_map(one, keys, batch_size)

@@ -31,6 +31,7 @@ import numpy as np
 from jax.flatten_util import ravel_pytree
 
 from physjax._checks import check_choice, check_positive_int, is_concrete
+from physjax.curvature._krylov import batched_map, check_matvec, draw_probe
 from physjax.curvature.hvp import (
     HVP_MODES,
     check_params,
@@ -39,7 +40,6 @@ from physjax.curvature.hvp import (
     guard_finite,
     guarded_params,
 )
-from physjax.curvature.lanczos import _check_matvec
 
 PyTree = Any
 
@@ -72,21 +72,6 @@ class TraceEstimate(NamedTuple):
     samples: jax.Array
 
 
-def _draw(key, dim, dtype, probe):
-    if probe == "rademacher":
-        return jax.random.rademacher(key, (dim,), dtype)
-    return jax.random.normal(key, (dim,), dtype)
-
-
-def _map(fn, xs, batch_size):
-    """``jax.vmap`` when ``batch_size`` is None, else ``lax.map`` in batches."""
-    if batch_size is None:
-        return jax.vmap(fn)(xs)
-    if batch_size == 1:
-        return jax.lax.map(fn, xs)
-    return jax.lax.map(fn, xs, batch_size=batch_size)
-
-
 def _summarize(samples):
     m = samples.shape[0]
     return TraceEstimate(jnp.mean(samples), jnp.std(samples, ddof=1) / jnp.sqrt(m), samples)
@@ -105,10 +90,10 @@ def _hutchinson_core(matvec, key, dim, dtype, n_probes, probe, batch_size):
     keys = jax.random.split(key, n_probes)
 
     def sample(k):
-        z = _draw(k, dim, dtype, probe)
+        z = draw_probe(k, dim, dtype, probe)
         return jnp.dot(z, matvec(z).astype(dtype), precision=jax.lax.Precision.HIGHEST)
 
-    return _summarize(_map(sample, keys, batch_size))
+    return _summarize(batched_map(sample, keys, batch_size))
 
 
 _hutchinson_jit = eqx.filter_jit(_hutchinson_core)
@@ -138,7 +123,7 @@ def hutchinson_trace_matvec(key: jax.Array, matvec: Callable[[jax.Array], jax.Ar
     n_probes = check_positive_int(n_probes, "n_probes", minimum=2)
     _check_common(probe, batch_size)
     dtype = dtype or jnp.result_type(float)
-    _check_matvec(matvec, jnp.zeros((dim,), dtype))
+    check_matvec(matvec, jnp.zeros((dim,), dtype))
     return _hutchinson_jit(matvec, key, dim, dtype, n_probes, probe, batch_size)
 
 
@@ -170,14 +155,14 @@ def _hpp_core(matvec, key, dim, dtype, n_matvecs, probe):
     n_hutch = n_matvecs - 2 * n_sketch
     k_s, k_g = jax.random.split(key)
     hi = jax.lax.Precision.HIGHEST
-    S = jax.vmap(lambda k: _draw(k, dim, dtype, probe))(jax.random.split(k_s, n_sketch))
+    S = jax.vmap(lambda k: draw_probe(k, dim, dtype, probe))(jax.random.split(k_s, n_sketch))
     AS = jax.vmap(matvec)(S).astype(dtype)  # rows are A s_i
     Q, _ = jnp.linalg.qr(AS.T)  # (dim, n_sketch), orthonormal columns
     AQ = jax.vmap(matvec)(Q.T).astype(dtype)
     t_low = jnp.sum(Q.T * AQ)
 
     def sample(k):
-        g = _draw(k, dim, dtype, probe)
+        g = draw_probe(k, dim, dtype, probe)
         g = g - jnp.dot(Q, jnp.dot(g, Q, precision=hi), precision=hi)
         return jnp.dot(g, matvec(g).astype(dtype), precision=hi)
 
@@ -210,7 +195,7 @@ def hutch_plus_plus_matvec(key: jax.Array, matvec: Callable[[jax.Array], jax.Arr
     n_matvecs = check_positive_int(n_matvecs, "n_matvecs", minimum=4)
     _check_common(probe, None)
     dtype = dtype or jnp.result_type(float)
-    _check_matvec(matvec, jnp.zeros((dim,), dtype))
+    check_matvec(matvec, jnp.zeros((dim,), dtype))
     return _hpp_jit(matvec, key, dim, dtype, n_matvecs, probe)
 
 
@@ -278,14 +263,14 @@ def _curvature_core(f, params, key, n_directions, alphas, directions, batch_size
     X = jnp.stack([jnp.ones_like(alphas), alphas, 0.5 * alphas**2], axis=1)
     kappa_row = jnp.linalg.pinv(X)[2]  # least-squares coefficient of alpha^2 / 2
     if directions is None:
-        directions = jax.vmap(lambda k: _draw(k, flat.shape[0], dtype, "gaussian"))(
+        directions = jax.vmap(lambda k: draw_probe(k, flat.shape[0], dtype, "gaussian"))(
             jax.random.split(key, n_directions))
 
     def kappa(eta):
         losses = jax.vmap(lambda a: f(unravel(flat + a * eta)))(alphas)
         return jnp.dot(kappa_row, losses.astype(dtype))
 
-    return _summarize(_map(kappa, directions, batch_size))
+    return _summarize(batched_map(kappa, directions, batch_size))
 
 
 _curvature_jit = eqx.filter_jit(_curvature_core)

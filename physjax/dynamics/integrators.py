@@ -76,10 +76,16 @@ from jax import Array
 
 from physjax._checks import (
     check_finite,
+    check_instance,
     check_key,
-    check_nonnegative,
-    check_positive,
     is_concrete,
+)
+from physjax.dynamics._common import (
+    check_scalar,
+    guard_hyperparameter,
+    hyperparameter,
+    replica_keys,
+    same_layout,
 )
 from physjax.dynamics._tree import (
     _all_finite,
@@ -150,37 +156,6 @@ def _as_energy(energy):
     return _EnergyFunction(energy)
 
 
-def _check_scalar(x, name):
-    if np.ndim(x) != 0:
-        raise ValueError(f"{name} must be a scalar, got shape {np.shape(x)}; "
-                         f"vmap over replicas for per-replica values")
-
-
-def _hyperparameter(value, name: str, *, positive: bool) -> Array:
-    """``value`` as a scalar floating JAX array (a traced value passes unchanged), checked
-    when concrete: finite and > 0 (``positive``) or >= 0.  A Python float would be a static
-    leaf of the model (one compilation per value); an array is traced."""
-    (check_positive if positive else check_nonnegative)(value, name)
-    _check_scalar(value, name)
-    if isinstance(value, jax.Array):
-        a = value
-    else:
-        a = jnp.asarray(value)
-    if not jnp.issubdtype(a.dtype, jnp.floating):
-        a = a.astype(jnp.result_type(float))
-    return a
-
-
-def _guard_hyperparameter(value, name: str, *, positive: bool):
-    """Check a hyperparameter once per run: ``ValueError`` naming it when concrete, an
-    ``equinox.error_if`` guard (raised when the compiled program runs) when traced."""
-    if is_concrete(value):
-        _hyperparameter(value, name, positive=positive)
-        return value
-    bad = ~jnp.isfinite(value) | ~((value > 0) if positive else (value >= 0))
-    return eqx.error_if(value, bad, f"{name} must be finite and {'> 0' if positive else '>= 0'}")
-
-
 class OverdampedLangevin(eqx.Module):
     """Overdamped Langevin dynamics :math:`dx = -\\nabla H(x)\\,dt + \\sqrt{2T}\\,dW`
     integrated by Euler--Maruyama with step ``dt`` (``temperature = 0`` is gradient flow
@@ -203,8 +178,8 @@ class OverdampedLangevin(eqx.Module):
 
     def __init__(self, energy: Callable, dt, temperature, *, spherical: bool = False):
         self.energy = _as_energy(energy)
-        self.dt = _hyperparameter(dt, "dt", positive=True)
-        self.temperature = _hyperparameter(temperature, "temperature", positive=False)
+        self.dt = hyperparameter(dt, "dt", positive=True)
+        self.temperature = hyperparameter(temperature, "temperature", positive=False)
         self.spherical = bool(spherical)
 
     @property
@@ -237,10 +212,10 @@ class UnderdampedLangevin(eqx.Module):
     def __init__(self, energy: Callable, dt, temperature, *, friction=1.0, mass=1.0,
                  spherical: bool = False):
         self.energy = _as_energy(energy)
-        self.dt = _hyperparameter(dt, "dt", positive=True)
-        self.temperature = _hyperparameter(temperature, "temperature", positive=False)
-        self.friction = _hyperparameter(friction, "friction", positive=False)
-        self.mass = _hyperparameter(mass, "mass", positive=True)
+        self.dt = hyperparameter(dt, "dt", positive=True)
+        self.temperature = hyperparameter(temperature, "temperature", positive=False)
+        self.friction = hyperparameter(friction, "friction", positive=False)
+        self.mass = hyperparameter(mass, "mass", positive=True)
         self.spherical = bool(spherical)
 
     @property
@@ -272,7 +247,7 @@ class GradientFlow(eqx.Module):
         self.energy = _as_energy(energy)
         if method not in ("euler", "heun"):
             raise ValueError(f"method must be 'euler' or 'heun', got {method!r}")
-        self.dt = _hyperparameter(dt, "dt", positive=True)
+        self.dt = hyperparameter(dt, "dt", positive=True)
         self.method = method
         self.spherical = bool(spherical)
 
@@ -321,12 +296,6 @@ class DynamicsInfo(NamedTuple):
     accepted: Array
 
 
-def _check_dynamics(dynamics, name="dynamics", types=_DYNAMICS):
-    if not isinstance(dynamics, types):
-        want = " or ".join(t.__name__ for t in types)
-        raise TypeError(f"{name} must be an {want}, got {type(dynamics).__name__}")
-
-
 def _guarded(dynamics):
     """The hyperparameters, checked once per run (concrete: ValueError; traced: error_if)."""
     names = [("dt", True)]
@@ -335,8 +304,8 @@ def _guarded(dynamics):
     if isinstance(dynamics, UnderdampedLangevin):
         names += [("friction", False), ("mass", True)]
     for name, positive in names:
-        value = _guard_hyperparameter(getattr(dynamics, name), name, positive=positive)
-        _check_scalar(value, name)
+        value = guard_hyperparameter(getattr(dynamics, name), name, positive=positive)
+        check_scalar(value, name)
         dynamics = eqx.tree_at(lambda d, name=name: getattr(d, name), dynamics, value)
     return dynamics
 
@@ -382,18 +351,9 @@ def _check_energy_fits(dynamics, position, momentum, name="position", batched=Fa
                          f"{getattr(e, 'shape', e)} for {name} of shapes {shapes}")
     if momentum is not None:
         m_name = "momenta" if batched else "momentum"
-        if not _same_layout(momentum, position):
+        if not same_layout(momentum, position):
             raise ValueError(f"{m_name} must have the structure and shapes of {name} "
                              f"{shapes}, got {_shapes(momentum)}")
-
-
-def _same_layout(a, b, dtypes=False):
-    if jax.tree.structure(a) != jax.tree.structure(b):
-        return False
-    for x, y in zip(jax.tree.leaves(a), jax.tree.leaves(b), strict=True):
-        if np.shape(x) != np.shape(y) or (dtypes and jnp.result_type(x) != jnp.result_type(y)):
-            return False
-    return True
 
 
 def _check_state(dynamics, state, name="state"):
@@ -416,7 +376,7 @@ def _check_state(dynamics, state, name="state"):
             raise TypeError(f"{name}.position must hold floating-point arrays, got dtype "
                             f"{jnp.result_type(leaf)}")
     shapes = _shapes(state.position)
-    if not _same_layout(state.gradient, state.position, dtypes=True):
+    if not same_layout(state.gradient, state.position, dtypes=True):
         raise ValueError(f"{name}.gradient must have the structure, shapes and dtypes of "
                          f"{name}.position {shapes}")
     underdamped = isinstance(dynamics, UnderdampedLangevin)
@@ -424,7 +384,7 @@ def _check_state(dynamics, state, name="state"):
         raise ValueError(f"{name} is not a state of {type(dynamics).__name__}: "
                          f"{name}.momentum must be "
                          f"{'an array pytree' if underdamped else 'None'}")
-    if underdamped and not _same_layout(state.momentum, state.position, dtypes=True):
+    if underdamped and not same_layout(state.momentum, state.position, dtypes=True):
         raise ValueError(f"{name}.momentum must have the structure, shapes and dtypes of "
                          f"{name}.position {shapes}")
     try:
@@ -438,7 +398,7 @@ def _check_state(dynamics, state, name="state"):
                          f"{e.dtype}{list(np.shape(e))} on {name}.position, the state holds "
                          f"{jnp.result_type(state.energy)}{list(np.shape(state.energy))} "
                          f"(a state of another model or dtype?)")
-    if not _same_layout(g, state.position):
+    if not same_layout(g, state.position):
         raise ValueError(f"{name}.position (shapes {shapes}) does not fit the energy of this "
                          f"model: its gradient has shapes {_shapes(g)}")
 
@@ -596,7 +556,7 @@ class _DynamicsKernel(Kernel):
         momentum of :class:`UnderdampedLangevin` is drawn from :math:`\\mathcal N(0, mT)`
         with ``key`` unless given.  Traceable (vmap it over replicas); the checked host
         entry points are :func:`init_dynamics` and :func:`init_replicas`."""
-        _check_dynamics(model, "model", (self.model_type,))
+        check_instance(model, "model", (self.model_type,))
         if momentum is not None and not isinstance(model, UnderdampedLangevin):
             raise ValueError("momentum is only used by UnderdampedLangevin")
         for leaf in jax.tree.leaves(position):
@@ -619,7 +579,7 @@ class _DynamicsKernel(Kernel):
     def check(self, model, state):
         """The model's type and hyperparameters (concrete: ``ValueError``; traced:
         ``equinox.error_if``) and the state's shapes and dtypes against the model."""
-        _check_dynamics(model, "model", (self.model_type,))
+        check_instance(model, "model", (self.model_type,))
         model = _guarded(model)
         _check_state(model, state)
         return model, state
@@ -656,7 +616,7 @@ def init_dynamics(key: Array, dynamics: Dynamics, position: PyTree, *,
     Raises ``ValueError`` for a zero initial vector with the spherical constraint or a
     non-finite energy or gradient at the initial position.
     """
-    _check_dynamics(dynamics)
+    check_instance(dynamics, "dynamics", _DYNAMICS)
     check_key(key, traced=True)
     _check_position(position, dynamics.spherical)
     if momentum is not None and not isinstance(dynamics, UnderdampedLangevin):
@@ -677,17 +637,13 @@ def dynamics_step(key: Array, dynamics: Dynamics, state: DynamicsState) -> Dynam
     return _step(key, dynamics, state)[0]
 
 
-def _replica_keys(key, n):
-    return jax.vmap(lambda r: jax.random.fold_in(key, r))(jnp.arange(n))
-
-
 def _leading(tree) -> int:
     return jax.tree.leaves(tree)[0].shape[0]
 
 
 @eqx.filter_jit
 def _init_replicas(key, dynamics, positions, momenta):
-    keys = _replica_keys(key, _leading(positions))
+    keys = replica_keys(key, _leading(positions))
     return jax.vmap(lambda k, x, p: _init(k, dynamics, x, p))(keys, positions, momenta)
 
 
@@ -695,7 +651,7 @@ def init_replicas(key: Array, dynamics: Dynamics, positions: PyTree, *,
                   momenta: PyTree = None) -> DynamicsState:
     """:func:`init_dynamics` vmapped over the leading (replica) axis of ``positions``;
     replica ``r`` uses ``fold_in(key, r)``."""
-    _check_dynamics(dynamics)
+    check_instance(dynamics, "dynamics", _DYNAMICS)
     check_key(key, traced=True)
     _check_position(positions, dynamics.spherical, "positions", batched=True)
     sizes = {x.shape[0] if np.ndim(x) else None for x in jax.tree.leaves(positions)}

@@ -16,7 +16,7 @@ from the start of that run instead.)
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any, NamedTuple
+from typing import Any, NamedTuple, get_args
 
 import equinox as eqx
 import jax
@@ -25,14 +25,11 @@ import numpy as np
 from jax import Array
 from jax.flatten_util import ravel_pytree
 
-from physjax._checks import check_positive_int, check_step_schedule
-from physjax.dynamics.integrators import (
-    Dynamics,
-    DynamicsState,
-    _check_dynamics,
-    _replica_keys,
-)
-from physjax.kernels import Kernel, run
+from physjax._checks import check_instance, check_positive_int, check_step_schedule
+from physjax.dynamics._common import replica_keys
+from physjax.dynamics._recorded import recorded_run, static_steps
+from physjax.dynamics.integrators import Dynamics, DynamicsState
+from physjax.kernels import Kernel
 
 __all__ = [
     "DynamicsRecord",
@@ -70,42 +67,7 @@ class DynamicsRecord(NamedTuple):
     position: Array | None
 
 
-# ------------------------------------------------------- absolute step keys, on any kernel
-
-class _Clocked(NamedTuple):
-    """Model of :class:`_AbsoluteStepKeys`: the wrapped kernel's model and the run key."""
-
-    model: PyTree
-    key: Array
-
-
-class _ClockState(NamedTuple):
-    """State of :class:`_AbsoluteStepKeys`: the wrapped state and the absolute step."""
-
-    state: PyTree
-    n: Array
-
-
-class _AbsoluteStepKeys(Kernel):
-    """Step ``n`` of ``inner`` draws from ``fold_in(key, n)`` with ``n`` the absolute step
-    counter carried in the state (not the counter of :func:`physjax.kernels.run`, which
-    starts at 0 in every run), so that a continued run reproduces one long run."""
-
-    inner: Kernel
-
-    def init(self, key, model, *args, **kwargs):
-        raise NotImplementedError("_AbsoluteStepKeys wraps a state built by its inner kernel")
-
-    def step(self, key, model: _Clocked, state: _ClockState):
-        del key
-        new, info = self.inner.step(jax.random.fold_in(model.key, state.n), model.model,
-                                    state.state)
-        return _ClockState(new, state.n + 1), info
-
-    def check(self, model, state):
-        inner_model, inner_state = self.inner.check(model.model, state.state)
-        return _Clocked(inner_model, model.key), _ClockState(inner_state, state.n)
-
+# ------------------------------------------------------------ a bare step function as kernel
 
 class _StepFunction(Kernel):
     """A bare ``step(key, state) -> state`` as a kernel (the engine of
@@ -118,30 +80,6 @@ class _StepFunction(Kernel):
 
     def step(self, key, model, state):
         return self.fn(key, state), None
-
-
-class _ObserveWithStep(eqx.Module):
-    """``observe(model, state, n)`` with ``n`` the absolute step, as a stable
-    ``observe(model, state, info)`` for :func:`physjax.kernels.run`."""
-
-    fn: Callable
-
-    def __call__(self, model: _Clocked, state: _ClockState, info):
-        return self.fn(model.model, state.state, state.n)
-
-
-def _recorded_run(kernel, key, model, state, start, steps, observe):
-    """Run ``kernel`` recording after each of the static ``steps`` (a tuple counted from
-    this run's start); step ``n`` (absolute, from ``start``) uses ``fold_in(key, n)``;
-    ``observe(model, state, n)``.  Returns ``(final_state, records)``."""
-    steps = np.asarray(steps, np.int64)
-    n0 = jnp.asarray(start, jnp.int32)
-    if steps[-1] == 0:                                       # nothing to run: one record
-        kernel.check(model, state)
-        return state, jax.tree.map(lambda x: jnp.asarray(x)[None], observe(model, state, n0))
-    result = run(_AbsoluteStepKeys(kernel), key, _Clocked(model, key),
-                 _ClockState(state, n0), record_steps=steps, observe=_ObserveWithStep(observe))
-    return result.state.state, result.records
 
 
 # ---------------------------------------------------------------------- dynamics runs
@@ -159,15 +97,11 @@ class _DynamicsObserver(eqx.Module):
 
 
 def _run(key, dynamics, state, steps, observe, record_position):
-    return _recorded_run(dynamics.kernel, key, dynamics, state, state.step, steps,
+    return recorded_run(dynamics.kernel, key, dynamics, state, state.step, steps,
                          _DynamicsObserver(observe, record_position))
 
 
 _run_jit = eqx.filter_jit(_run)
-
-
-def _static_steps(record_steps) -> tuple[int, ...]:
-    return tuple(int(s) for s in check_step_schedule(record_steps, "record_steps"))
 
 
 def run_dynamics(key: Array, dynamics: Dynamics, state: DynamicsState, record_steps, *,
@@ -197,8 +131,8 @@ def run_dynamics(key: Array, dynamics: Dynamics, state: DynamicsState, record_st
         ``final_state.diverged_at`` (-1 when the whole run stayed finite).  Differentiable
         (``jax.grad``) with respect to the dynamics' arrays and the initial state.
     """
-    _check_dynamics(dynamics)
-    steps = _static_steps(record_steps)
+    check_instance(dynamics, "dynamics", get_args(Dynamics))
+    steps = static_steps(record_steps)
     if not isinstance(state, DynamicsState) or np.ndim(state.step) != 0:
         raise ValueError("state must be a single-replica DynamicsState (from init_dynamics)")
     if observe is not None and not callable(observe):
@@ -209,7 +143,7 @@ def run_dynamics(key: Array, dynamics: Dynamics, state: DynamicsState, record_st
 
 @eqx.filter_jit
 def _run_replicas(key, dynamics, states, steps, observe, record_position):
-    keys = _replica_keys(key, states.step.shape[0])
+    keys = replica_keys(key, states.step.shape[0])
     return jax.vmap(lambda k, s: _run(k, dynamics, s, steps, observe,
                                       record_position))(keys, states)
 
@@ -225,8 +159,8 @@ def run_replicas(key: Array, dynamics: Dynamics, states: DynamicsState, record_s
     ``jax.vmap(lambda k, d, s: run_dynamics(k, d, s, steps))(keys, dynamics, states)``
     with a ``dynamics`` whose array leaves carry the replica axis.
     """
-    _check_dynamics(dynamics)
-    steps = _static_steps(record_steps)
+    check_instance(dynamics, "dynamics", get_args(Dynamics))
+    steps = static_steps(record_steps)
     if not isinstance(states, DynamicsState) or np.ndim(states.step) != 1:
         raise ValueError("states must be a DynamicsState with a leading replica axis "
                          "(from init_replicas)")
@@ -260,7 +194,7 @@ def scan_with_records(key: Array, step: Callable, state: PyTree, record_steps,
     steps = check_step_schedule(record_steps, "record_steps")
     if not callable(step) or not callable(observe):
         raise TypeError("step and observe must be callables")
-    return _recorded_run(_StepFunction(step), key, None, state, start_step, tuple(steps),
+    return recorded_run(_StepFunction(step), key, None, state, start_step, tuple(steps),
                          _StateObserver(observe))
 
 

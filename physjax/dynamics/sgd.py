@@ -65,16 +65,16 @@ from physjax._checks import (
     is_concrete,
 )
 from physjax._optional import require
+from physjax.dynamics._common import (
+    check_scalar,
+    guard_hyperparameter,
+    hyperparameter,
+    same_layout,
+)
+from physjax.dynamics._recorded import recorded_run, static_steps
 from physjax.dynamics._tree import _all_finite
 from physjax.dynamics.aging import mean_square_displacement
-from physjax.dynamics.integrators import (
-    DynamicsInfo,
-    _check_scalar,
-    _guard_hyperparameter,
-    _hyperparameter,
-    _same_layout,
-)
-from physjax.dynamics.runs import _recorded_run, _static_steps
+from physjax.dynamics.integrators import DynamicsInfo
 from physjax.kernels import Kernel
 
 __all__ = [
@@ -427,14 +427,14 @@ class MinibatchSGD(eqx.Module):
                  momentum=None, weight_decay=0.0):
         if not isinstance(task, SupervisedTask):
             raise TypeError(f"task must be a SupervisedTask, got {type(task).__name__}")
-        self.learning_rate = _hyperparameter(learning_rate, "learning_rate", positive=True)
-        self.weight_decay = _hyperparameter(weight_decay, "weight_decay", positive=False)
+        self.learning_rate = hyperparameter(learning_rate, "learning_rate", positive=True)
+        self.weight_decay = hyperparameter(weight_decay, "weight_decay", positive=False)
         batch_size = check_positive_int(batch_size, "batch_size")
         if batch_size > task.n_train:
             raise ValueError(f"batch_size must be <= the number of training samples "
                              f"{task.n_train}, got {batch_size}")
         if momentum is not None:
-            momentum = _hyperparameter(momentum, "momentum", positive=False)
+            momentum = hyperparameter(momentum, "momentum", positive=False)
             if is_concrete(momentum) and not float(momentum) < 1:
                 raise ValueError(f"momentum must be None or in [0, 1), got {momentum}")
         self.task, self.batch_size, self.momentum = task, batch_size, momentum
@@ -509,8 +509,8 @@ def _guarded(sgd):
     if sgd.momentum is not None:
         names.append(("momentum", False))
     for name, positive in names:
-        value = _guard_hyperparameter(getattr(sgd, name), name, positive=positive)
-        _check_scalar(value, name)
+        value = guard_hyperparameter(getattr(sgd, name), name, positive=positive)
+        check_scalar(value, name)
         if name == "momentum":
             if is_concrete(value):
                 if not float(np.asarray(value)) < 1:
@@ -550,7 +550,7 @@ def _check_state(sgd, state, name="state"):
     if loss.dtype != jnp.result_type(state.loss):
         raise ValueError(f"{name} does not fit this model: the task's loss is {loss.dtype}, "
                          f"the state holds {jnp.result_type(state.loss)} (another dtype?)")
-    if not _same_layout(opt_state, state.opt_state, dtypes=True):
+    if not same_layout(opt_state, state.opt_state, dtypes=True):
         raise ValueError(f"{name}.opt_state does not fit this model's optimizer (a state of "
                          f"an SGD with or without momentum, or of another network?)")
 
@@ -666,7 +666,7 @@ class _SGDObserver(eqx.Module):
 
 def _run(key, sgd, state, steps, record_parameters):
     """``run_sgd`` without the checks (``steps``: a static tuple); traceable."""
-    return _recorded_run(MinibatchSGDKernel(), key, sgd, state, state.step, steps,
+    return recorded_run(MinibatchSGDKernel(), key, sgd, state, state.step, steps,
                          _SGDObserver(record_parameters))
 
 
@@ -684,7 +684,7 @@ def run_sgd(key: Array, sgd: MinibatchSGD, state: SGDState, record_steps, *,
     ``final_state.diverged_at`` (-1 when every step stayed finite).  The losses recorded
     after a divergence are those of the frozen last finite parameters (``+inf`` where they
     overflow), flagged by ``record.diverged``."""
-    steps = _static_steps(record_steps)
+    steps = static_steps(record_steps)
     _check_sgd(sgd)
     if not isinstance(state, SGDState):
         raise TypeError(f"state must be an SGDState (from init_sgd), got "

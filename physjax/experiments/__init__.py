@@ -43,6 +43,8 @@ from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
+from physjax._files import atomic_write_text
+
 __all__ = [
     "Experiment",
     "ExperimentResult",
@@ -385,13 +387,6 @@ def execute(
     return result, time.perf_counter() - start
 
 
-def _atomic_write_text(path: Path, text: str) -> None:
-    from physjax._files import atomic_write  # mode 0o666 & ~umask, fsync, os.replace
-
-    path.parent.mkdir(parents=True, exist_ok=True)
-    atomic_write(path, lambda f: f.write(text), text=True, suffix=".tmp")
-
-
 def save_result(
     name: str,
     result: ExperimentResult,
@@ -423,7 +418,7 @@ def save_result(
         record["summary"] = result.summary
         record["data"] = result.data
         path = out / f"{name}.json"
-        _atomic_write_text(path, json.dumps(to_jsonable(record), indent=1) + "\n")
+        atomic_write_text(path, json.dumps(to_jsonable(record), indent=1) + "\n")
         written["json"] = path
     return written
 

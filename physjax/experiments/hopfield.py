@@ -38,26 +38,9 @@ into two halves with time averages :math:`a_i, b_i` of :math:`\sigma_i`;
 halves are independent and :math:`q_{EA}` is 0 up to :math:`O(\tau/(n\sqrt N))` noise,
 with no :math:`1/n` bias (which the square of a single time average would have).
 
-AGS theory (Amit, Gutfreund, Sompolinsky, Phys. Rev. A 35, 2293 (1987)).  The replica
-symmetric retrieval state with one condensed pattern solves
-
-.. math::
-    m = \int\!Dz\,\tanh\beta(m+\sqrt{\alpha r}\,z),\quad
-    q = \int\!Dz\,\tanh^2\beta(m+\sqrt{\alpha r}\,z),\quad
-    r = \frac{q}{(1-\beta(1-q))^2}.
-
-With the noise amplitude :math:`s = \sqrt{\alpha r}` as parameter, the first equation
-alone fixes :math:`m(s)` (its largest root, found by Newton's method from m = 1: the map is
-concave for m > 0), then :math:`q(s)`, :math:`C = \beta(1-q)` and
-:math:`\alpha(s) = s^2(1-C)^2/q`.  Retrieval states exist for
-:math:`\alpha \le \alpha_c(T) = \max_s \alpha(s)`; the retrieval line :math:`T_M(\alpha)`
-is the curve :math:`(\alpha_c(T), T)`.  At T = 0, :math:`\int Dz\,\mathrm{sign} =
-\mathrm{erf}(m/\sqrt2 s)` and :math:`C = \sqrt{2/\pi}\,e^{-m^2/2s^2}/s`, giving
-:math:`\alpha_c = 0.1379`, :math:`m_c = 0.9674`.  The Gaussian averages use a uniform
-grid of 801 points on :math:`z\in[-8, 8]` (trapezoid rule): Gauss–Hermite nodes do not
-resolve the kink of width :math:`T/s` of the integrand at low T (200 nodes are off by
-0.02 in :math:`\alpha_c` at T = 0.05; the uniform grid agrees with the T = 0 closed form
-to 1e-4).  The spin-glass line is the AGS :math:`T_g(\alpha) = 1 + \sqrt\alpha`.
+The AGS theory the experiments compare with (capacity, retrieval and spin-glass lines) is
+:mod:`physjax.spins.theory`; the figures are drawn by
+:mod:`physjax.experiments._hopfield_figures`.
 """
 
 from __future__ import annotations
@@ -70,133 +53,24 @@ import jax.numpy as jnp
 import numpy as np
 
 from physjax._checks import check_positive_int
-from physjax._optional import require
 from physjax.experiments import ExperimentResult, register
+from physjax.experiments._hopfield_figures import (
+    capacity_figure,
+    dreaming_figure,
+    phase_figure,
+    retrieval_figure,
+)
 from physjax.spins.models import LowRankIsing
-
-AGS_ALPHA_C = 0.138  #: AGS storage capacity at T = 0 (0.1379 from :func:`ags_zero_temperature`)
-AGS_M_C = 0.967  #: AGS retrieval overlap at the capacity, T = 0
+from physjax.spins.theory import (
+    AGS_ALPHA_C,
+    AGS_M_C,
+    ags_retrieval_line,
+    retrieval_threshold,
+    spin_glass_temperature,
+)
 
 PARAMAGNET, SPIN_GLASS, RETRIEVAL = 0, 1, 2
 PHASE_NAMES = ("paramagnet", "spin glass", "retrieval")
-
-_Z = np.linspace(-8.0, 8.0, 801)
-_W = np.exp(-0.5 * _Z**2) / np.exp(-0.5 * _Z**2).sum()
-
-
-# ------------------------------------------------------------------------- AGS theory
-
-def _gauss(values):
-    """:math:`\\int Dz\\, f(z)` of values on the trailing ``_Z`` axis."""
-    return values @ _W
-
-
-def _sech2(x):
-    return 1.0 / np.cosh(np.minimum(np.abs(x), 40.0)) ** 2
-
-
-def _largest_root(update, m, tol=1e-12, max_iter=100):
-    """Vectorized Newton iteration ``m[sel] <- update(m[sel], sel)`` on the entries ``sel``
-    that still moved by more than ``tol``."""
-    sel = np.arange(m.size)
-    for _ in range(max_iter):
-        new = update(m[sel], sel)
-        moved = np.abs(new - m[sel]) >= tol
-        m[sel] = new
-        sel = sel[moved]
-        if sel.size == 0:
-            break
-    return m
-
-
-def _alpha_of_noise(temperature, s):
-    """Retrieval branch at noise amplitude ``s``: returns (alpha(s), m(s)); NaN where the
-    m > 0 solution or the condition C < 1 fails.  ``temperature`` and ``s`` broadcast."""
-    from scipy.special import erf
-
-    T, s = np.broadcast_arrays(np.asarray(temperature, float), np.asarray(s, float))
-    alpha, m_out = np.full(T.shape, np.nan), np.full(T.shape, np.nan)
-    zero = T == 0
-    if zero.any():  # T = 0: E sign(m + s z) = erf(m / (sqrt2 s)), C = sqrt(2/pi) e^{-m^2/2s^2}/s
-        s0 = s[zero]
-        gain = lambda m, s: np.sqrt(2 / np.pi) / s * np.exp(-0.5 * (m / s) ** 2)
-        m = _largest_root(lambda m, i: np.clip(m - (m - erf(m / (np.sqrt(2) * s0[i])))
-                                               / np.maximum(1 - gain(m, s0[i]), 1e-12), 0, 1),
-                          np.ones_like(s0))
-        C = gain(m, s0)
-        ok = (gain(0.0, s0) > 1) & (m > 1e-6) & (C < 1)
-        alpha[zero] = np.where(ok, s0**2 * (1 - C) ** 2, np.nan)
-        m_out[zero] = np.where(ok, m, np.nan)
-    warm = ~zero
-    if warm.any():
-        beta, sw = 1.0 / T[warm], s[warm]
-
-        def newton(m, i):
-            x = beta[i, None] * (m[:, None] + sw[i, None] * _Z)
-            g, dg = _gauss(np.tanh(x)), beta[i] * _gauss(_sech2(x))
-            return np.clip(m - (m - g) / np.maximum(1 - dg, 1e-12), 0.0, 1.0)
-
-        m = _largest_root(newton, np.ones(sw.shape))
-        one_minus_q = _gauss(_sech2(beta[:, None] * (m[:, None] + sw[:, None] * _Z)))
-        q, C = 1 - one_minus_q, beta * one_minus_q
-        slope0 = beta * _gauss(_sech2(beta[:, None] * sw[:, None] * _Z))
-        ok = (slope0 > 1) & (m > 1e-6) & (C < 1)
-        alpha[warm] = np.where(ok, sw**2 * (1 - C) ** 2 / q, np.nan)
-        m_out[warm] = np.where(ok, m, np.nan)
-    return alpha, m_out
-
-
-def ags_retrieval_line(temperatures):
-    """AGS capacity :math:`\\alpha_c(T)` and overlap :math:`m_c(T)` at the end of the
-    retrieval branch, for each temperature (0 and NaN for T >= 1)."""
-    T = np.atleast_1d(np.asarray(temperatures, float))
-    if np.any(T < 0) or not np.all(np.isfinite(T)):
-        raise ValueError(f"temperatures must be finite and >= 0, got {T}")
-    alpha_c, m_c = np.zeros(T.shape), np.full(T.shape, np.nan)
-    live = T < 1
-    if live.any():
-        Tl = T[live]
-        log_s = np.linspace(np.log(1e-3), np.log(1.5), 40)
-        a, _ = _alpha_of_noise(Tl[:, None], np.exp(log_s)[None, :])
-        i = np.clip(np.argmax(np.nan_to_num(a, nan=-1.0), axis=1), 1, log_s.size - 2)
-        lo, hi = log_s[i - 1], log_s[i + 1]
-        g = (np.sqrt(5) - 1) / 2  # golden-section search for max_s alpha(s), per T
-        x1, x2 = hi - g * (hi - lo), lo + g * (hi - lo)
-        f1 = np.nan_to_num(_alpha_of_noise(Tl, np.exp(x1))[0], nan=-1.0)
-        f2 = np.nan_to_num(_alpha_of_noise(Tl, np.exp(x2))[0], nan=-1.0)
-        for _ in range(30):
-            left = f1 < f2  # the maximum lies in [x1, hi]
-            lo, hi = np.where(left, x1, lo), np.where(left, hi, x2)
-            x1, x2 = hi - g * (hi - lo), lo + g * (hi - lo)
-            f_new = np.nan_to_num(_alpha_of_noise(Tl, np.exp(np.where(left, x2, x1)))[0],
-                                  nan=-1.0)
-            f1, f2 = np.where(left, f2, f_new), np.where(left, f_new, f1)
-        a, m = _alpha_of_noise(Tl, np.exp(0.5 * (lo + hi)))
-        alpha_c[live], m_c[live] = np.nan_to_num(a, nan=0.0), m
-    return alpha_c, m_c
-
-
-def ags_zero_temperature():
-    """(alpha_c, m_c) of the AGS retrieval branch at T = 0: (0.1379, 0.9674)."""
-    a, m = ags_retrieval_line([0.0])
-    return float(a[0]), float(m[0])
-
-
-def spin_glass_temperature(alpha):
-    """AGS spin-glass (freezing) temperature :math:`T_g(\\alpha) = 1 + \\sqrt\\alpha`."""
-    return 1.0 + np.sqrt(np.asarray(alpha, float))
-
-
-def retrieval_threshold(alphas, overlaps, level=AGS_M_C) -> float:
-    """Load where the mean final overlap first falls below ``level``, by linear
-    interpolation between the neighbouring grid loads; NaN if it stays above ``level`` on
-    the whole grid or is already below it at the first load."""
-    a, m = np.asarray(alphas, float), np.asarray(overlaps, float)
-    below = m < level
-    if not below.any() or below[0]:
-        return float("nan")
-    i = int(np.argmax(below))
-    return float(a[i - 1] + (a[i] - a[i - 1]) * (m[i - 1] - level) / (m[i - 1] - m[i]))
 
 
 # -------------------------------------------------------------------- shared machinery
@@ -334,31 +208,8 @@ def hopfield_retrieval(key, *, n_spins, alphas, initial_overlaps, n_replicas, ma
     data = {"n_spins": N, "alphas": alpha, "n_patterns": K, "initial_overlaps": m0,
             "measured_initial_overlaps": start_overlap.mean(-1), "final_overlaps": final,
             "mean_final_overlap": mean, "se_final_overlap": se, "fixed_point": fixed}
-    fig = _retrieval_figure(data)
+    fig = retrieval_figure(data)
     return ExperimentResult(data=data, figure=fig, summary=summary)
-
-
-def _retrieval_figure(d):
-    from physjax.plotting import new_figure
-
-    fig, ax = new_figure(1, 1, panel_size=(5.0, 4.0))
-    colours = _colours(len(d["alphas"]))
-    ax.plot([0, 1], [0, 1], color="0.6", lw=0.8, ls=":", label="no change")
-    for a, al in enumerate(d["alphas"]):
-        ax.errorbar(d["initial_overlaps"], d["mean_final_overlap"][a], d["se_final_overlap"][a],
-                    fmt="o-", ms=3.5, lw=1.2, capsize=1.5, color=colours[a],
-                    label=rf"$\alpha$ = {al:.3g}")
-    ax.axhline(AGS_M_C, color="k", lw=0.8, ls="--", label=r"AGS $m_c$ = 0.967")
-    ax.set(xlabel=r"initial overlap $m_0$", ylabel=r"final overlap $m$", ylim=(-0.05, 1.05),
-           title=f"T = 0 asynchronous retrieval, N = {d['n_spins']}")
-    ax.legend(fontsize=7, loc="lower right")
-    return fig
-
-
-def _colours(n):
-    colormaps = require("matplotlib", by="physjax.experiments.hopfield (figures)").colormaps
-
-    return [colormaps["viridis"](x) for x in np.linspace(0.0, 0.8, n)]
 
 
 # ----------------------------------------------------------------- hopfield-capacity
@@ -421,37 +272,7 @@ def hopfield_capacity(key, *, sizes, alphas, n_replicas, max_sweeps, success_ove
             "se_final_overlap": se, "retrieval_probability": p_success,
             "success_overlap": success_overlap, "thresholds": thresholds,
             "fixed_point": fixed, "sweeps": sweeps}
-    return ExperimentResult(data=data, figure=_capacity_figure(data), summary=summary)
-
-
-def _capacity_figure(d):
-    from physjax.plotting import new_figure
-
-    fig, (ax_m, ax_p) = new_figure(1, 2, panel_size=(4.6, 3.6))
-    colours = _colours(len(d["sizes"]))
-    for i, N in enumerate(d["sizes"]):
-        a = d["alphas"][i]
-        ax_m.errorbar(a, d["mean_final_overlap"][i], d["se_final_overlap"][i], fmt="o-", ms=3.5,
-                      capsize=1.5, color=colours[i], label=f"N = {N}")
-        ax_p.plot(a, d["retrieval_probability"][i], "o-", ms=3.5, color=colours[i],
-                  label=f"N = {N}")
-        th = d["thresholds"][i]
-        if np.isfinite(th):
-            for ax in (ax_m, ax_p):
-                ax.axvline(th, color=colours[i], lw=0.9, ls="--")
-            ax_m.plot([th], [AGS_M_C], "x", color=colours[i], ms=8,
-                      label=rf"threshold $\alpha$ = {th:.3f}")
-    for ax in (ax_m, ax_p):
-        ax.axvline(AGS_ALPHA_C, color="k", lw=1.0, ls=":", label=r"AGS $\alpha_c$ = 0.138")
-        ax.set_xlabel(r"load $\alpha = K/N$")
-    ax_m.axhline(AGS_M_C, color="0.5", lw=0.8, ls="-.", label=r"AGS $m_c$ = 0.967")
-    ax_m.set(ylabel=r"mean final overlap $\langle m\rangle$", ylim=(0, 1.03),
-             title="T = 0 from the stored patterns")
-    ax_p.set(ylabel=rf"P($m > {d['success_overlap']:g}$)", ylim=(-0.03, 1.03),
-             title="retrieval probability")
-    ax_m.legend(fontsize=7, loc="lower left")
-    ax_p.legend(fontsize=7, loc="lower left")
-    return fig
+    return ExperimentResult(data=data, figure=capacity_figure(data), summary=summary)
 
 
 # ------------------------------------------------------------ hopfield-phase-diagram
@@ -572,43 +393,7 @@ def hopfield_phase_diagram(key, *, n_spins, n_alphas, alpha_max, n_temperatures,
             "phase_names": list(PHASE_NAMES), "ags_line_temperature": t_line,
             "ags_line_alpha": alpha_line, "ags_line_overlap": m_line,
             "retrieval_overlap": retrieval_overlap, "q_threshold": q_threshold}
-    return ExperimentResult(data=data, figure=_phase_figure(data), summary=summary)
-
-
-def _phase_figure(d):
-    from physjax.plotting import new_figure
-
-    colors = require("matplotlib.colors", by="physjax.experiments.hopfield (figures)")
-    ListedColormap = colors.ListedColormap
-
-    fig, axes = new_figure(1, 3, panel_size=(4.2, 3.6))
-    a, t = d["alphas"], d["temperatures"]
-    da, dt = (a[1] - a[0] if a.size > 1 else a[0]), (t[1] - t[0] if t.size > 1 else 0.1)
-    extent = (a[0] - da / 2, a[-1] + da / 2, t[0] - dt / 2, t[-1] + dt / 2)
-    cmap = ListedColormap(["#f2f2f2", "#9ecae1", "#fdae6b"])
-    panels = [(d["phase"], cmap, (-0.5, 2.5), "phases (this run)"),
-              (d["mean_abs_overlap"], "magma", (0, 1), r"$\langle|\bar m|\rangle$"),
-              (d["mean_q_ea"], "viridis", (0, 1), r"$q_{EA}$ (split-half)")]
-    a_fine = np.linspace(0, extent[1], 200)
-    for ax, (z, cm, (lo, hi), title) in zip(axes, panels, strict=True):
-        im = ax.imshow(np.asarray(z, float).T, origin="lower", aspect="auto", extent=extent,
-                       cmap=cm, vmin=lo, vmax=hi, interpolation="nearest")
-        ax.plot(d["ags_line_alpha"], d["ags_line_temperature"], "k-", lw=1.4,
-                label=r"AGS $T_M(\alpha)$")
-        ax.plot(a_fine, spin_glass_temperature(a_fine), "k--", lw=1.2,
-                label=r"$T_g = 1+\sqrt{\alpha}$")
-        ax.set(xlabel=r"$\alpha = K/N$", ylabel="T", title=title, xlim=extent[:2],
-               ylim=extent[2:])
-        if ax is not axes[0]:
-            fig.colorbar(im, ax=ax, shrink=0.85)
-    Patch = require("matplotlib.patches", by="physjax.experiments.hopfield (figures)").Patch
-
-    handles = [Patch(color=cmap(p), label=name) for p, name in enumerate(PHASE_NAMES)]
-    handles += axes[0].get_legend_handles_labels()[0]
-    axes[0].legend(handles=handles, fontsize=7, loc="upper left")
-    axes[0].set_title(f"phases, N = {d['n_spins']} (m > {d['retrieval_overlap']:g}, "
-                      f"q > {d['q_threshold']:g})", fontsize=9)
-    return fig
+    return ExperimentResult(data=data, figure=phase_figure(data), summary=summary)
 
 
 # ------------------------------------------------------------------------- dreaming
@@ -667,32 +452,4 @@ def dreaming_capacity(key, *, n_spins, sleep_times, alphas, n_replicas, max_swee
     data = {"n_spins": N, "sleep_times": t, "alphas": alpha, "n_patterns": K,
             "final_overlaps": final, "mean_final_overlap": mean, "se_final_overlap": se,
             "thresholds": thresholds}
-    return ExperimentResult(data=data, figure=_dreaming_figure(data), summary=summary)
-
-
-def _dreaming_figure(d):
-    from physjax.plotting import new_figure
-
-    fig, (ax_m, ax_t) = new_figure(1, 2, panel_size=(4.6, 3.6))
-    colours = _colours(len(d["sleep_times"]))
-    for i, ti in enumerate(d["sleep_times"]):
-        ax_m.errorbar(d["alphas"], d["mean_final_overlap"][i], d["se_final_overlap"][i],
-                      fmt="o-", ms=3.5, capsize=1.5, color=colours[i], label=f"t = {ti:g}")
-    ax_m.axhline(AGS_M_C, color="0.5", lw=0.8, ls="-.", label=r"$m_c$ = 0.967")
-    ax_m.axvline(AGS_ALPHA_C, color="k", lw=0.8, ls=":", label=r"AGS $\alpha_c$")
-    ax_m.set(xlabel=r"load $\alpha$", ylabel=r"mean final overlap $\langle m\rangle$",
-             ylim=(0, 1.03), title=f"T = 0 from the stored patterns, N = {d['n_spins']}")
-    ax_m.legend(fontsize=7, loc="lower left")
-    th = np.asarray(d["thresholds"], float)
-    x = np.maximum(d["sleep_times"], 0.1)
-    ok = np.isfinite(th)
-    ax_t.plot(x[ok], th[ok], "ko-", ms=4, label=r"threshold ($\langle m\rangle < m_c$)")
-    if (~ok).any():
-        ax_t.plot(x[~ok], np.full((~ok).sum(), d["alphas"][-1]), "k^", ms=7, mfc="none",
-                  label="retrieves on the whole grid")
-    ax_t.axhline(AGS_ALPHA_C, color="k", lw=0.8, ls=":", label="Hebb (AGS)")
-    ax_t.axhline(1.0, color="0.5", lw=0.8, ls="--", label=r"$t\to\infty$: $\alpha_c = 1$")
-    ax_t.set(xscale="log", xlabel="sleep time t (t = 0 drawn at 0.1)",
-             ylabel=r"threshold $\alpha$", ylim=(0, 1.05), title="capacity vs sleep time")
-    ax_t.legend(fontsize=7, loc="lower right")
-    return fig
+    return ExperimentResult(data=data, figure=dreaming_figure(data), summary=summary)

@@ -54,6 +54,7 @@ import numpy as np
 from physjax._checks import is_concrete
 from physjax.networks import _multifrontal as _mf
 from physjax.networks import _solve
+from physjax.networks import _spring_core as _spc
 from physjax.networks import spring as _sp
 
 PINNED_MAX_CONDITION = 1e8  # condition number of Q on the pinned dofs above which we refuse
@@ -141,7 +142,7 @@ def _plan_cached(edges_bytes: bytes, x_bytes: bytes, n_nodes: int, dim: int,
 def spring_band_plan(network, name: str = "network", kind: str = "banded") -> SpringBandPlan:
     """The :class:`SpringBandPlan` of a concrete network (cached); ``kind`` is
     ``"banded"`` or ``"multifrontal"``."""
-    _sp._check_network(network, name)
+    _spc.check_network(network, name)
     if not (is_concrete(network.graph.edges) and is_concrete(network.positions)):
         raise ValueError(f"{name}: a {kind} plan orders the nodes on the host and needs "
                          "concrete edges and positions, got traced ones; build it outside "

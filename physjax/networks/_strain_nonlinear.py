@@ -14,9 +14,11 @@ import jax
 import jax.numpy as jnp
 import optimistix as optx
 
+from physjax.networks import _spring_core as _spc
+from physjax.networks import _strain_core as _stc
 from physjax.networks import solvers as _solvers
 from physjax.networks import spring as _sp
-from physjax.networks.strain import _linear_response, constrained_state
+from physjax.networks.strain import constrained_state
 
 
 def nonlinear_states(network, k, task, imposed, values, rest_lengths, method, *,
@@ -29,7 +31,8 @@ def nonlinear_states(network, k, task, imposed, values, rest_lengths, method, *,
     if rtol is None:
         rtol = 1e-12 if dtype == jnp.float64 else 1e-6
     if method == "newton":
-        resp = _linear_response(network, k, task.pairs, rest_lengths, _solvers.Dense(), None)
+        resp = _stc.solve_linear_response(network, k, task.pairs, rest_lengths, _solvers.Dense(),
+                                          None)
         u0 = constrained_state(resp, imposed, values)[0]
     else:
         u0 = _fire_start(network, k, task.pairs, imposed, values, rest_lengths, penalty,
@@ -39,14 +42,14 @@ def nonlinear_states(network, k, task, imposed, values, rest_lengths, method, *,
 
 def _nonlinear_parts(network, k, p, rest_lengths):
     x0 = network.positions
-    q = _sp._rigid_body_modes(network, x0).astype(k.dtype)
+    q = _spc.rigid_body_modes_at(network, x0).astype(k.dtype)
     c = jnp.mean(k)
-    r0 = jnp.linalg.norm(_sp._minimum_image(x0[p[:, 0]] - x0[p[:, 1]], network.box), axis=-1)
+    r0 = jnp.linalg.norm(_spc.minimum_image(x0[p[:, 0]] - x0[p[:, 1]], network.box), axis=-1)
     n, d = network.n_nodes, network.dim
 
     def strains(u):
         x = x0 + u.reshape(n, d)
-        v = _sp._minimum_image(x[p[:, 0]] - x[p[:, 1]], network.box)
+        v = _spc.minimum_image(x[p[:, 0]] - x[p[:, 1]], network.box)
         return (jnp.linalg.norm(v, axis=-1) - r0) / r0
 
     def energy(u, kk):

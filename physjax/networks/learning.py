@@ -71,6 +71,8 @@ from physjax._checks import (
     check_positive_int,
     is_concrete,
 )
+from physjax.networks import _spring_core as _spc
+from physjax.networks import _strain_core as _stc
 from physjax.networks import resistor as _res
 from physjax.networks import spring as _sp
 from physjax.networks import strain as _st
@@ -176,7 +178,7 @@ def _spring_cost_gradient(network, theta, task, solver, current, initial, rtol):
 
 def _spring_check(network, theta, task):
     k, l0 = theta
-    _st._check_task(network, k, task, True, l0)
+    _stc.check_task(network, k, task, True, l0)
 
 
 SPRING = NetworkKind(
@@ -244,7 +246,7 @@ def _direction(kind, rule, nudge, network, theta, task, eta, lam, solver, curren
 def _theta(kind, network, parameters, rest_lengths):
     k = jnp.asarray(parameters)
     if kind is SPRING:
-        return k, jnp.asarray(_sp._rest(network, rest_lengths), k.dtype)
+        return k, jnp.asarray(_spc.checked_rest_lengths(network, rest_lengths), k.dtype)
     return k
 
 

@@ -33,8 +33,10 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from physjax import _graph_build
 from physjax import graphs as _graphs
 from physjax._checks import check_finite, check_key, check_positive, check_positive_int
+from physjax.networks import _spring_core as _spc
 from physjax.networks import spring as _sp
 
 __all__ = [
@@ -260,7 +262,7 @@ def jammed_packing(key, n_particles: int, *, dim: int = 2, packing_fraction: flo
     box = np.full(dim, side)
     dtype = jax.dtypes.canonicalize_dtype(float)
     tol = (1e-10 if dtype == np.float64 else 1e-5) if force_tol is None else force_tol
-    rng = _graphs._host_rng(key)
+    rng = _graph_build.host_rng(key)
     x = rng.random((n, dim)) * box
     if not periodic:   # keep the centres at least one radius from the walls
         x = radii[:, None] + rng.random((n, dim)) * (box - 2 * radii[:, None])
@@ -311,7 +313,7 @@ def contact_network(packing: Packing) -> _sp.SpringNetwork:
         raise ValueError(f"packing has only {keep.sum()} non-rattler particles; compress it "
                          "more (larger packing_fraction)")
     index = np.cumsum(keep) - 1
-    graph = _graphs.Graph(_graphs._canonical(index[edges]), int(keep.sum()), x[keep])
+    graph = _graphs.Graph(_graph_build.canonical_edges(index[edges]), int(keep.sum()), x[keep])
     return _sp.spring_network(graph, box=box if packing.periodic else None)
 
 
@@ -325,7 +327,7 @@ def prune_to_coordination(key, network: _sp.SpringNetwork, mean_coordination: fl
     networks up to :data:`spring.DENSE_RIGIDITY_MAX_DOF` dofs); otherwise another random
     order is tried, up to ``max_tries``."""
     key = check_key(key)
-    _sp._check_network(network)
+    _spc.check_network(network)
     check_positive(mean_coordination, "mean_coordination")
     max_tries = check_positive_int(max_tries, "max_tries")
     n, dim = network.n_nodes, network.dim
@@ -339,7 +341,7 @@ def prune_to_coordination(key, network: _sp.SpringNetwork, mean_coordination: fl
         raise ValueError(f"mean_coordination={mean_coordination} is below min_degree="
                          f"{min_degree}: no network has every node with >= {min_degree} bonds")
     edges = np.asarray(network.graph.edges)
-    rng = _graphs._host_rng(key)
+    rng = _graph_build.host_rng(key)
     big = check_rigidity and network.n_dof > _sp.DENSE_RIGIDITY_MAX_DOF
     for _ in range(max_tries):
         deg = np.bincount(edges.ravel(), minlength=n)

@@ -39,6 +39,8 @@ import numpy as np
 
 from physjax import graphs as _graphs
 from physjax._checks import check_finite, is_concrete
+from physjax.networks import _spring_core as _spc
+from physjax.networks._spring_core import SpringNetwork
 
 __all__ = [
     "DENSE_RIGIDITY_MAX_DOF",
@@ -68,55 +70,6 @@ Array = jax.Array
 DENSE_RIGIDITY_MAX_DOF = 2500
 
 
-class SpringNetwork(eqx.Module):
-    r"""A spring network: graph with reference positions, rest lengths, optional periodic box.
-
-    Stiffnesses are *not* stored: every function takes them as an argument so that they can
-    be trained and differentiated.  ``rest_lengths`` default to the reference bond lengths
-    (a stress-free reference state).  ``box`` (shape ``(d,)``) makes the network periodic:
-    bond vectors use the minimum image convention.  Build with :func:`spring_network`,
-    which validates the input.
-    """
-
-    graph: _graphs.Graph
-    rest_lengths: Array
-    box: Array | None = None
-
-    @property
-    def positions(self) -> Array:
-        return self.graph.positions
-
-    @property
-    def n_nodes(self) -> int:
-        return self.graph.n_nodes
-
-    @property
-    def n_edges(self) -> int:
-        return self.graph.edges.shape[-2]
-
-    @property
-    def dim(self) -> int:
-        return self.graph.positions.shape[-1]
-
-    @property
-    def n_dof(self) -> int:
-        return self.n_nodes * self.dim
-
-    @property
-    def periodic(self) -> bool:
-        return self.box is not None
-
-    @property
-    def n_rigid_modes(self) -> int:
-        """d translations in a periodic box; d(d+1)/2 translations and rotations if free."""
-        d = self.dim
-        return d if self.periodic else d * (d + 1) // 2
-
-
-def _minimum_image(vectors, box):
-    return vectors if box is None else vectors - box * jnp.round(vectors / box)
-
-
 def spring_network(graph: _graphs.Graph, *, rest_lengths=None, box=None) -> SpringNetwork:
     """Validated :class:`SpringNetwork` from a graph with positions (2-D or 3-D).
 
@@ -135,7 +88,7 @@ def spring_network(graph: _graphs.Graph, *, rest_lengths=None, box=None) -> Spri
         box = jnp.asarray(check_finite(box, "box"), graph.positions.dtype)
         if box.shape != (dim,) or (is_concrete(box) and not np.all(np.asarray(box) > 0)):
             raise ValueError(f"box must hold {dim} positive side lengths, got {box}")
-    lengths = jnp.linalg.norm(_minimum_image(_graphs.edge_differences(
+    lengths = jnp.linalg.norm(_spc.minimum_image(_graphs.edge_differences(
         graph, graph.positions, axis=0), box), axis=-1)
     if is_concrete(lengths) and graph.n_edges:
         ln = np.asarray(lengths)
@@ -161,13 +114,6 @@ def spring_network(graph: _graphs.Graph, *, rest_lengths=None, box=None) -> Spri
     return SpringNetwork(graph, rest_lengths, box)
 
 
-def _check_network(network, name="network"):
-    if not isinstance(network, SpringNetwork):
-        raise TypeError(f"{name} must be a SpringNetwork (see spring_network), "
-                        f"got {type(network).__name__}")
-    return network
-
-
 def check_stiffnesses(network: SpringNetwork, stiffnesses, name: str = "stiffnesses"):
     """Stiffnesses of shape ``(..., n_edges)``, finite and > 0 (concrete values)."""
     k = jnp.asarray(stiffnesses)
@@ -185,38 +131,12 @@ def check_stiffnesses(network: SpringNetwork, stiffnesses, name: str = "stiffnes
     return k
 
 
-def _positions(network, positions):
-    x = network.positions if positions is None else jnp.asarray(check_finite(positions,
-                                                                               "positions"))
-    if x.shape[-2:] != (network.n_nodes, network.dim):
-        raise ValueError(f"positions must have shape (n_nodes, dim) = "
-                         f"({network.n_nodes}, {network.dim}), got {x.shape}")
-    return x
-
-
-def _rest(network, rest_lengths):
-    if rest_lengths is None:
-        return network.rest_lengths
-    return _edge_array(network, rest_lengths, "rest_lengths")
-
-
-def _edge_array(network, values, name):
-    """Shape ``(..., n_edges)`` and finite (concrete values); no sign check."""
-    a = jnp.asarray(check_finite(values, name))
-    if a.ndim < 1 or a.shape[-1] != network.n_edges:
-        raise ValueError(f"{name} must have shape (..., n_edges={network.n_edges}), got "
-                         f"{tuple(a.shape)}")
-    return a
-
-
 # --------------------------------------------------------------------------- energy
 
 def bond_vectors(network: SpringNetwork, positions=None) -> Array:
     """:math:`r_j = x_a - x_b` (minimum image if periodic), shape ``(n_edges, d)``."""
-    _check_network(network)
-    x = _positions(network, positions)
-    e = network.graph.edges
-    return _minimum_image(x[..., e[:, 0], :] - x[..., e[:, 1], :], network.box)
+    _spc.check_network(network)
+    return _spc.bond_vectors_at(network, _spc.checked_positions(network, positions))
 
 
 def bond_lengths(network: SpringNetwork, positions=None) -> Array:
@@ -226,7 +146,7 @@ def bond_lengths(network: SpringNetwork, positions=None) -> Array:
 
 def edge_strains(network: SpringNetwork, positions=None, *, rest_lengths=None) -> Array:
     r"""Bond strains :math:`\varepsilon_j = (\ell_j - \ell_{0j})/\ell_{0j}`."""
-    l0 = _rest(network, rest_lengths)
+    l0 = _spc.checked_rest_lengths(network, rest_lengths)
     return (bond_lengths(network, positions) - l0) / l0
 
 
@@ -235,7 +155,7 @@ def elastic_energy(network: SpringNetwork, stiffnesses, positions=None, *,
     r""":math:`E = \tfrac12\sum_j k_j(\ell_j - \ell_{0j})^2`; leading axes of ``positions``
     are batch axes."""
     check_stiffnesses(network, stiffnesses)
-    l0 = _rest(network, rest_lengths)
+    l0 = _spc.checked_rest_lengths(network, rest_lengths)
     ext = bond_lengths(network, positions) - l0
     return 0.5 * jnp.sum(jnp.asarray(stiffnesses) * ext**2, axis=-1)
 
@@ -247,7 +167,8 @@ def spring_forces(network: SpringNetwork, stiffnesses, positions=None, *,
     \ell_{0j})`."""
     r = bond_vectors(network, positions)
     ln = jnp.linalg.norm(r, axis=-1)
-    t = _edge_array(network, stiffnesses, "stiffnesses") * (ln - _rest(network, rest_lengths))
+    k = _spc.check_edge_array(network, stiffnesses, "stiffnesses")
+    t = k * (ln - _spc.checked_rest_lengths(network, rest_lengths))
     f_edge = (t / ln)[..., None] * r            # force pulling a towards b, per unit
     return -_graphs.node_divergence(network.graph, f_edge, axis=-2)
 
@@ -256,9 +177,9 @@ def dynamical_matrix(network: SpringNetwork, stiffnesses, positions=None, *,
                      rest_lengths=None) -> Array:
     r"""Dynamical matrix :math:`D = \partial^2E/\partial x\partial x` by ``jax.hessian``,
     shape ``(N d, N d)``, node-major degrees of freedom (unit masses)."""
-    _check_network(network)
-    return _dynamical_matrix(network, _edge_array(network, stiffnesses, "stiffnesses"),
-                             _positions(network, positions),
+    _spc.check_network(network)
+    return _dynamical_matrix(network, _spc.check_edge_array(network, stiffnesses, "stiffnesses"),
+                             _spc.checked_positions(network, positions),
                              rest_lengths)
 
 
@@ -273,20 +194,8 @@ def _dynamical_matrix(network, k, x, rest_lengths):
 def rigidity_matrix(network: SpringNetwork, positions=None) -> Array:
     r"""Rigidity matrix :math:`R` (:math:`N_e \times Nd`): :math:`(Ru)_j = \hat n_j\cdot
     (u_a - u_b)`, the first-order change of bond length :math:`j` under displacements u."""
-    _check_network(network)
-    return _rigidity_matrix(network, _positions(network, positions))
-
-
-@eqx.filter_jit
-def _rigidity_matrix(network, x):
-    r = bond_vectors(network, x)
-    nhat = r / jnp.linalg.norm(r, axis=-1, keepdims=True)
-    n_e, d, n = network.n_edges, network.dim, network.n_nodes
-    e = network.graph.edges
-    rows = jnp.arange(n_e)
-    out = jnp.zeros((n_e, n, d), nhat.dtype)
-    out = out.at[rows, e[:, 0]].add(nhat).at[rows, e[:, 1]].add(-nhat)
-    return out.reshape(n_e, n * d)
+    _spc.check_network(network)
+    return _spc.rigidity_matrix_at(network, _spc.checked_positions(network, positions))
 
 
 @eqx.filter_jit
@@ -299,28 +208,13 @@ def stiffness_matrix(network: SpringNetwork, stiffnesses, positions=None, *,
     r = bond_vectors(network, positions)
     ln = jnp.linalg.norm(r, axis=-1)
     nhat = r / ln[:, None]
-    out = _linear_stiffness(network, k, nhat)
+    out = _spc.linear_stiffness(network, k, nhat)
     if not prestress:
         return out
     d = network.dim
-    g = (k * (ln - _rest(network, rest_lengths)) / ln)[:, None, None] * (
+    g = (k * (ln - _spc.checked_rest_lengths(network, rest_lengths)) / ln)[:, None, None] * (
         jnp.eye(d) - nhat[:, :, None] * nhat[:, None, :])
-    return out + _assemble_blocks(network, g)
-
-
-def _assemble_blocks(network, g):
-    """Σ_j Δ_jᵀ g_j Δ_j for d×d blocks g_j (shape (n_edges, d, d)), dense (N d, N d)."""
-    n, d = network.n_nodes, network.dim
-    e = network.graph.edges
-    blocks = jnp.zeros((n, n, d, d), g.dtype)
-    blocks = (blocks.at[e[:, 0], e[:, 0]].add(g).at[e[:, 1], e[:, 1]].add(g)
-              .at[e[:, 0], e[:, 1]].add(-g).at[e[:, 1], e[:, 0]].add(-g))
-    return blocks.transpose(0, 2, 1, 3).reshape(n * d, n * d)
-
-
-def _linear_stiffness(network, k, nhat):
-    """RᵀKR assembled from the bonds' d×d blocks k_j n̂_j n̂_jᵀ (no dense R)."""
-    return _assemble_blocks(network, k[:, None, None] * nhat[:, :, None] * nhat[:, None, :])
+    return out + _spc.assemble_blocks(network, g)
 
 
 def dynamical_matvec(network: SpringNetwork, stiffnesses, positions=None):
@@ -329,7 +223,7 @@ def dynamical_matvec(network: SpringNetwork, stiffnesses, positions=None):
     matrix; the operator of the iterative solves of :mod:`physjax.networks.strain`."""
     r = bond_vectors(network, positions)
     nhat = r / jnp.linalg.norm(r, axis=-1, keepdims=True)
-    k = _edge_array(network, stiffnesses, "stiffnesses")
+    k = _spc.check_edge_array(network, stiffnesses, "stiffnesses")
     e = network.graph.edges
     n, d = network.n_nodes, network.dim
 
@@ -350,24 +244,8 @@ def rigid_body_modes(network: SpringNetwork, positions=None) -> Array:
     r"""Orthonormal basis of the rigid-body motions, shape ``(N d, n_rigid)``: the d
     translations, and (free networks only) the rotations :math:`\omega\times(x - x_{cm})`
     (1 in 2-D, 3 in 3-D), orthonormalized by QR."""
-    _check_network(network)
-    return _rigid_body_modes(network, _positions(network, positions))
-
-
-@eqx.filter_jit
-def _rigid_body_modes(network, x):
-    n, d = network.n_nodes, network.dim
-    cols = [jnp.zeros((n, d), x.dtype).at[:, a].set(1.0) for a in range(d)]
-    if not network.periodic:
-        c = x - jnp.mean(x, axis=0)
-        if d == 2:
-            cols.append(jnp.stack([-c[:, 1], c[:, 0]], -1))
-        else:
-            for a in range(3):
-                w = jnp.zeros(3, x.dtype).at[a].set(1.0)
-                cols.append(jnp.cross(w, c))
-    q, _ = jnp.linalg.qr(jnp.stack([v.reshape(-1) for v in cols], -1))
-    return q
+    _spc.check_network(network)
+    return _spc.rigid_body_modes_at(network, _spc.checked_positions(network, positions))
 
 
 class NormalModes(NamedTuple):
@@ -406,11 +284,11 @@ def normal_modes(network: SpringNetwork, stiffnesses, positions=None, *, pinned=
     rigid-body modes exactly.  With ``pinned`` node indices the rows and columns of their
     degrees of freedom are removed.  Floppy modes, if any, remain (as zero eigenvalues).
     """
-    _check_network(network)
+    _spc.check_network(network)
     if check:
         check_stiffnesses(network, stiffnesses)
     n, d = network.n_nodes, network.dim
-    x = _positions(network, positions)
+    x = _spc.checked_positions(network, positions)
     k = jnp.asarray(stiffnesses)
     if pinned is None:
         evals, vectors = _free_modes(network, k, x, rest_lengths)
@@ -426,7 +304,7 @@ def normal_modes(network: SpringNetwork, stiffnesses, positions=None, *, pinned=
 @eqx.filter_jit
 def _free_modes(network, k, x, rest_lengths):
     dmat = _dynamical_matrix(network, k, x, rest_lengths)
-    basis = _complement(_rigid_body_modes(network, x))
+    basis = _complement(_spc.rigid_body_modes_at(network, x))
     evals, v = jnp.linalg.eigh(basis.T @ dmat @ basis)
     return evals, basis @ v
 
@@ -453,7 +331,7 @@ def floppy_mode_count(network: SpringNetwork, positions=None, *,
     r"""Number of floppy modes: zero modes of :math:`R^\top R` beyond the rigid-body ones
     (host-side, dense eigenvalues of :math:`R^\top R` in float64; independent of k > 0).
     A mode counts as zero below ``relative_tolerance`` times the largest eigenvalue."""
-    _check_network(network)
+    _spc.check_network(network)
     if not relative_tolerance >= 0:
         raise ValueError(f"relative_tolerance must be >= 0, got {relative_tolerance}")
     rmat = np.asarray(rigidity_matrix(network, positions), np.float64)
@@ -466,8 +344,8 @@ def check_rigid(network: SpringNetwork, positions=None, *, name: str = "network"
     """Raise ``ValueError`` naming ``name`` and the number of floppy modes unless the
     network is rigid (skipped for concrete networks above :data:`DENSE_RIGIDITY_MAX_DOF`
     degrees of freedom and for traced ones)."""
-    _check_network(network, name)
-    x = _positions(network, positions)
+    _spc.check_network(network, name)
+    x = _spc.checked_positions(network, positions)
     if network.n_dof > DENSE_RIGIDITY_MAX_DOF or not is_concrete(x) \
             or not is_concrete(network.graph.edges):
         return

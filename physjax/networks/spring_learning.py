@@ -46,8 +46,9 @@ import equinox as eqx
 import jax.numpy as jnp
 
 from physjax._checks import check_choice, check_finite, check_positive
+from physjax.networks import _spring_core as _spc
+from physjax.networks import _strain_core as _stc
 from physjax.networks import learning as _learning
-from physjax.networks import spring as _sp
 from physjax.networks import strain as _st
 
 __all__ = [
@@ -66,7 +67,7 @@ SpringTrainResult = _learning.TrainResult  # one result type for every network k
 
 
 def _check(network, k, task, eta=None, l0=None, energy_regularization=0.0):
-    _st._check_task(network, k, task, True, l0)
+    _stc.check_task(network, k, task, True, l0)
     if eta is not None:
         check_positive(eta, "eta")
     check_finite(energy_regularization, "energy_regularization")
@@ -159,7 +160,7 @@ def train_springs(network, stiffnesses, task, *, rule: str = "coupled_learning",
     :class:`~physjax.networks.TrainResult` (``.stiffnesses``, ``.rest_lengths``,
     ``.cost``, ``.final_cost``, ``.snapshots``)."""
     check_choice(rule, "rule", SPRING_RULES)
-    _sp._check_network(network)
+    _spc.check_network(network)
     return _learning.train(network, stiffnesses, task, rule=rule, n_steps=n_steps,
                            learning_rate=learning_rate, optimizer=optimizer, eta=eta,
                            energy_regularization=energy_regularization,

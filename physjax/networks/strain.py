@@ -65,18 +65,18 @@ from __future__ import annotations
 
 from typing import NamedTuple
 
-import equinox as eqx
 import jax
 import jax.numpy as jnp
 import numpy as np
 
 from physjax._checks import check_choice, check_finite, check_positive, is_concrete
-from physjax.networks import _cg
-from physjax.networks import _small_linalg as _sl
 from physjax.networks import _spring_banded as _banded
+from physjax.networks import _spring_core as _spc
+from physjax.networks import _strain_core as _stc
 from physjax.networks import solvers as _solvers
 from physjax.networks import spring as _sp
 from physjax.networks._spring_banded import SpringBandPlan
+from physjax.networks._strain_core import LinearResponse, StrainTask
 
 __all__ = [
     "AUTO_DENSE_MAX_DOF",
@@ -116,52 +116,11 @@ SOLVERS = _solvers.SOLVER_NAMES
 METHODS = ("linear", "newton", "fire")
 
 
-class StrainTask(eqx.Module):
-    r"""Strain task on node pairs; all fields are arrays (a task can be ``vmap``-ed).
-
-    Attributes:
-        pairs: ``(n_pairs, 2)`` node indices.
-        sources: ``(n_examples, n_pairs)`` 0/1 mask of the pairs whose strain is imposed.
-        targets: ``(n_examples, n_pairs)`` 0/1 mask of the pairs with a desired strain.
-        inputs: ``(n_examples, n_pairs)`` imposed strains :math:`\varepsilon_S` (0 elsewhere).
-        desired: ``(n_examples, n_pairs)`` desired target strains (0 elsewhere).
-    """
-
-    pairs: Array
-    sources: Array
-    targets: Array
-    inputs: Array
-    desired: Array
-
-    @property
-    def n_examples(self) -> int:
-        return self.sources.shape[-2]
-
-
-def _pairs(network, pairs, name="pairs"):
-    arr = np.asarray(pairs) if is_concrete(pairs) else pairs
-    if arr.ndim == 1:
-        arr = arr[None]
-    if arr.ndim != 2 or arr.shape[1] != 2:
-        raise ValueError(f"{name} must have shape (n_pairs, 2), got {tuple(arr.shape)}")
-    if not jnp.issubdtype(arr.dtype, jnp.integer):
-        raise TypeError(f"{name} must hold integer node indices, got dtype {arr.dtype}")
-    if is_concrete(arr):
-        bad = (arr < 0) | (arr >= network.n_nodes)
-        if np.any(bad):
-            raise ValueError(f"{name} has node indices {arr[bad].tolist()} outside "
-                             f"[0, {network.n_nodes}) for a network of {network.n_nodes} "
-                             "nodes")
-        if np.any(arr[:, 0] == arr[:, 1]):
-            raise ValueError(f"{name} must join two different nodes, got {arr.tolist()}")
-    return jnp.asarray(arr, jnp.int32)
-
-
 def make_strain_task(network, pairs, *, sources, targets, inputs, desired) -> StrainTask:
     """Validated :class:`StrainTask`: ``pairs`` (n_pairs, 2); ``sources``, ``targets``,
     ``inputs``, ``desired`` of shape (n_examples, n_pairs) (1-D: one example)."""
-    _sp._check_network(network)
-    p = _pairs(network, pairs)
+    _spc.check_network(network)
+    p = _stc.check_pairs(network, pairs)
     arrays = {}
     dtype = network.positions.dtype
     for name, a in (("sources", sources), ("targets", targets), ("inputs", inputs),
@@ -195,8 +154,8 @@ def allostery_task(network, source_pair, target_pair, *, ratio=1.0,
     target when ``target_pair`` lists several pairs)."""
     src = np.atleast_2d(np.asarray(source_pair))
     tgt = np.atleast_2d(np.asarray(target_pair))
-    _pairs(network, src, "source_pair")
-    _pairs(network, tgt, "target_pair")
+    _stc.check_pairs(network, src, "source_pair")
+    _stc.check_pairs(network, tgt, "target_pair")
     ns, nt = src.shape[0], tgt.shape[0]
     ratio = np.broadcast_to(check_finite(np.asarray(ratio, float), "ratio"), (nt,))
     eps = np.broadcast_to(check_finite(np.asarray(source_strain, float), "source_strain"), (ns,))
@@ -211,7 +170,7 @@ def cooperative_binding_task(network, site_a, site_b, *, strain=1.0) -> StrainTa
     r"""Cooperative binding (seed 000): two examples, A bound (strained by ``strain``)
     :math:`\to` B should strain by ``strain``, and B bound :math:`\to` A by ``strain``."""
     pairs = np.stack([np.asarray(site_a), np.asarray(site_b)])
-    _pairs(network, pairs, "site_a/site_b")
+    _stc.check_pairs(network, pairs, "site_a/site_b")
     check_finite(np.asarray(strain, float), "strain")
     eye = np.eye(2)
     return make_strain_task(network, pairs, sources=eye, targets=eye[::-1],
@@ -222,7 +181,7 @@ def distant_sites(network, node: int = 0):
     """Two binding sites far apart: ``(site_a, site_b)``, each a node and its nearest
     *unbonded* node (minimum image), site A at ``node`` and site B at the node farthest from
     it -- the source/target geometry of the allostery and cooperative-binding tasks."""
-    _sp._check_network(network)
+    _spc.check_network(network)
     x = np.asarray(network.positions)
     e = np.asarray(network.graph.edges)
     if not 0 <= node < network.n_nodes:
@@ -250,32 +209,22 @@ def distant_sites(network, node: int = 0):
 def pair_strain_matrix(network, pairs, positions=None) -> Array:
     r"""Linearized pair strains :math:`P` (``(n_pairs, N d)``): :math:`(Pu)_p =
     \hat m_p\cdot(u_i - u_j)/r_p` about ``positions`` (default: the reference)."""
-    return _pair_strain_matrix(network, _pairs(network, pairs), _sp._positions(network, positions))
-
-
-@eqx.filter_jit
-def _pair_strain_matrix(network, p, x):
-    v = _sp._minimum_image(x[p[:, 0]] - x[p[:, 1]], network.box)
-    r = jnp.linalg.norm(v, axis=-1, keepdims=True)
-    m = v / r**2
-    rows = jnp.arange(p.shape[0])
-    out = jnp.zeros((p.shape[0], network.n_nodes, network.dim), x.dtype)
-    out = out.at[rows, p[:, 0]].add(m).at[rows, p[:, 1]].add(-m)
-    return out.reshape(p.shape[0], -1)
+    return _stc.pair_strain_matrix_at(network, _stc.check_pairs(network, pairs),
+                                      _spc.checked_positions(network, positions))
 
 
 def pair_strains(network, pairs, displacements, *, linear: bool = True) -> Array:
     r"""Pair strains for displacements u (``(..., N, d)``): linear :math:`Pu`, or the exact
     :math:`(|x_i - x_j| - r_p)/r_p` with :math:`x = X + u` when ``linear=False``."""
-    p = _pairs(network, pairs)
+    p = _stc.check_pairs(network, pairs)
     u = _displacements(network, displacements)
     x0 = network.positions
     if linear:
         pm = pair_strain_matrix(network, p)
         return u.reshape(u.shape[:-2] + (-1,)) @ pm.T
-    r0 = jnp.linalg.norm(_sp._minimum_image(x0[p[:, 0]] - x0[p[:, 1]], network.box), axis=-1)
+    r0 = jnp.linalg.norm(_spc.minimum_image(x0[p[:, 0]] - x0[p[:, 1]], network.box), axis=-1)
     x = x0 + u
-    v = _sp._minimum_image(x[..., p[:, 0], :] - x[..., p[:, 1], :], network.box)
+    v = _spc.minimum_image(x[..., p[:, 0], :] - x[..., p[:, 1], :], network.box)
     return (jnp.linalg.norm(v, axis=-1) - r0) / r0
 
 
@@ -283,7 +232,7 @@ def linear_energy(network, stiffnesses, displacements, *, rest_lengths=None) -> 
     r"""Linear-response energy :math:`\tfrac12\sum_j k_j((Ru)_j + s_j)^2`,
     :math:`s = \ell(X) - \ell_0`; leading axes of ``displacements`` (``(..., N, d)``) are
     batch axes."""
-    k = _sp._edge_array(network, stiffnesses, "stiffnesses")
+    k = _spc.check_edge_array(network, stiffnesses, "stiffnesses")
     return 0.5 * jnp.sum(k * _extensions(network, displacements, rest_lengths) ** 2, axis=-1)
 
 
@@ -302,26 +251,11 @@ def _extensions(network, u, rest_lengths):
     e = network.graph.edges
     u = _displacements(network, u)
     du = u[..., e[:, 0], :] - u[..., e[:, 1], :]
-    return jnp.sum(du * (r / ln[:, None]), axis=-1) + ln - _sp._rest(network, rest_lengths)
+    return (jnp.sum(du * (r / ln[:, None]), axis=-1) + ln
+            - _spc.checked_rest_lengths(network, rest_lengths))
 
 
 # --------------------------------------------------------------------------- solves
-
-class LinearResponse(NamedTuple):
-    r"""What one set of linear solves gives (see module docs).
-
-    Attributes:
-        basis: :math:`Y^\top = (G P^\top)^\top`, shape ``(n_pairs, N d)``.
-        offset: :math:`y_0 = -G R^\top K s`, shape ``(N d,)`` (0 at zero prestress).
-        compliance: :math:`C = P G P^\top`, ``(n_pairs, n_pairs)``.
-        offset_strains: :math:`P y_0`, the pair strains with nothing imposed.
-    """
-
-    basis: Array
-    offset: Array
-    compliance: Array
-    offset_strains: Array
-
 
 def banded_plan(network) -> _solvers.Banded:
     r"""The :class:`~physjax.networks.solvers.Banded` solver of ``network`` (concrete), with
@@ -377,62 +311,10 @@ def linear_response(network, stiffnesses, pairs, *, rest_lengths=None, solver="a
     r"""Solve :math:`(H + cQQ^\top) [Y, y_0] = [P^\top, -R^\top K s]` (``solver``: a
     :mod:`~physjax.networks.solvers` instance or name; a CG is warm-started from
     ``initial``; see the module docs) and return the :class:`LinearResponse`."""
-    return _linear_response(network, _sp._edge_array(network, stiffnesses, "stiffnesses"),
-                            _pairs(network, pairs),
-                            rest_lengths, resolve_solver(solver, network, rtol=rtol), initial)
-
-
-@eqx.filter_jit
-def _linear_response(network, k, pairs, rest_lengths, solver, initial):
-    x = network.positions
-    dtype = jnp.result_type(k.dtype, x.dtype)
-    pm = _pair_strain_matrix(network, pairs, x).astype(dtype)
-    s = (_sp.bond_lengths(network) - _sp._rest(network, rest_lengths)).astype(dtype)
-    q = jax.lax.stop_gradient(_sp._rigid_body_modes(network, x).astype(dtype))
-    c = jax.lax.stop_gradient(jnp.mean(k))
-    nhat = _unit_bonds(network).astype(dtype)
-    e = network.graph.edges
-    n = network.n_nodes
-    ks = (k * s)[:, None] * nhat
-    force_s = jax.ops.segment_sum(jnp.concatenate([ks, -ks]), e.T.reshape(-1),
-                                  num_segments=n).reshape(-1)          # R^T K s
-    rhs = jnp.concatenate([pm, -force_s[None]], 0)
-    if isinstance(solver, (_solvers.Banded, _solvers.Multifrontal)):
-        sol = _banded.linear_response_solve(solver.plan, network, k, nhat, q, c, rhs.T).T
-    elif isinstance(solver, _solvers.Dense):
-        h = _sp._linear_stiffness(network, k, nhat) + c * q @ q.T
-        chol = _sl.cholesky(jax.lax.stop_gradient(h))
-        sol = jax.lax.custom_linear_solve(
-            lambda v: h @ v, rhs.T, lambda _, v: _sl.cho_solve((chol, True), v),
-            symmetric=True).T
-    elif isinstance(solver, _solvers.CG):
-        sol = _cg_response(network, k, nhat, q, c, rhs, initial, solver)
-    else:
-        raise TypeError(f"solver: unresolved solver {solver!r} (call resolve_solver first)")
-    basis, offset = sol[:-1], sol[-1]
-    return LinearResponse(basis, offset, pm @ basis.T, pm @ offset)
-
-
-def _cg_response(network, k, nhat, q, c, rhs, initial, solver):
-    """CG on :math:`H + cQQ^\top`, Jacobi-preconditioned, warm-started, one right-hand side
-    per row of ``rhs`` (:func:`physjax.networks._cg.cg_solve`)."""
-    e = network.graph.edges
-    n = network.n_nodes
-    matvec0 = _sp.dynamical_matvec(network, k)
-
-    def matvec(v):
-        return matvec0(v) + c * (q @ (q.T @ v))
-
-    diag = jax.ops.segment_sum(jnp.concatenate([k[:, None] * nhat**2] * 2),
-                               e.T.reshape(-1), num_segments=n).reshape(-1)
-    diag = diag + c * jnp.sum(q**2, axis=1)
-    x0 = None if initial is None else jnp.concatenate([initial.basis, initial.offset[None]], 0).T
-    return _cg.cg_solve(matvec, diag, rhs.T, solver, x0).T
-
-
-def _unit_bonds(network):
-    r = _sp.bond_vectors(network)
-    return r / jnp.linalg.norm(r, axis=-1, keepdims=True)
+    return _stc.solve_linear_response(
+        network, _spc.check_edge_array(network, stiffnesses, "stiffnesses"),
+        _stc.check_pairs(network, pairs), rest_lengths,
+        resolve_solver(solver, network, rtol=rtol), initial)
 
 
 @jax.jit
@@ -450,18 +332,6 @@ def constrained_state(response: LinearResponse, imposed, values):
     return u, strains
 
 
-def _check_task(network, stiffnesses, task, check, rest_lengths=None):
-    if not isinstance(task, StrainTask):
-        raise TypeError(f"task must be a StrainTask (see make_strain_task), got "
-                        f"{type(task).__name__}")
-    if check:
-        _sp.check_stiffnesses(network, stiffnesses)
-        _pairs(network, task.pairs, "task.pairs")
-        if rest_lengths is not None:
-            check_positive(rest_lengths, "rest_lengths")
-        _sp.check_rigid(network)
-
-
 def free_state(network, stiffnesses, task: StrainTask, *, rest_lengths=None,
                method: str = "linear", solver: str = "auto", response=None,
                check: bool = True, **nonlinear_kw):
@@ -472,7 +342,7 @@ def free_state(network, stiffnesses, task: StrainTask, *, rest_lengths=None,
     ``response`` reuses a :class:`LinearResponse` of the same stiffnesses.
     """
     check_choice(method, "method", METHODS)
-    _check_task(network, stiffnesses, task, check, rest_lengths)
+    _stc.check_task(network, stiffnesses, task, check, rest_lengths)
     shape = (task.n_examples, network.n_nodes, network.dim)
     if method != "linear":
         from physjax.networks._strain_nonlinear import nonlinear_states
@@ -492,7 +362,7 @@ def clamped_state(network, stiffnesses, task: StrainTask, eta, *, free_strains=N
     r"""Clamped state of coupled learning (linear response): sources held at the inputs and
     targets at :math:`\varepsilon_T^C = \varepsilon_T^F + \eta(\Delta - \varepsilon_T^F)`.
     Returns ``(displacements, strains)`` as :func:`free_state`."""
-    _check_task(network, stiffnesses, task, check, rest_lengths)
+    _stc.check_task(network, stiffnesses, task, check, rest_lengths)
     if check:
         check_positive(eta, "eta")
     if response is None:
@@ -524,7 +394,7 @@ def binding_energies(network, stiffnesses, site_a, site_b, *, strain=1.0, rest_l
     at both (linear response; :math:`E = \tfrac12\varepsilon^\top C^{-1}\varepsilon` at zero
     prestress)."""
     _sp.check_stiffnesses(network, stiffnesses)
-    _pairs(network, np.stack([np.asarray(site_a), np.asarray(site_b)]), "site_a/site_b")
+    _stc.check_pairs(network, np.stack([np.asarray(site_a), np.asarray(site_b)]), "site_a/site_b")
     pairs = jnp.stack([jnp.asarray(site_a), jnp.asarray(site_b)])
     resp = linear_response(network, stiffnesses, pairs, rest_lengths=rest_lengths,
                            solver=solver)
@@ -554,7 +424,7 @@ def energy_partials(network, stiffnesses, displacements, *, rest_lengths=None):
     extension.  Returns ``(∂E/∂k, ∂E/∂ℓ0)``."""
     ext = _extensions(network, displacements, rest_lengths)
     return (0.5 * jnp.mean(ext**2, axis=0),
-            -_sp._edge_array(network, stiffnesses, "stiffnesses") * jnp.mean(ext, axis=0))
+            -_spc.check_edge_array(network, stiffnesses, "stiffnesses") * jnp.mean(ext, axis=0))
 
 
 def nudged_constrained_state(response: LinearResponse, task: StrainTask, beta):
@@ -594,8 +464,8 @@ def equilibria(network, stiffnesses, task: StrainTask, *, rest_lengths=None,
     """Free, clamped and nudged states of a linear spring network from one linear response
     (no input checks; ``solver`` is resolved for ``network`` first)."""
     solver = resolve_solver(solver, network)
-    resp = _linear_response(network, jnp.asarray(stiffnesses), task.pairs, rest_lengths,
-                            solver, initial)
+    resp = _stc.solve_linear_response(network, jnp.asarray(stiffnesses), task.pairs,
+                                      rest_lengths, solver, initial)
     shape = (task.n_examples, network.n_nodes, network.dim)
     uf, ef = constrained_state(resp, task.sources, task.inputs)
 
@@ -614,10 +484,10 @@ def cost_gradient(network, stiffnesses, task: StrainTask, *, rest_lengths=None,
     r"""Cost and its gradient through the equilibrium (reverse mode through the implicit
     linear solves): ``(C, (∂C/∂k, ∂C/∂ℓ0), response)``."""
     solver = resolve_solver(solver, network)
-    l0 = _sp._rest(network, rest_lengths)
+    l0 = _spc.checked_rest_lengths(network, rest_lengths)
 
     def cost(kk, ll):
-        resp = _linear_response(network, kk, task.pairs, ll, solver, initial)
+        resp = _stc.solve_linear_response(network, kk, task.pairs, ll, solver, initial)
         return task_cost(task, constrained_state(resp, task.sources, task.inputs)[1]), resp
 
     (c, resp), grads = jax.value_and_grad(cost, argnums=(0, 1), has_aux=True)(

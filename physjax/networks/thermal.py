@@ -40,6 +40,8 @@ import jax.numpy as jnp
 import numpy as np
 
 from physjax._checks import check_nonnegative, check_positive, check_positive_int
+from physjax.networks import _spring_core as _spc
+from physjax.networks import _strain_core as _stc
 from physjax.networks import spring as _sp
 from physjax.networks import strain as _st
 
@@ -82,11 +84,11 @@ def mode_compliance(modes: _sp.NormalModes, strain_matrix) -> jax.Array:
 
 
 def _modes_and_offset(network, k, pairs, rest_lengths, modes):
-    pm = _st._pair_strain_matrix(network, pairs, network.positions)
+    pm = _stc.pair_strain_matrix_at(network, pairs, network.positions)
     comp = mode_compliance(modes, pm)
-    l0 = _sp._rest(network, rest_lengths)
+    l0 = _spc.checked_rest_lengths(network, rest_lengths)
     s = _sp.bond_lengths(network) - l0
-    f = _sp._rigidity_matrix(network, network.positions).T @ (jnp.asarray(k) * s)  # RᵀKs
+    f = _spc.rigidity_matrix_at(network, network.positions).T @ (jnp.asarray(k) * s)  # RᵀKs
     y0 = -modes.vectors @ ((modes.vectors.T @ f) / modes.eigenvalues)
     return comp, pm @ y0
 
@@ -97,7 +99,7 @@ def strain_statistics(network, stiffnesses, task, temperature, *, rest_lengths=N
     without the input strain, from the normal modes (module docs).  ``modes`` defaults to
     :func:`spring.normal_modes` of the free network (dense; rigid-body modes excluded)."""
     check_nonnegative(temperature, "temperature")
-    _st._check_task(network, stiffnesses, task, True, rest_lengths)
+    _stc.check_task(network, stiffnesses, task, True, rest_lengths)
     if modes is None:
         modes = _sp.normal_modes(network, stiffnesses, check=False)
     k = jnp.asarray(stiffnesses)
@@ -178,7 +180,7 @@ def langevin_strain_samples(key, network, stiffnesses, pairs, temperature, *,
                     (sample_every, "sample_every")):
         check_positive_int(v, name)
     k = _sp.check_stiffnesses(network, stiffnesses)
-    p = _st._pairs(network, pairs)
+    p = _stc.check_pairs(network, pairs)
     if dt is None or friction is None:
         w2 = _sp.normal_modes(network, k, check=False).eigenvalues
         dt = 0.2 / float(jnp.sqrt(w2[-1])) if dt is None else dt

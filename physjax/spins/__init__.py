@@ -1,5 +1,5 @@
 """Spin systems: lattice Ising model, samplers, observables and exact references; Hopfield
-networks; Boltzmann machines and RBMs."""
+networks and their AGS theory; Boltzmann machines and RBMs."""
 
 from physjax.spins.ais import (
     AISResult,
@@ -177,6 +177,14 @@ from physjax.spins.tempering import (
     check_temperature_ladder,
     parallel_tempering,
 )
+from physjax.spins.theory import (
+    AGS_ALPHA_C,
+    AGS_M_C,
+    ags_retrieval_line,
+    ags_zero_temperature,
+    retrieval_threshold,
+    spin_glass_temperature,
+)
 
 __all__ = [
     "CheckerboardIsing",
@@ -329,4 +337,10 @@ __all__ = [
     "phi4_observables",
     "sample_phi4",
     "two_point_function",
+    "AGS_ALPHA_C",
+    "AGS_M_C",
+    "ags_retrieval_line",
+    "ags_zero_temperature",
+    "retrieval_threshold",
+    "spin_glass_temperature",
 ]

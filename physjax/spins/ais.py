@@ -43,14 +43,11 @@ import numpy as np
 from jax import Array
 
 from physjax._checks import check_finite, check_positive_int
+from physjax.spins._rbm_units import log_sum_unit, sample_units, unit_mean, visible_free_energy
 from physjax.spins.rbm import (
     RBM,
     RBMChains,
     RBMGibbs,
-    _free_energy,
-    _log_sum_unit,
-    _mean,
-    _sample,
     base_rate_bias,
     check_rbm,
     check_visible_data,
@@ -90,7 +87,7 @@ class AISResult(NamedTuple):
 def _base_log_partition(rbm, b_A):
     hidden = {"binary": np.log(2.0), "spin": np.log(2.0),
               "gaussian": 0.5 * np.log(2 * np.pi)}[rbm.hidden]
-    return jnp.sum(_log_sum_unit(b_A, rbm.visible)) + rbm.n_hidden * hidden
+    return jnp.sum(log_sum_unit(b_A, rbm.visible)) + rbm.n_hidden * hidden
 
 
 def annealed_rbm(rbm: RBM, base_visible_bias, beta) -> RBM:
@@ -111,7 +108,7 @@ def _ais(key, rbm, b_A, betas, v0):
     def log_p(v, a, beta):
         """log p*_beta(v) from the pre-activations a = c + W^T v."""
         return ((1 - beta) * (v @ b_A) + beta * (v @ rbm.visible_bias)
-                + jnp.sum(_log_sum_unit(beta * a, rbm.hidden), -1))
+                + jnp.sum(log_sum_unit(beta * a, rbm.hidden), -1))
 
     def step(carry, xs):
         chains, log_w = carry
@@ -160,7 +157,7 @@ def ais_log_partition(key, rbm: RBM, *, n_chains: int = 1000, n_betas: int = 10_
 @partial(jax.jit, static_argnums=4)
 def _ais_estimate(key, rbm, b_A, betas, M):
     k0, k1 = jax.random.split(key)
-    v0 = _sample(k0, jnp.broadcast_to(b_A, (M, rbm.n_visible)), rbm.visible)
+    v0 = sample_units(k0, jnp.broadcast_to(b_A, (M, rbm.n_visible)), rbm.visible)
     log_w = _ais(k1, rbm, b_A, betas, v0)
     log_ZA = _base_log_partition(rbm, b_A)
     top = jnp.max(log_w)
@@ -196,7 +193,7 @@ def log_likelihood(rbm: RBM, data, log_partition) -> Array:
 
 @jax.jit
 def _mean_log_marginal(rbm, data):
-    return jnp.mean(-_free_energy(rbm, data))
+    return jnp.mean(-visible_free_energy(rbm, data))
 
 
 def _pseudo_ll_one(rbm, v):
@@ -204,7 +201,7 @@ def _pseudo_ll_one(rbm, v):
     dv = (1.0 - 2.0 * v) if rbm.visible == "binary" else -2.0 * v      # v_i' - v_i
     a_flip = a[None, :] + dv[:, None] * rbm.weights                    # (n_v, n_h)
     d = dv * rbm.visible_bias + jnp.sum(
-        _log_sum_unit(a_flip, rbm.hidden) - _log_sum_unit(a, rbm.hidden)[None, :], -1)
+        log_sum_unit(a_flip, rbm.hidden) - log_sum_unit(a, rbm.hidden)[None, :], -1)
     return -jnp.sum(jax.nn.softplus(d))          # sum_i log p(v_i | v_-i) = -softplus(dF_i)
 
 
@@ -238,5 +235,5 @@ def reconstruction_error(rbm: RBM, data) -> Array:
 
 @jax.jit
 def _reconstruction_error(rbm, data):
-    h = _mean(data @ rbm.weights + rbm.hidden_bias, rbm.hidden)
-    return jnp.mean((data - _mean(h @ rbm.weights.T + rbm.visible_bias, rbm.visible)) ** 2)
+    h = unit_mean(data @ rbm.weights + rbm.hidden_bias, rbm.hidden)
+    return jnp.mean((data - unit_mean(h @ rbm.weights.T + rbm.visible_bias, rbm.visible)) ** 2)

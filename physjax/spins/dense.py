@@ -47,6 +47,7 @@ from jax import Array
 
 from physjax._checks import (
     check_choice,
+    check_instance,
     check_key,
     check_positive_int,
     check_spins,
@@ -100,10 +101,11 @@ class DenseTrace(NamedTuple):
     extra: object
 
 
+DENSE_MODELS = (DenseIsing, LowRankIsing)  #: the models the dense samplers accept
+
+
 def _check_model(model, name="model"):
-    if not isinstance(model, DenseIsing | LowRankIsing):
-        raise TypeError(f"{name} must be a physjax.spins.DenseIsing or LowRankIsing, got "
-                        f"{type(model).__name__}")
+    check_instance(model, name, DENSE_MODELS, "physjax.spins.DenseIsing or LowRankIsing")
 
 
 def _dtype(model):

@@ -51,7 +51,6 @@ and :func:`rbm_to_hopfield` goes back (:math:`J = WW^T/\beta`, :math:`h = (b + W
 
 from __future__ import annotations
 
-import math
 from functools import partial
 from typing import NamedTuple
 
@@ -60,7 +59,6 @@ import jax
 import jax.numpy as jnp
 from jax import Array
 
-from physjax import _counter_rng
 from physjax._checks import (
     check_choice,
     check_finite,
@@ -69,6 +67,7 @@ from physjax._checks import (
     check_positive_int,
 )
 from physjax.kernels import Kernel, run
+from physjax.spins._rbm_units import log_sum_unit, sample_units, unit_mean, visible_free_energy
 from physjax.spins.boltzmann import (
     check_enumerable,
     check_finite_traced,
@@ -106,9 +105,6 @@ __all__ = [
 
 VISIBLE_UNITS = ("binary", "spin")
 HIDDEN_UNITS = ("binary", "spin", "gaussian")
-_HALF_LOG_2PI = 0.5 * math.log(2 * math.pi)
-
-
 class RBM(eqx.Module):
     r"""Restricted Boltzmann machine :math:`E(v,h) = -v^TWh - b^Tv - c^Th` (+ :math:`|h|^2/2`
     for Gaussian hidden units).
@@ -199,23 +195,9 @@ def base_rate_bias(data: Array, visible: str, eps: float = 1e-3) -> Array:
 
 # --------------------------------------------------------------- energies and F(v)
 
-def _log_sum_unit(a, units):
-    r""":math:`\log\sum_s e^{a s}` over the values s of one unit (elementwise)."""
-    if units == "binary":
-        return jax.nn.softplus(a)
-    if units == "spin":
-        return jnp.logaddexp(a, -a)
-    return 0.5 * a * a + _HALF_LOG_2PI
-
-
-def _free_energy(rbm, v):
-    a = v @ rbm.weights + rbm.hidden_bias
-    return -(v @ rbm.visible_bias) - jnp.sum(_log_sum_unit(a, rbm.hidden), axis=-1)
-
-
 def _hidden_free_energy(rbm, h):
     u = h @ rbm.weights.T + rbm.visible_bias
-    return -(h @ rbm.hidden_bias) - jnp.sum(_log_sum_unit(u, rbm.visible), axis=-1)
+    return -(h @ rbm.hidden_bias) - jnp.sum(log_sum_unit(u, rbm.visible), axis=-1)
 
 
 def rbm_energy(rbm: RBM, v, h) -> Array:
@@ -243,53 +225,36 @@ def free_energy(rbm: RBM, v) -> Array:
     return _jit_free_energy(rbm, v)
 
 
-_jit_free_energy = jax.jit(_free_energy)
+_jit_free_energy = jax.jit(visible_free_energy)
 
 
 # --------------------------------------------------------------- conditionals
-
-def _mean(a, units):
-    if units == "binary":
-        return jax.nn.sigmoid(a)
-    if units == "spin":
-        return jnp.tanh(a)
-    return a
-
-
-def _sample(key, a, units):
-    if units == "gaussian":
-        return a + jax.random.normal(key, a.shape, a.dtype)
-    u = _counter_rng.uniform(key, a.shape, a.dtype)  # counter-based: 6x cheaper than Threefry
-    if units == "binary":
-        return (u < jax.nn.sigmoid(a)).astype(a.dtype)
-    return jnp.where(u < jax.nn.sigmoid(2 * a), 1.0, -1.0).astype(a.dtype)
-
 
 @jax.jit
 def hidden_mean(rbm: RBM, v) -> Array:
     """:math:`E[h|v]`: :math:`\\sigma(a)`, :math:`\\tanh a` or :math:`a`, with
     :math:`a = c + W^Tv` (any leading batch axes)."""
-    return _mean(jnp.asarray(v, rbm.weights.dtype) @ rbm.weights + rbm.hidden_bias, rbm.hidden)
+    return unit_mean(jnp.asarray(v, rbm.weights.dtype) @ rbm.weights + rbm.hidden_bias, rbm.hidden)
 
 
 @jax.jit
 def visible_mean(rbm: RBM, h) -> Array:
     """:math:`E[v|h]` with :math:`u = b + Wh` (any leading batch axes)."""
-    return _mean(jnp.asarray(h, rbm.weights.dtype) @ rbm.weights.T + rbm.visible_bias,
+    return unit_mean(jnp.asarray(h, rbm.weights.dtype) @ rbm.weights.T + rbm.visible_bias,
                  rbm.visible)
 
 
 @jax.jit
 def sample_hidden(key, rbm: RBM, v) -> Array:
     """Draw :math:`h \\sim p(h|v)` (any leading batch axes)."""
-    return _sample(key, jnp.asarray(v, rbm.weights.dtype) @ rbm.weights + rbm.hidden_bias,
+    return sample_units(key, jnp.asarray(v, rbm.weights.dtype) @ rbm.weights + rbm.hidden_bias,
                    rbm.hidden)
 
 
 @jax.jit
 def sample_visible(key, rbm: RBM, h) -> Array:
     """Draw :math:`v \\sim p(v|h)` (any leading batch axes)."""
-    return _sample(key, jnp.asarray(h, rbm.weights.dtype) @ rbm.weights.T + rbm.visible_bias,
+    return sample_units(key, jnp.asarray(h, rbm.weights.dtype) @ rbm.weights.T + rbm.visible_bias,
                    rbm.visible)
 
 
@@ -364,9 +329,9 @@ def _block_gibbs(key, rbm, v, beta):
     k1, k2 = jax.random.split(key)
     b = beta[..., None]
     hidden_field = b * (v @ rbm.weights + rbm.hidden_bias)
-    h = _sample(k1, hidden_field, rbm.hidden)
+    h = sample_units(k1, hidden_field, rbm.hidden)
     visible_field = b * (h @ rbm.weights.T + rbm.visible_bias)
-    v = _sample(k2, visible_field, rbm.visible)
+    v = sample_units(k2, visible_field, rbm.visible)
     return RBMChains(v, h, beta), RBMGibbsInfo(hidden_field, visible_field)
 
 
@@ -435,7 +400,7 @@ class RBMGibbs(Kernel):
 def _chains_from_visible(key, rbm, v, beta):
     beta = jnp.broadcast_to(beta, v.shape[:-1])
     a = beta[..., None] * (v @ rbm.weights + rbm.hidden_bias)
-    return RBMChains(v, _sample(key, a, rbm.hidden), beta)
+    return RBMChains(v, sample_units(key, a, rbm.hidden), beta)
 
 
 def init_chains(key, rbm: RBM, n_chains: int, *, visible=None, beta=1.0) -> RBMChains:
@@ -503,7 +468,7 @@ def _log_partition(rbm, layer):
     dt = rbm.weights.dtype
     if layer == "visible":
         return enumerate_states(rbm.n_visible, rbm.visible, dt,
-                                lambda v: -_free_energy(rbm, v))[0]
+                                lambda v: -visible_free_energy(rbm, v))[0]
     return enumerate_states(rbm.n_hidden, rbm.hidden, dt,
                             lambda h: -_hidden_free_energy(rbm, h))[0]
 
@@ -527,7 +492,7 @@ def rbm_exact_log_likelihood(rbm: RBM, data) -> Array:
 
 @partial(jax.jit, static_argnums=2)
 def _exact_log_likelihood(rbm, data, layer):
-    return jnp.mean(-_free_energy(rbm, data)) - _log_partition(rbm, layer)
+    return jnp.mean(-visible_free_energy(rbm, data)) - _log_partition(rbm, layer)
 
 
 def _model_moments(rbm, layer):
@@ -535,13 +500,13 @@ def _model_moments(rbm, layer):
     dt = rbm.weights.dtype
     if layer == "visible":
         def moments(v, p):
-            eh = _mean(v @ rbm.weights + rbm.hidden_bias, rbm.hidden)
+            eh = unit_mean(v @ rbm.weights + rbm.hidden_bias, rbm.hidden)
             return ((p[:, None] * v).T @ eh, p @ v, p @ eh)
         return enumerate_states(rbm.n_visible, rbm.visible, dt,
-                                lambda v: -_free_energy(rbm, v), moments)[1]
+                                lambda v: -visible_free_energy(rbm, v), moments)[1]
 
     def moments(h, p):
-        ev = _mean(h @ rbm.weights.T + rbm.visible_bias, rbm.visible)
+        ev = unit_mean(h @ rbm.weights.T + rbm.visible_bias, rbm.visible)
         return ((p[:, None] * ev).T @ h, p @ ev, p @ h)
     return enumerate_states(rbm.n_hidden, rbm.hidden, dt,
                             lambda h: -_hidden_free_energy(rbm, h), moments)[1]
@@ -549,7 +514,7 @@ def _model_moments(rbm, layer):
 
 def data_moments(rbm: RBM, data: Array):
     """Positive phase :math:`\\langle v E[h|v]^T\\rangle_{data}` etc."""
-    eh = _mean(data @ rbm.weights + rbm.hidden_bias, rbm.hidden)
+    eh = unit_mean(data @ rbm.weights + rbm.hidden_bias, rbm.hidden)
     M = data.shape[0]
     return data.T @ eh / M, jnp.mean(data, 0), jnp.mean(eh, 0)
 

@@ -52,6 +52,7 @@ from physjax._checks import (
     check_key,
     check_positive_int,
 )
+from physjax.spins._rbm_units import log_sum_unit, sample_units, unit_mean
 from physjax.spins.boltzmann import (
     check_optimizer,
     check_rate,
@@ -62,9 +63,6 @@ from physjax.spins.rbm import (
     RBM,
     RBMChains,
     RBMGibbs,
-    _log_sum_unit,
-    _mean,
-    _sample,
     check_rbm,
     check_visible_data,
     random_visible,
@@ -118,7 +116,7 @@ class TrainHistory(NamedTuple):
 
 def _positive(rbm, v0):
     a0 = v0 @ rbm.weights + rbm.hidden_bias
-    return a0, _mean(a0, rbm.hidden)
+    return a0, unit_mean(a0, rbm.hidden)
 
 
 _GIBBS = RBMGibbs()
@@ -140,7 +138,7 @@ def _gibbs_steps(key, rbm, chains, n):
 
 def _gradient(rbm, v0, ph0, vk):
     """Positive minus negative moments as an RBM; one matrix product for both W terms."""
-    phk = _mean(vk @ rbm.weights + rbm.hidden_bias, rbm.hidden)
+    phk = unit_mean(vk @ rbm.weights + rbm.hidden_bias, rbm.hidden)
     B, R = v0.shape[0], vk.shape[0]
     dW = jnp.concatenate([v0 / B, -vk / R]).T @ jnp.concatenate([ph0, phk])
     return eqx.tree_at(lambda m: (m.weights, m.visible_bias, m.hidden_bias), rbm,
@@ -148,8 +146,8 @@ def _gradient(rbm, v0, ph0, vk):
 
 
 def _recon_error(key, rbm, v0, a0):
-    h0 = _sample(key, a0, rbm.hidden)
-    return jnp.mean((v0 - _mean(h0 @ rbm.weights.T + rbm.visible_bias, rbm.visible)) ** 2)
+    h0 = sample_units(key, a0, rbm.hidden)
+    return jnp.mean((v0 - unit_mean(h0 @ rbm.weights.T + rbm.visible_bias, rbm.visible)) ** 2)
 
 
 def _cd(key, rbm, v0, k):
@@ -157,8 +155,8 @@ def _cd(key, rbm, v0, k):
     phase and its visible field the reconstruction error."""
     k1, k2 = jax.random.split(key)
     chains, info = _GIBBS.step(k1, rbm, _as_chains(rbm, v0))
-    ph0 = _mean(info.hidden_field, rbm.hidden)
-    recon = jnp.mean((v0 - _mean(info.visible_field, rbm.visible)) ** 2)
+    ph0 = unit_mean(info.hidden_field, rbm.hidden)
+    recon = jnp.mean((v0 - unit_mean(info.visible_field, rbm.visible)) ** 2)
     chains = _gibbs_steps(k2, rbm, chains, k - 1)
     return _gradient(rbm, v0, ph0, chains.visible), recon
 
@@ -180,8 +178,8 @@ def _pcd(key, rbm, v0, chains, k):
     k1, k2 = jax.random.split(key)
     B = v0.shape[0]
     both, info = _GIBBS.step(k1, rbm, _as_chains(rbm, jnp.concatenate([v0, chains])))
-    ph0 = _mean(info.hidden_field[:B], rbm.hidden)
-    recon = jnp.mean((v0 - _mean(info.visible_field[:B], rbm.visible)) ** 2)
+    ph0 = unit_mean(info.hidden_field[:B], rbm.hidden)
+    recon = jnp.mean((v0 - unit_mean(info.visible_field[:B], rbm.visible)) ** 2)
     chains = _gibbs_steps(k2, rbm, _as_chains(rbm, both.visible[B:]), k - 1).visible
     return _gradient(rbm, v0, ph0, chains), chains, recon
 
@@ -200,7 +198,7 @@ def pcd_gradient(key, rbm: RBM, batch, chains, k: int = 1) -> tuple[RBM, Array]:
 
 def _tempered_log_marginal(rbm, v, a, beta):
     """:math:`-F_\\beta(v)` from the pre-activations :math:`a = c + W^Tv`."""
-    return beta * (v @ rbm.visible_bias) + jnp.sum(_log_sum_unit(beta * a, rbm.hidden), -1)
+    return beta * (v @ rbm.visible_bias) + jnp.sum(log_sum_unit(beta * a, rbm.hidden), -1)
 
 
 def _exchange(key, rbm, chains, betas):

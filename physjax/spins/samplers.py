@@ -243,8 +243,7 @@ def _reference_sweep(key, model, state, rule):
     d = len(model.shape)
     lattice_axes = tuple(range(spins.ndim - d, spins.ndim))
     b = beta.reshape(beta.shape + (1,) * d)
-    for colour, (mask, k) in enumerate(zip(_colour_masks(model.shape), jax.random.split(key),
-                                           strict=True)):
+    for mask, k in zip(_colour_masks(model.shape), jax.random.split(key), strict=True):
         s32 = spins.astype(jnp.int32)
         nsum = sum(jnp.roll(s32, shift, a) for a in lattice_axes for shift in (1, -1))
         dE = 2.0 * s32.astype(beta.dtype) * (model.J * nsum + model.h)
@@ -457,7 +456,7 @@ class MultispinIsing(Kernel):
                 counter = jax.lax.iota(jnp.uint32, math.prod(shape)).reshape(shape)
                 black, white = (hashed_words(seeds[i], counter) for i in (0, 1))
             else:
-                black = white = jnp.full(shape, _ms._ALL if start == "up" else 0, jnp.uint32)
+                black = white = jnp.full(shape, 0xFFFFFFFF if start == "up" else 0, jnp.uint32)
         return _ms.PackedIsingState(black=black, white=white, beta=beta)
 
     def check(self, model, state):

@@ -27,7 +27,13 @@ import jax.numpy as jnp
 import numpy as np
 from jax import Array
 
-from physjax._checks import check_choice, check_finite, check_positive_int, is_concrete
+from physjax._checks import (
+    check_choice,
+    check_finite,
+    check_instance,
+    check_positive_int,
+    is_concrete,
+)
 from physjax.kernels import Kernel, run
 from physjax.spins import dense as _dense
 
@@ -251,7 +257,8 @@ def parallel_tempering(key, model, temperatures, n_rounds: int, *, sweeps_per_ro
     rounds by :func:`physjax.kernels.run`.  ``temperatures`` may be traced (vmap over
     ladders); ``states`` (leading axis R) continues an earlier run; ``observe(spins)`` is
     recorded per round and slot."""
-    _dense._check_model(model)
+    check_instance(model, "model", _dense.DENSE_MODELS,
+                   "physjax.spins.DenseIsing or LowRankIsing")
     n_rounds = check_positive_int(n_rounds, "n_rounds")
     check_choice(rule, "rule", ("heat_bath", "metropolis"))
     kernel = ReplicaExchange(_dense.DenseSingleSpin(rule, "sequential", block),

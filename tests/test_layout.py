@@ -1,0 +1,87 @@
+"""Layout rules of the package (docs/ARCHITECTURE.md, "Conventions"): shared helpers live in
+``_``-modules, so no physjax module reaches into another module's private names."""
+
+import ast
+from pathlib import Path
+
+import physjax
+
+ROOT = Path(physjax.__file__).parent
+
+
+def _module_name(path: Path) -> str:
+    parts = ("physjax", *path.relative_to(ROOT).with_suffix("").parts)
+    return ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
+
+
+def _resolve(path: Path, node: ast.ImportFrom) -> str:
+    if not node.level:
+        return node.module or ""
+    package = _module_name(path).split(".")
+    if path.name != "__init__.py":
+        package = package[:-1]
+    base = package[: len(package) - (node.level - 1)]
+    return ".".join(base + ([node.module] if node.module else []))
+
+
+def _is_private(name: str) -> bool:
+    return name.startswith("_") and not name.startswith("__")
+
+
+def _shared(module: str) -> bool:
+    """A module that exists to be shared: its own name starts with ``_``."""
+    return module.rsplit(".", 1)[-1].startswith("_")
+
+
+def private_reaches() -> list[str]:
+    """Every ``from m import _x`` and ``m._x`` in physjax where ``m`` is another physjax
+    module whose name does not start with ``_``."""
+    files = sorted(ROOT.rglob("*.py"))
+    modules = {_module_name(p) for p in files}
+    found = []
+    for path in files:
+        tree = ast.parse(path.read_text(), str(path))
+        aliases = {}                       # local name -> physjax module it is bound to
+        for node in ast.walk(tree):
+            if isinstance(node, ast.ImportFrom):
+                target = _resolve(path, node)
+                if not target.startswith("physjax"):
+                    continue
+                for alias in node.names:
+                    full = f"{target}.{alias.name}"
+                    if full in modules:
+                        aliases[alias.asname or alias.name] = full
+                    elif _is_private(alias.name) and not _shared(target):
+                        found.append(f"{path.relative_to(ROOT)}:{node.lineno} imports {full}")
+            elif isinstance(node, ast.Import):
+                for alias in node.names:
+                    if alias.name.startswith("physjax") and alias.asname:
+                        aliases[alias.asname] = alias.name
+        for node in ast.walk(tree):
+            if (isinstance(node, ast.Attribute) and isinstance(node.value, ast.Name)
+                    and node.value.id in aliases and _is_private(node.attr)
+                    and not _shared(aliases[node.value.id])):
+                found.append(f"{path.relative_to(ROOT)}:{node.lineno} uses "
+                             f"{aliases[node.value.id]}.{node.attr}")
+    return found
+
+
+def test_no_module_reaches_into_another_modules_private_names():
+    assert private_reaches() == []
+
+
+def test_the_scan_sees_a_private_reach(tmp_path, monkeypatch):
+    """The scanner itself: a planted violation (both forms) is found, a shared one is not."""
+    package = tmp_path / "physjax"
+    (package / "fam").mkdir(parents=True)
+    (package / "__init__.py").write_text("")
+    (package / "fam" / "__init__.py").write_text("")
+    (package / "fam" / "a.py").write_text("def _helper():\n    pass\n")
+    (package / "fam" / "_shared.py").write_text("def _ok():\n    pass\n")
+    (package / "fam" / "b.py").write_text(
+        "from physjax.fam.a import _helper\nfrom physjax.fam import a\n"
+        "from ._shared import _ok\nx = a._helper\n")
+    monkeypatch.setattr(__import__(__name__, fromlist=["ROOT"]), "ROOT", package)
+    found = private_reaches()
+    assert len(found) == 2, found
+    assert all("physjax.fam.a._helper" in f for f in found)
