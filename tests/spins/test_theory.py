@@ -70,3 +70,11 @@ def test_retrieval_threshold_interpolates_the_first_crossing():
     assert retrieval_threshold(a, m) == pytest.approx(0.12 + 0.02 * 0.023 / 0.043)
     assert np.isnan(retrieval_threshold(a, np.ones(4)))
     assert np.isnan(retrieval_threshold(a, np.zeros(4)))
+
+
+def test_retrieval_line_at_very_low_temperature_is_the_zero_temperature_capacity():
+    """Between T = 0 and T = 0.015 the AGS capacity stays at its T = 0 value (0.138,
+    m = 0.967); the quadrature once returned alpha_c = 1.11 at T = 1e-3 and NaN at 3e-3."""
+    alpha_c, m_c = ags_retrieval_line([1e-4, 1e-3, 3e-3, 5e-3, 1e-2])
+    np.testing.assert_allclose(alpha_c, 0.138, atol=1e-3)
+    np.testing.assert_allclose(m_c, 0.967, atol=2e-3)
