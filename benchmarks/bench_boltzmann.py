@@ -63,10 +63,10 @@ def digits_data() -> np.ndarray:
 def ising_data(n: int, L: int = 32, temperature: float = 2.27) -> np.ndarray:
     import jax
 
-    import physjax.spins as ps
+    from physjax import datasets
 
-    d = ps.ising_configurations(jax.random.key(0), L, [temperature], n, burn_in=200,
-                                units="binary")
+    d = datasets.ising_configurations(jax.random.key(0), L, [temperature], n, burn_in=200,
+                                      units="binary")
     return np.asarray(d.spins[0], np.float64)
 
 

@@ -10,7 +10,8 @@ loaded into the PyTorch model of the anchor; the worker checks the loss and one 
   :math:`\pm 1/\sqrt{\text{fan-in}}` for weights and biases, the same law as
   ``torch.nn.Linear``), 300 full-batch Adam steps at learning rate 1e-3, float32.
 * ``CNN`` (full run only): :class:`physjax.curvature.losses.DigitsCNN` (1,898 parameters) on
-  the 1500 training images of ``digits_data(key(0))``, 300 Adam steps at 1e-2; in PyTorch
+  the 1500 training images of ``physjax.datasets.digits_data(key(0))``, 300 Adam steps at
+  1e-2; in PyTorch
   ``Conv2d(1, 8, 3, pad 1) > ReLU > AvgPool2d(2) > Conv2d(8, 16, 3, pad 1) > ReLU >
   AvgPool2d(2) > Flatten > Linear(64, 10)``.
 
@@ -263,10 +264,10 @@ def _cnn_problem(w: Workload) -> Problem:
     from physjax.curvature.losses import (
         DigitsCNN,
         cross_entropy_loss,
-        digits_data,
         loss_of_parameters,
         train,
     )
+    from physjax.datasets import digits_data
 
     data = digits_data(jax.random.key(0))
     x, y = data.x_train.astype(jnp.float32), data.y_train

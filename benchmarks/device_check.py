@@ -201,15 +201,15 @@ def _boltzmann(mod, size: str, repeats: int) -> list[dict]:
     # Ising configurations, 1024 x 512 on a GPU
     import jax
 
-    import physjax.spins as ps
+    from physjax import datasets
 
     if size == "tiny":  # the throughput depends on the shape only: skip the sampler's compile
         Xi = (np.random.default_rng(0).random((n_cfg, L * L)) < 0.5).astype(np.float64)
         what = "random bits in place of Ising configurations (tiny)"
     else:
         log(f"boltzmann: {n_cfg} Ising {L}x{L} configurations ({burn} sweeps)")
-        d = ps.ising_configurations(jax.random.key(0), L, [2.27], n_cfg, burn_in=burn,
-                                    units="binary")
+        d = datasets.ising_configurations(jax.random.key(0), L, [2.27], n_cfg, burn_in=burn,
+                                          units="binary")
         Xi = np.asarray(d.spins[0], np.float64).reshape(n_cfg, -1)
         what = f"Ising {L}x{L} configurations at T=2.27"
     log(f"boltzmann ising {Xi.shape[1]}x{H}: sklearn anchor (1 epoch)")

@@ -12,14 +12,15 @@ from typing import TYPE_CHECKING
 
 __version__ = "0.1.0"
 
-__all__ = ["__version__", "curvature", "diffusion", "dynamics", "ensemble", "graphs", "networks",
-           "spins"]
+__all__ = ["__version__", "curvature", "datasets", "diffusion", "dynamics", "ensemble", "graphs",
+           "networks", "spins"]
 
 _SUBPACKAGES = frozenset(__all__) - {"__version__"}
 
 if TYPE_CHECKING:  # for type checkers and IDEs; at run time they load in __getattr__
     from physjax import (  # noqa: F401
         curvature,
+        datasets,
         diffusion,
         dynamics,
         ensemble,

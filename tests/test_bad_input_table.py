@@ -194,12 +194,12 @@ TABLE = {
     "spins.onsager_yang_magnetization": (lambda: dict(temperature=1.0), []),
     "spins.replica_overlap": (lambda: dict(spins_a=SPINS8, spins_b=SPINS8),
                               [("spins_b", np.ones(9)), ("spins_a", np.zeros(8))]),
-    "spins.split_data": (lambda: dict(key=K, data=np.ones((10, 4)), test_fraction=0.2),
-                         [("test_fraction", 1.5), ("test_fraction", NAN)]),
+    "datasets.split_data": (lambda: dict(key=K, data=np.ones((10, 4)), test_fraction=0.2),
+                            [("test_fraction", 1.5), ("test_fraction", NAN)]),
     "spins.check_temperature_ladder": (lambda: dict(temperatures=[1.0, 2.0]), []),
-    "spins.ising_configurations": (lambda: dict(key=K, L=4, temperatures=[2.0], n_samples=2,
-                                                units="spin", rule="metropolis",
-                                                engine="auto"), [("L", 5), ("units", "bogus")]),
+    "datasets.ising_configurations": (lambda: dict(key=K, L=4, temperatures=[2.0], n_samples=2,
+                                                   units="spin", rule="metropolis",
+                                                   engine="auto"), [("L", 5), ("units", "bogus")]),
     # ---------------------------------------------------------------- dynamics
     "dynamics.init_dynamics": (lambda: dict(key=K, dynamics=_fx("langevin"),
                                             position=jnp.ones(8)),
@@ -221,7 +221,7 @@ TABLE = {
                                      [("in_size", -1), ("width", -1)]),
     "dynamics.masked_mlp": (lambda: dict(key=K, in_size=2, out_size=1, max_width=4, width=3),
                             [("max_width", -1), ("width", 5)]),
-    "dynamics.teacher_student_task": (lambda: dict(key=K, in_size=2, teacher_width=2,
+    "datasets.teacher_student_task": (lambda: dict(key=K, in_size=2, teacher_width=2,
                                                    n_train=4, n_test=4), [("in_size", -1)]),
     "dynamics.loglog_slope": (lambda: dict(times=[1.0, 2.0, 4.0], values=[1.0, 2.0, 4.0]),
                               [("times", [1.0, NAN, 4.0]), ("values", [1.0, 2.0])]),
@@ -244,7 +244,7 @@ TABLE = {
                                  [("A", jnp.ones(3)), ("A", jnp.ones((2, 3)))]),
     "curvature.saddle_critical_point": (lambda: dict(n=3), [("n", -1)]),
     "curvature.saddle_hessian_trace": (lambda: dict(n=3), [("n", -1)]),
-    "curvature.function_approximation_data": (lambda: dict(n_train=4, n_test=4), []),
+    "datasets.function_approximation_data": (lambda: dict(n_train=4, n_test=4), []),
     "curvature.fcnn": (lambda: dict(key=K, depth=1, width=3), [("depth", -1), ("width", -1)]),
     # ---------------------------------------------------------------- graphs
     "graphs.square_grid": (lambda: dict(rows=3, cols=3), [("rows", -1), ("cols", 0)]),
@@ -541,8 +541,8 @@ TABLE.update({
     # ---------------------------------------------------------------- spins (built states)
     "spins.ais_log_partition": (lambda: dict(key=K, rbm=_fx("rbm"), n_chains=2, n_betas=2),
                                 [("betas", [0.0, NAN, 1.0])]),
-    "spins.binarized_digits": (lambda: dict(threshold=7.5, units="binary"),
-                               [("threshold", NAN)]),
+    "datasets.binarized_digits": (lambda: dict(threshold=7.5, units="binary"),
+                                  [("threshold", NAN)]),
     "spins.bm_exact_correlations": (lambda: dict(bm=_fx("bm"), data=D23),
                                     [("data", np.ones((2, 4))), ("data", 2 * D23)]),
     "spins.bm_gibbs_sweep": (lambda: dict(key=K, bm=_fx("bm"), x=np.ones(4)),
@@ -563,9 +563,9 @@ TABLE.update({
                                      batch_size=2, method="cd", k=1),
                         [("data", np.ones((2, 5))), ("batch_size", -1),
                          ("learning_rate", NAN)]),
-    "spins.ising_observables": (lambda: dict(configurations=np.ones((2, 16)), L=4,
-                                             units="spin"),
-                                [("L", 5), ("configurations", 2 * np.ones((2, 16)))]),
+    "datasets.ising_observables": (lambda: dict(configurations=np.ones((2, 16)), L=4,
+                                                units="spin"),
+                                   [("L", 5), ("configurations", 2 * np.ones((2, 16)))]),
     "spins.log_likelihood": (lambda: dict(rbm=_fx("rbm"), data=D24, log_partition=1.0),
                              [("data", np.ones((2, 5))), ("log_partition", NAN)]),
     "spins.rbm_exact_gradient": (lambda: dict(rbm=_fx("rbm"), data=D24),
@@ -605,8 +605,9 @@ TABLE.update({
 
 
 def _sgd():
+    import physjax.datasets as pdata
     import physjax.dynamics as pd
-    task = pd.teacher_student_task(K, in_size=2, teacher_width=2, n_train=4, n_test=4)
+    task = pdata.teacher_student_task(K, in_size=2, teacher_width=2, n_train=4, n_test=4)
     return pd.MinibatchSGD(task, 0.1, 2)
 
 
@@ -655,7 +656,7 @@ TABLE.update({
                               [("record_steps", [2, 1]), ("states", "bogus")]),
     "dynamics.embed_mlp": (lambda: dict(mlp=_mlp(), max_width=4),
                            [("max_width", -1), ("max_width", 2), ("mlp", "bogus")]),
-    "dynamics.digits_task": (lambda: dict(key=K, n_test=10), [("n_test", 5000)]),
+    "datasets.digits_task": (lambda: dict(key=K, n_test=10), [("n_test", 5000)]),
     "dynamics.run_sgd": (lambda: dict(key=K, sgd=_sgd(), state=_sgd_state(), record_steps=[0, 1]),
                          [("record_steps", [2, 1]), ("state", "bogus"), ("sgd", "bogus")]),
     "dynamics.sgd_width_sweep": (lambda: dict(key=K, sgd=_sgd(), widths=[2], n_replicas=1,
@@ -685,7 +686,7 @@ TABLE.update({
         lambda: dict(key=K, f=_quad, params=PARAMS, n_directions=2,
                      alphas=np.array([-0.01, 0.0, 0.01])),
         [("alphas", np.array([-0.01, NAN, 0.01])), ("f", "bogus")]),
-    "curvature.digits_data": (lambda: dict(key=K, n_test=10), [("n_test", 5000)]),
+    "datasets.digits_data": (lambda: dict(key=K, n_test=10), [("n_test", 5000)]),
     "curvature.extreme_curvature_directions": (
         lambda: dict(key=K, f=_quad, params=PARAMS, n_steps=3, mode="fwd-rev"),
         [("tol", -1.0), ("max_restarts", -1), ("n_steps", -1)]),
@@ -1001,7 +1002,7 @@ VARARGS = ("takes its data as *args, which the keyword-only table cannot pass; i
 
 UNCOVERED = {
     "spins.ags_zero_temperature": "takes no arguments",
-    "curvature.function_approximation_target": KERNEL,
+    "datasets.function_approximation_target": KERNEL,
     "networks.cost_gradient": UNCHECKED,
     "networks.equilibria": UNCHECKED,
     "networks.strain.cost_gradient": UNCHECKED,

@@ -1,5 +1,7 @@
-"""Layout rules of the package (docs/ARCHITECTURE.md, "Conventions"): shared helpers live in
-``_``-modules, so no physjax module reaches into another module's private names."""
+"""Layout rules of the package (docs/ARCHITECTURE.md, "Conventions" and "Layers"): shared
+helpers live in ``_``-modules, so no physjax module reaches into another module's private
+names; imports only run downwards, so no family imports ``datasets``, ``experiments``,
+``plotting`` or ``cli``."""
 
 import ast
 from pathlib import Path
@@ -85,3 +87,54 @@ def test_the_scan_sees_a_private_reach(tmp_path, monkeypatch):
     found = private_reaches()
     assert len(found) == 2, found
     assert all("physjax.fam.a._helper" in f for f in found)
+
+
+# docs/ARCHITECTURE.md ("Layers"): imports only run downwards.  Above the families sit
+# datasets.py (which builds the families' task types), experiments/, plotting.py and cli.py.
+ABOVE_FAMILIES = ("physjax.datasets", "physjax.experiments", "physjax.plotting", "physjax.cli")
+TOP_LEVEL = {"physjax", "physjax.__main__"}     # the package itself and `python -m physjax`
+
+
+def _imported(path: Path) -> set[str]:
+    """Every physjax module ``path`` imports (``import m``, ``from m import x``, also inside
+    functions), with ``from m import x`` counted as both ``m`` and ``m.x``."""
+    out = set()
+    for node in ast.walk(ast.parse(path.read_text(), str(path))):
+        if isinstance(node, ast.ImportFrom):
+            target = _resolve(path, node)
+            out |= {target} | {f"{target}.{alias.name}" for alias in node.names}
+        elif isinstance(node, ast.Import):
+            out |= {alias.name for alias in node.names}
+    return {m for m in out if m == "physjax" or m.startswith("physjax.")}
+
+
+def upward_imports() -> list[str]:
+    """Every import of a module above the families by a family or the shared base."""
+    found = []
+    for path in sorted(ROOT.rglob("*.py")):
+        name = _module_name(path)
+        if name in TOP_LEVEL or any(name == top or name.startswith(top + ".")
+                                    for top in ABOVE_FAMILIES):
+            continue
+        for module in sorted(_imported(path)):
+            if any(module == top or module.startswith(top + ".") for top in ABOVE_FAMILIES):
+                found.append(f"{path.relative_to(ROOT)} imports {module}")
+    return found
+
+
+def test_no_family_imports_a_layer_above_it():
+    assert upward_imports() == []
+
+
+def test_the_layer_scan_sees_an_upward_import(tmp_path, monkeypatch):
+    package = tmp_path / "physjax"
+    (package / "fam").mkdir(parents=True)
+    (package / "__init__.py").write_text("")
+    (package / "datasets.py").write_text("from physjax.fam import a\n")   # downwards: fine
+    (package / "fam" / "__init__.py").write_text("")
+    (package / "fam" / "a.py").write_text("def f():\n    from physjax import datasets\n")
+    (package / "fam" / "b.py").write_text("from ..datasets import split_data\n")
+    monkeypatch.setattr(__import__(__name__, fromlist=["ROOT"]), "ROOT", package)
+    assert upward_imports() == ["fam/a.py imports physjax.datasets",
+                                "fam/b.py imports physjax.datasets",
+                                "fam/b.py imports physjax.datasets.split_data"]

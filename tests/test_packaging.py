@@ -79,15 +79,16 @@ def test_a_missing_optional_package_raises_an_error_naming_the_extra():
         for name in {OPTIONAL!r}:
             sys.modules[name] = None
         import jax
-        import physjax.dynamics as pd
+        import physjax.datasets as pdata
         import physjax.graphs as pg
         import physjax.spins as ps
 
         calls = {{
             "exact": lambda: ps.onsager_energy_per_spin(2.0),
             "exact-kaufman": lambda: ps.exact_finite_lattice(4, 2.0),
-            "data": lambda: ps.binarized_digits(),
-            "data-task": lambda: pd.digits_task(jax.random.key(0)),
+            "data": lambda: pdata.binarized_digits(),
+            "data-task": lambda: pdata.digits_task(jax.random.key(0)),
+            "data-cnn": lambda: pdata.digits_data(jax.random.key(0)),
             "graphs": lambda: pg.random_regular(jax.random.key(0), 10, 3),
             "plot": lambda: importlib.import_module("physjax.plotting"),
         }}
@@ -102,6 +103,7 @@ def test_a_missing_optional_package_raises_an_error_naming_the_extra():
     """)
     expected = {"exact": ("mpmath", "exact"), "exact-kaufman": ("mpmath", "exact"),
                 "data": ("scikit-learn", "data"), "data-task": ("scikit-learn", "data"),
+                "data-cnn": ("scikit-learn", "data"),
                 "graphs": ("networkx", "graphs"), "plot": ("matplotlib", "plot")}
     for label, (dist, extra) in expected.items():
         message = got[label]
@@ -109,6 +111,7 @@ def test_a_missing_optional_package_raises_an_error_naming_the_extra():
         assert f"needs {dist}" in message and f"pip install 'physjax[{extra}]'" in message, (
             label, message)
     assert got["plot"].startswith("physjax.plotting needs matplotlib")
+    assert got["data-task"].startswith("physjax.datasets.digits_task needs scikit-learn")
 
 
 def test_require_returns_the_module_and_names_the_extra():

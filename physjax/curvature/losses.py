@@ -33,6 +33,10 @@ Neural-network tasks
 * Image classification: a small CNN on scikit-learn's bundled 8×8 digits (1797 images,
   no download), cross-entropy loss.
 
+The data of both tasks (:func:`~physjax.datasets.function_approximation_data`,
+:func:`~physjax.datasets.digits_data`) are built by :mod:`physjax.datasets` as a
+:class:`Dataset`.
+
 Models are Equinox modules.  :func:`loss_of_parameters` exposes any ``loss(model, *batch)``
 as a pure function of the parameter pytree (``eqx.partition`` / ``eqx.combine``), which
 is what the curvature tools take.  :func:`train` fits a model full-batch with an Optax
@@ -53,7 +57,6 @@ import numpy as np
 import optax
 
 from physjax._checks import check_finite, check_positive_int
-from physjax._optional import require
 
 __all__ = [
     "Dataset",
@@ -61,10 +64,7 @@ __all__ = [
     "ParameterLoss",
     "accuracy",
     "cross_entropy_loss",
-    "digits_data",
     "fcnn",
-    "function_approximation_data",
-    "function_approximation_target",
     "loss_of_parameters",
     "mse_loss",
     "saddle_critical_point",
@@ -309,7 +309,7 @@ def _train(params, static, batch, opt, loss, n_steps):
 
 
 # ----------------------------------------------------------------------------------------
-# Function approximation (seed eq. 48, Fig. 12)
+# Function approximation (seed eq. 48, Fig. 12); its data: physjax.datasets
 # ----------------------------------------------------------------------------------------
 
 
@@ -320,36 +320,6 @@ class Dataset(NamedTuple):
     y_train: jax.Array
     x_test: jax.Array
     y_test: jax.Array
-
-
-def function_approximation_target(x) -> jax.Array:
-    r"""The seed's eq. (48): :math:`f(x) = \log(\sin(10x) + 2) + \sin(x)`."""
-    x = jnp.asarray(x)
-    return jnp.log(jnp.sin(10.0 * x) + 2.0) + jnp.sin(x)
-
-
-def function_approximation_data(n_train: int = 50, n_test: int = 50) -> Dataset:
-    r"""Train and test sets of :func:`function_approximation_target` on :math:`[-1, 1)`.
-
-    Our reading of the seed (which states only "50 points on [-1, 1)"): the training inputs
-    are the equidistant grid :math:`x_k = -1 + 2k/n_\mathrm{train}`,
-    :math:`k = 0,\dots,n_\mathrm{train}-1`; the test inputs are ``n_test`` equidistant
-    points offset by half a test spacing, :math:`x_k = -1 + (2k+1)/n_\mathrm{test}`, which
-    for ``n_test = n_train`` are the midpoints of the training grid (an interpolation test).
-    Arrays have shape ``(n, 1)`` and JAX's default float dtype.
-    """
-    n_train = check_positive_int(n_train, "n_train")
-    n_test = check_positive_int(n_test, "n_test")
-    x_train = -1.0 + 2.0 * np.arange(n_train) / n_train
-    x_test = -1.0 + (2.0 * np.arange(n_test) + 1.0) / n_test
-    x_train = jnp.asarray(x_train)[:, None]
-    x_test = jnp.asarray(x_test)[:, None]
-    return Dataset(
-        x_train,
-        function_approximation_target(x_train),
-        x_test,
-        function_approximation_target(x_test),
-    )
 
 
 def fcnn(key: jax.Array, depth: int, width: int = 100) -> eqx.nn.MLP:
@@ -381,26 +351,6 @@ def mse_loss(model: Callable, x: jax.Array, y: jax.Array) -> jax.Array:
 # ----------------------------------------------------------------------------------------
 # Image classification: small CNN on the 8x8 digits
 # ----------------------------------------------------------------------------------------
-
-
-def digits_data(key: jax.Array, n_test: int = 297) -> Dataset:
-    r"""scikit-learn's bundled 8×8 handwritten digits, shuffled with ``key`` and split.
-
-    Images are scaled to :math:`[0, 1]` (pixel / 16) with shape ``(m, 1, 8, 8)``
-    (channels first, as ``eqx.nn.Conv2d`` expects); labels are ``int32`` in ``0..9``.
-    The last ``n_test`` of the 1797 shuffled images form the test set.
-    """
-    n_test = check_positive_int(n_test, "n_test")
-    load_digits = require("sklearn.datasets", by="physjax.curvature.digits_data").load_digits
-    digits = load_digits()
-    m = digits.images.shape[0]
-    if n_test >= m:
-        raise ValueError(f"n_test must be < {m} (the number of digit images), got {n_test}")
-    perm = np.asarray(jax.random.permutation(key, m))
-    x = jnp.asarray(digits.images[perm] / 16.0)[:, None, :, :]
-    y = jnp.asarray(digits.target[perm], dtype=jnp.int32)
-    k = m - n_test
-    return Dataset(x[:k], y[:k], x[k:], y[k:])
 
 
 def _conv_same(layer: eqx.nn.Conv2d, x: jax.Array) -> jax.Array:

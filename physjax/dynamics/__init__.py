@@ -12,8 +12,9 @@
 * :mod:`~physjax.dynamics.aging`: two-time correlation, mean-square displacement, scaling
   collapse in :math:`t/t_w`, power-law decay exponents.
 * :mod:`~physjax.dynamics.sgd`: minibatch SGD (optax) on Equinox MLPs as a dynamics and a
-  kernel (digits, teacher--student), width sweeps through a hidden-unit mask as one sharded
-  ensemble, recording losses and parameters for the aging observables.
+  kernel, width sweeps through a hidden-unit mask as one sharded ensemble, recording losses
+  and parameters for the aging observables.  Its tasks (digits, teacher--student) are built
+  by :mod:`physjax.datasets`.
 """
 
 from physjax.dynamics.aging import (
@@ -63,7 +64,6 @@ from physjax.dynamics.sgd import (
     SGDState,
     SupervisedTask,
     WidthSweep,
-    digits_task,
     embed_mlp,
     init_sgd,
     masked_mlp,
@@ -71,7 +71,6 @@ from physjax.dynamics.sgd import (
     run_sgd,
     sgd_step,
     sgd_width_sweep,
-    teacher_student_task,
 )
 
 __all__ = [
@@ -115,8 +114,6 @@ __all__ = [
     "embed_mlp",
     "mlp_parameter_count",
     "SupervisedTask",
-    "digits_task",
-    "teacher_student_task",
     "MinibatchSGD",
     "MinibatchSGDKernel",
     "SGDState",

@@ -1,5 +1,6 @@
 """Checks and small helpers shared by the dynamics modules (integrators, runs, SGD
-dynamics): hyperparameters as traced scalars, pytree layouts, per-replica keys."""
+dynamics) and :mod:`physjax.datasets`: hyperparameters as traced scalars, activations,
+pytree layouts, per-replica keys."""
 
 from __future__ import annotations
 
@@ -16,6 +17,13 @@ def check_scalar(x, name):
     if np.ndim(x) != 0:
         raise ValueError(f"{name} must be a scalar, got shape {np.shape(x)}; "
                          f"vmap over replicas for per-replica values")
+
+
+def check_activation(activation):
+    if not callable(activation):
+        raise TypeError(f"activation must be a callable such as jax.nn.relu, got "
+                        f"{type(activation).__name__}")
+    return activation
 
 
 def hyperparameter(value, name: str, *, positive: bool) -> Array:

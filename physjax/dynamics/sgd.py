@@ -64,8 +64,8 @@ from physjax._checks import (
     check_step_schedule,
     is_concrete,
 )
-from physjax._optional import require
 from physjax.dynamics._common import (
+    check_activation,
     check_scalar,
     guard_hyperparameter,
     hyperparameter,
@@ -83,8 +83,6 @@ __all__ = [
     "embed_mlp",
     "mlp_parameter_count",
     "SupervisedTask",
-    "digits_task",
-    "teacher_student_task",
     "MinibatchSGD",
     "MinibatchSGDKernel",
     "SGDState",
@@ -175,13 +173,6 @@ class MaskedMLP(eqx.Module):
                            mlp, [x for pair in new for x in pair])
 
 
-def _check_activation(activation):
-    if not callable(activation):
-        raise TypeError(f"activation must be a callable such as jax.nn.relu, got "
-                        f"{type(activation).__name__}")
-    return activation
-
-
 def _check_width(width, max_width):
     if is_concrete(width):
         w = np.asarray(width)
@@ -215,7 +206,7 @@ def masked_mlp(key: Array, in_size: int, out_size: int, max_width: int, width, *
     out_size = check_positive_int(out_size, "out_size")
     max_width = check_positive_int(max_width, "max_width")
     depth = check_positive_int(depth, "depth")
-    _check_activation(activation)
+    check_activation(activation)
     dtype = jnp.result_type(float) if dtype is None else jnp.dtype(dtype)
     _check_width(width, max_width)
     return _build_masked_mlp(key, width, in_size, out_size, max_width, depth, activation,
@@ -259,7 +250,7 @@ def embed_mlp(mlp: eqx.nn.MLP, max_width: int, *,
     width = mlp.width_size
     if width > max_width:
         raise ValueError(f"max_width must be >= the MLP's width {width}, got {max_width}")
-    activation = _check_activation(jax.nn.relu if activation is None else activation)
+    activation = check_activation(jax.nn.relu if activation is None else activation)
     layers = []
     for i, lin in enumerate(mlp.layers):
         out_pad = max_width - width if i < mlp.depth else 0
@@ -336,66 +327,6 @@ class SupervisedTask(eqx.Module):
     def accuracy(self, net: Callable, x: Array, y: Array) -> Array:
         """Fraction of correctly classified inputs (argmax of the logits)."""
         return jnp.mean(jnp.argmax(jax.vmap(net)(x), axis=-1) == y)
-
-
-def digits_task(key: Array, *, n_test: int = 297, dtype=None) -> SupervisedTask:
-    """scikit-learn's bundled 8x8 digits (1797 images, 10 classes) as a classification task:
-    pixels / 16 flattened to 64 inputs in [0, 1], shuffled with ``key``, the last ``n_test``
-    images held out; cross-entropy loss."""
-    n_test = check_positive_int(n_test, "n_test")
-    load_digits = require("sklearn.datasets", by="physjax.dynamics.digits_task").load_digits
-    digits = load_digits()
-    m = digits.images.shape[0]
-    if n_test >= m:
-        raise ValueError(f"n_test must be < {m} (the number of digit images), got {n_test}")
-    dtype = jnp.result_type(float) if dtype is None else jnp.dtype(dtype)
-    perm = np.asarray(jax.random.permutation(key, m))
-    x = jnp.asarray(digits.data[perm] / 16.0, dtype)
-    y = jnp.asarray(digits.target[perm], jnp.int32)
-    k = m - n_test
-    return SupervisedTask(x[:k], y[:k], x[k:], y[k:], "cross_entropy")
-
-
-def teacher_student_task(key: Array, *, in_size: int = 16, teacher_width: int = 8,
-                         n_train: int = 256, n_test: int = 1024, depth: int = 1,
-                         activation: Callable = jnp.tanh, noise: float = 0.0,
-                         dtype=None) -> SupervisedTask:
-    """Regression on the outputs of a random teacher MLP (``depth`` hidden layers of
-    ``teacher_width`` units, scalar output): inputs :math:`x\\sim\\mathcal N(0, I)`,
-    teacher weights :math:`\\mathcal N(0, 1/\\text{fan-in})` and zero biases (so the
-    pre-activations and the output are :math:`O(1)`), targets
-    :math:`y = f_{\\rm teacher}(x) + \\text{noise}\\cdot\\xi`; MSE loss.  A student of width
-    :math:`\\ge` ``teacher_width`` can represent the teacher exactly."""
-    in_size = check_positive_int(in_size, "in_size")
-    teacher_width = check_positive_int(teacher_width, "teacher_width")
-    n_train = check_positive_int(n_train, "n_train")
-    n_test = check_positive_int(n_test, "n_test")
-    depth = check_positive_int(depth, "depth")
-    _check_activation(activation)
-    if not np.isfinite(noise) or noise < 0:
-        raise ValueError(f"noise must be finite and >= 0, got {noise}")
-    dtype = jnp.result_type(float) if dtype is None else jnp.dtype(dtype)
-    x, y = _teacher_data(key, jnp.asarray(noise, dtype), in_size, teacher_width,
-                         n_train + n_test, depth, activation, dtype)
-    return SupervisedTask(x[:n_train], y[:n_train], x[n_train:], y[n_train:], "mse")
-
-
-@eqx.filter_jit
-def _teacher_data(key, noise, in_size, teacher_width, m, depth, activation, dtype):
-    k_w, k_x, k_n = jax.random.split(key, 3)
-    sizes = [in_size] + [teacher_width] * depth + [1]
-    wkeys = jax.random.split(k_w, depth + 1)
-    weights = [jax.random.normal(wkeys[i], (sizes[i + 1], sizes[i]), dtype)
-               / np.sqrt(sizes[i]) for i in range(depth + 1)]
-
-    def teacher(x):
-        h = x
-        for w in weights[:-1]:
-            h = activation(w @ h)
-        return weights[-1] @ h
-
-    x = jax.random.normal(k_x, (m, in_size), dtype)
-    return x, jax.vmap(teacher)(x) + noise * jax.random.normal(k_n, (m, 1), dtype)
 
 
 # ---------------------------------------------------------------------- the dynamics
@@ -750,7 +681,7 @@ def sgd_width_sweep(key: Array, sgd: MinibatchSGD, widths, n_replicas: int, reco
         raise ValueError(f"max_width must be >= max(widths) = {w.max()}, got {max_width}")
     n_replicas = check_positive_int(n_replicas, "n_replicas")
     depth = check_positive_int(depth, "depth")
-    _check_activation(activation)
+    check_activation(activation)
     steps = check_step_schedule(record_steps, "record_steps")
     task = sgd.task
     if out_size is None:

@@ -54,6 +54,7 @@ def rbm_ising(key, *, L, temperatures, n_samples, burn_in, n_hidden, n_epochs, b
               learning_rate, n_chains, n_records, progress=None) -> ExperimentResult:
     """Monte Carlo vs RBM thermodynamics of the L x L Ising model."""
     import physjax.spins as ps
+    from physjax import datasets
     from physjax.kernels import run
     from physjax.spins.rbm import RBMGibbs
 
@@ -65,7 +66,7 @@ def rbm_ising(key, *, L, temperatures, n_samples, burn_in, n_hidden, n_epochs, b
     check_positive(learning_rate, "learning_rate")
     R, n_rec = check_positive_int(n_chains, "n_chains"), check_positive_int(n_records, "n_records")
     k_data, k_train = jax.random.split(key)
-    data = ps.ising_configurations(k_data, L, temps, n, burn_in=burn_in)
+    data = datasets.ising_configurations(k_data, L, temps, n, burn_in=burn_in)
     if progress is not None:
         progress(1, 3)
     opt = optax.adam(optax.linear_schedule(learning_rate, 0.0, n_epochs * (n // batch)))
@@ -78,7 +79,7 @@ def rbm_ising(key, *, L, temperatures, n_samples, burn_in, n_hidden, n_epochs, b
         k_init, k_run = jax.random.split(k3)
         r = run(RBMGibbs(), k_run, rbm, ps.init_chains(k_init, rbm, R), 4 * n_rec,
                 burn_in=200, record_every=4,
-                observe=lambda m, s, i: ps.ising_observables(s.visible, L))
+                observe=lambda m, s, i: datasets.ising_observables(s.visible, L))
         e, m = r.records
         return e, m, r.state.visible[:1], hist.reconstruction_error
 
@@ -168,6 +169,7 @@ def rbm_digits(key, *, n_hidden, n_epochs, batch_size, learning_rate, momentum, 
                ais_chains, ais_betas, n_samples, sample_steps, progress=None) -> ExperimentResult:
     """Train a binary RBM on the digits, score it per epoch."""
     import physjax.spins as ps
+    from physjax import datasets
 
     sk = require("sklearn.neural_network", by="physjax.experiments.boltzmann.rbm_digits")
     BernoulliRBM = sk.BernoulliRBM
@@ -176,9 +178,9 @@ def rbm_digits(key, *, n_hidden, n_epochs, batch_size, learning_rate, momentum, 
     n_epochs = check_positive_int(n_epochs, "n_epochs")
     ais_every = check_positive_int(ais_every, "ais_every")
     check_positive(learning_rate, "learning_rate")
-    X, _ = ps.binarized_digits()
+    X, _ = datasets.binarized_digits()
     k_split, k_init, k_train, k_ais, k_sample = jax.random.split(key, 5)
-    train, test = ps.split_data(k_split, X, 0.2)
+    train, test = datasets.split_data(k_split, X, 0.2)
     opt = optax.sgd(learning_rate, momentum=momentum)
     rbm = ps.init_rbm(k_init, 64, n_hidden, data=train)
     state = ps.init_training(k_init, rbm, opt, method="cd")
@@ -283,6 +285,7 @@ def hopfield_rbm(key, *, n_spins, n_patterns, beta, init_beta, n_epochs, batch_s
                  learning_rate, progress=None) -> ExperimentResult:
     """The equivalence over all states, then Hopfield- vs random-initialized training."""
     import physjax.spins as ps
+    from physjax import datasets
 
     start = time.perf_counter()
     N = check_positive_int(n_spins, "n_spins")
@@ -302,7 +305,7 @@ def hopfield_rbm(key, *, n_spins, n_patterns, beta, init_beta, n_epochs, batch_s
     max_diff = float(np.max(np.abs(log_p_rbm - log_p_hop)))
 
     # training: spin digits, one Gaussian hidden unit per class
-    X, y = ps.binarized_digits(units="spin")
+    X, y = datasets.binarized_digits(units="spin")
     idx = np.asarray(jax.random.permutation(k_split, X.shape[0]))
     n_test = X.shape[0] // 5
     train, test = np.asarray(X)[idx[n_test:]], np.asarray(X)[idx[:n_test]]

@@ -1,7 +1,7 @@
 r"""A learned diffusion model of 2-D Ising configurations against Monte Carlo (seed 004).
 
 ``diffusion-ising``: independent L x L periodic Ising configurations from physjax's own
-multi-spin Monte Carlo sampler (:func:`physjax.spins.ising_configurations`) at each
+multi-spin Monte Carlo sampler (:func:`physjax.datasets.ising_configurations`) at each
 temperature are the training data of one score network per temperature
 (:class:`physjax.diffusion.ScoreConvNet`: lattice-symmetric periodic convolutions, the
 noise level entering through Fourier features of :math:`\log(\Delta_t/a_t^2)`), trained by
@@ -53,6 +53,7 @@ def diffusion_ising(key, *, L, temperatures, n_samples, burn_in, channels, depth
     """Monte Carlo vs learned-diffusion thermodynamics of the L x L Ising model."""
     import physjax.diffusion as pd
     import physjax.spins as ps
+    from physjax import datasets
     from physjax.diffusion.score_matching import ScoreConvNet, train_score
 
     start = time.perf_counter()
@@ -65,7 +66,7 @@ def diffusion_ising(key, *, L, temperatures, n_samples, burn_in, channels, depth
         raise ValueError(f"need 0 < t_min < t_end < horizon, got t_min={t_min}, "
                          f"t_end={t_end}, horizon={horizon}")
     k_data, k_net, k_train, k_gen = jax.random.split(key, 4)
-    data = ps.ising_configurations(k_data, L, temps, n, burn_in=burn_in)
+    data = datasets.ising_configurations(k_data, L, temps, n, burn_in=burn_in)
     schedule = pd.OU(T=horizon)
     total = 1 + temps.size
     if progress is not None:
@@ -81,7 +82,7 @@ def diffusion_ising(key, *, L, temperatures, n_samples, burn_in, channels, depth
                                 time_sampling="log")
         spins = generate_spins(jax.random.fold_in(k_gen, i), net, n_gen,
                                n_steps=generation_steps, t_end=t_end)
-        e, m = ps.ising_observables(spins, L)
+        e, m = datasets.ising_observables(spins, L)
         e_gen.append(np.asarray(e, np.float64))
         m_gen.append(np.asarray(m, np.float64))
         snaps.append(np.asarray(spins[:4]).reshape(-1, L, L))

@@ -387,9 +387,10 @@ def _p_spin_aging(key, *, n, temperature, dt, n_replicas, waiting_times, max_lag
 def _sgd_aging(key, *, widths, n_replicas, learning_rate, batch_size, weight_decay,
                waiting_steps, max_lag, n_lags):
     import physjax.dynamics as dyn
+    from physjax import datasets
 
     k_data, k_run = jax.random.split(key)
-    task = dyn.digits_task(k_data)
+    task = datasets.digits_task(k_data)
     sgd = dyn.MinibatchSGD(task, learning_rate, batch_size, weight_decay=weight_decay)
     tw = np.unique(np.asarray(waiting_steps, np.int64))
     lags = _lag_grid(max_lag, n_lags, 1)

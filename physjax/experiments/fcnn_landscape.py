@@ -42,11 +42,11 @@ from physjax.curvature.landscape import (
 )
 from physjax.curvature.losses import (
     fcnn,
-    function_approximation_data,
     loss_of_parameters,
     mse_loss,
     train,
 )
+from physjax.datasets import function_approximation_data
 from physjax.experiments import ExperimentResult, register
 
 

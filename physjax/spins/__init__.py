@@ -25,13 +25,6 @@ from physjax.spins.boltzmann import (
     fit_boltzmann_machine,
     init_boltzmann_machine,
 )
-from physjax.spins.datasets import (
-    IsingConfigurations,
-    binarized_digits,
-    ising_configurations,
-    ising_observables,
-    split_data,
-)
 from physjax.spins.dense import (
     DENSE_RULES,
     DenseInfo,
@@ -211,7 +204,6 @@ __all__ = [
     "DenseTrace",
     "FiniteLatticeThermodynamics",
     "HIDDEN_UNITS",
-    "IsingConfigurations",
     "IsingEnumeration",
     "IsingLattice",
     "IsingSamples",
@@ -233,7 +225,6 @@ __all__ = [
     "VISIBLE_UNITS",
     "ais_log_partition",
     "autocorrelation",
-    "binarized_digits",
     "binder_cumulant",
     "binning_analysis",
     "binning_error",
@@ -270,8 +261,6 @@ __all__ = [
     "init_rbm",
     "init_training",
     "integrated_autocorrelation_time",
-    "ising_configurations",
-    "ising_observables",
     "jackknife",
     "kaufman_log_partition",
     "lattice_energy",
@@ -312,7 +301,6 @@ __all__ = [
     "sample_visible",
     "sherrington_kirkpatrick",
     "specific_heat",
-    "split_data",
     "supervised_hebbian",
     "susceptibility",
     "train_epochs",

@@ -180,7 +180,6 @@ STOCHASTIC = {
     "hutchinson_trace", "hutchinson_trace_matvec", "hutch_plus_plus", "hutch_plus_plus_matvec",
     "curvature_trace_estimate", "spectral_density", "spectral_density_matvec",
     "random_direction", "random_projection_curvatures", "hessian_directions", "fcnn",
-    "digits_data",
 }
 
 

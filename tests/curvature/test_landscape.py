@@ -35,7 +35,6 @@ from physjax.curvature.landscape import (
 from physjax.curvature.losses import (
     DigitsCNN,
     fcnn,
-    function_approximation_data,
     loss_of_parameters,
     mse_loss,
     saddle_critical_point,
@@ -44,6 +43,7 @@ from physjax.curvature.losses import (
     saddle_loss,
 )
 from physjax.curvature.trace import curvature_trace_estimate, hutchinson_trace
+from physjax.datasets import function_approximation_data
 
 N = 500
 LOSS_40 = saddle_loss  # n_positive = n

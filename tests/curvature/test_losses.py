@@ -1,4 +1,5 @@
-"""Tests of physjax.curvature.losses: seed 001's saddle losses and the network tasks.
+"""Tests of physjax.curvature.losses: seed 001's saddle losses and the network tasks (their
+data from physjax.datasets).
 
 The saddle losses have exact Hessians (seed eqs. 42, 46); they are compared with
 ``jax.hessian`` in float64, where both are exact up to rounding (entries are products of
@@ -17,10 +18,7 @@ from physjax.curvature.losses import (
     DigitsCNN,
     accuracy,
     cross_entropy_loss,
-    digits_data,
     fcnn,
-    function_approximation_data,
-    function_approximation_target,
     loss_of_parameters,
     mse_loss,
     saddle_critical_point,
@@ -29,6 +27,11 @@ from physjax.curvature.losses import (
     saddle_hessian_trace,
     saddle_loss,
     train,
+)
+from physjax.datasets import (
+    digits_data,
+    function_approximation_data,
+    function_approximation_target,
 )
 
 _autodiff_hessian = jax.jit(jax.hessian(saddle_loss), static_argnums=1)

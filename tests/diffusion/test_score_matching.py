@@ -79,14 +79,14 @@ def test_learning_rate_is_traced_without_recompiling():
 
 
 def _ising(temperatures, n, L=8, seed=0):
-    import physjax.spins as ps
+    from physjax import datasets
 
-    return ps.ising_configurations(jax.random.key(seed), L, temperatures, n, burn_in=1000)
+    return datasets.ising_configurations(jax.random.key(seed), L, temperatures, n, burn_in=1000)
 
 
 def _generated_vs_mc(T, data_spins, *, L, n_steps, n_gen, seed):
     """Relative errors of e and <|m|> of generated samples against the Monte Carlo data."""
-    import physjax.spins as ps
+    from physjax import datasets
     from physjax.experiments.diffusion_ising import generate_spins
 
     sched = OU(T=4.0)
@@ -95,11 +95,14 @@ def _generated_vs_mc(T, data_spins, *, L, n_steps, n_gen, seed):
                          batch_size=256, learning_rate=2e-3, t_min=0.1, time_sampling="log")
     spins = generate_spins(jax.random.key(seed + 2), net, n_gen, n_steps=100, t_end=0.2)
     assert set(np.unique(np.asarray(spins))) <= {-1.0, 1.0}
-    e_mc, m_mc = (np.asarray(v, np.float64).mean() for v in ps.ising_observables(data_spins, L))
-    e, m = (np.asarray(v, np.float64).mean() for v in ps.ising_observables(spins, L))
+    e_mc, m_mc = (np.asarray(v, np.float64).mean()
+                  for v in datasets.ising_observables(data_spins, L))
+    e, m = (np.asarray(v, np.float64).mean() for v in datasets.ising_observables(spins, L))
     return e / e_mc - 1, m / m_mc - 1
 
 
+@pytest.mark.slow  # 63 s at -O2, 214 s at the suite's -O0 (training-bound); CI runs the
+# Gaussian learned-score tests and the diffusion-ising experiment instead
 def test_learned_score_reproduces_ising_thermodynamics_reduced():
     """Physics test 6, reduced: L = 8 at T = 3 (the harder temperature for <|m|>)."""
     data = _ising([3.0], 5000)

@@ -12,6 +12,7 @@ import numpy as np
 import pytest
 
 import physjax.dynamics as dyn
+from physjax import datasets
 
 # ------------------------------------------------------------------------ the width mask
 
@@ -59,8 +60,8 @@ def test_masked_sgd_trajectory_equals_unmasked_width_float64():
     the plain width-5 network step by step (same minibatches): the gradients of the
     switched-off entries are exactly zero and they stay zero."""
     with jax.enable_x64(True):
-        task = dyn.teacher_student_task(jax.random.key(0), in_size=6, teacher_width=4,
-                                        n_train=64, n_test=32, dtype=jnp.float64)
+        task = datasets.teacher_student_task(jax.random.key(0), in_size=6, teacher_width=4,
+                                             n_train=64, n_test=32, dtype=jnp.float64)
         sgd = dyn.MinibatchSGD(task, 0.05, 8, momentum=0.9, weight_decay=1e-3)
         wide = dyn.masked_mlp(jax.random.key(1), 6, 1, 12, 5, depth=2, dtype=jnp.float64)
         narrow = dyn.embed_mlp(wide.to_mlp(5), 5)
@@ -104,7 +105,7 @@ LAGS = np.array([1, 4, 16, 64, 256])
 def digits_sweep():
     """4 replicas of a 16-wide network (masked in a 24-wide one) on the digits, lr 0.1,
     batch 32, recorded on an aging schedule up to step 400."""
-    task = dyn.digits_task(jax.random.key(0))
+    task = datasets.digits_task(jax.random.key(0))
     sgd = dyn.MinibatchSGD(task, 0.1, 32)
     steps = dyn.aging_schedule(WAITING, LAGS, n_log=8)
     return dyn.sgd_width_sweep(jax.random.key(1), sgd, [16], 4, steps, max_width=24)
@@ -143,8 +144,8 @@ def test_sgd_msd_grows_with_lag_and_is_per_active_parameter(digits_sweep):
 
 def test_run_sgd_continues_a_run_bit_for_bit():
     """Minibatch n uses fold_in(key, n) with the absolute step: two halves = one run."""
-    task = dyn.teacher_student_task(jax.random.key(4), in_size=4, teacher_width=3,
-                                    n_train=32, n_test=16)
+    task = datasets.teacher_student_task(jax.random.key(4), in_size=4, teacher_width=3,
+                                         n_train=32, n_test=16)
     sgd = dyn.MinibatchSGD(task, 0.1, 4)
     net = dyn.masked_mlp(jax.random.key(5), 4, 1, 6, 3)
     state = dyn.init_sgd(jax.random.key(0), sgd, net)
@@ -169,8 +170,8 @@ def test_run_sgd_continues_a_run_bit_for_bit():
 def teacher_student():
     """Students of width 1 (11 parameters for 128 samples) and 32 (321 parameters, over-
     parametrized; the tanh teacher has width 8) trained 2000 steps, one sweep."""
-    task = dyn.teacher_student_task(jax.random.key(2), in_size=8, teacher_width=8,
-                                    n_train=128, n_test=256)
+    task = datasets.teacher_student_task(jax.random.key(2), in_size=8, teacher_width=8,
+                                         n_train=128, n_test=256)
     sgd = dyn.MinibatchSGD(task, 0.2, 16)
     key = jax.random.key(1)
     sweep = dyn.sgd_width_sweep(key, sgd, [1, 32], 3, [0, 500, 2000],
@@ -206,8 +207,8 @@ def test_width_sweep_replica_equals_a_single_run(teacher_student):
 
 
 def test_bad_input_is_refused_with_the_argument_named():
-    task = dyn.teacher_student_task(jax.random.key(0), in_size=4, teacher_width=2,
-                                    n_train=16, n_test=8)
+    task = datasets.teacher_student_task(jax.random.key(0), in_size=4, teacher_width=2,
+                                         n_train=16, n_test=8)
     with pytest.raises(ValueError, match="width"):
         dyn.masked_mlp(jax.random.key(0), 4, 1, 8, 9)
     with pytest.raises(ValueError, match="width"):
@@ -240,14 +241,14 @@ def test_bad_input_is_refused_with_the_argument_named():
     with pytest.raises(TypeError, match="state"):
         dyn.run_sgd(jax.random.key(0), sgd, None, [5])
     with pytest.raises(ValueError, match="n_test"):
-        dyn.digits_task(jax.random.key(0), n_test=5000)
+        datasets.digits_task(jax.random.key(0), n_test=5000)
 
 
 def test_divergence_is_stopped_and_reported_never_nan():
     """A learning rate far beyond stability (lr * curvature >> 2) overflows the weights:
     the run freezes on the last finite state, reports the step, and records no NaN."""
-    task = dyn.teacher_student_task(jax.random.key(0), in_size=4, teacher_width=2,
-                                    n_train=16, n_test=8)
+    task = datasets.teacher_student_task(jax.random.key(0), in_size=4, teacher_width=2,
+                                         n_train=16, n_test=8)
     sgd = dyn.MinibatchSGD(task, 1e6, 4)
     state = dyn.init_sgd(jax.random.key(0), sgd, dyn.masked_mlp(jax.random.key(1), 4, 1, 4, 3,
                                              activation=lambda z: z))

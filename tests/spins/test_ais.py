@@ -10,6 +10,7 @@ import pytest
 from scipy.special import expit, logsumexp
 
 import physjax.spins as ps
+from physjax import datasets
 
 from ._enumeration import all_states as _states
 
@@ -102,7 +103,7 @@ def test_pseudo_likelihood_matches_sklearn_score_samples_on_average():
     errors of that average (estimated from the draws, ~0.3 nats)."""
     from sklearn.neural_network import BernoulliRBM
 
-    X, _ = ps.binarized_digits()
+    X, _ = datasets.binarized_digits()
     X = np.asarray(X)
     sk = BernoulliRBM(n_components=16, n_iter=2, learning_rate=0.05, random_state=0).fit(X)
     sk.random_state = np.random.RandomState(1)   # a fresh unit choice on every call

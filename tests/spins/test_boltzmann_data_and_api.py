@@ -1,4 +1,4 @@
-"""Boltzmann-machine data sets (``physjax.spins.datasets``) against exact enumeration, and
+"""Boltzmann-machine data sets (``physjax.datasets``) against exact enumeration, and
 the public API of the Boltzmann/RBM modules: every exported name is exercised by a test,
 and every stochastic function takes its key first (docs/ARCHITECTURE.md)."""
 
@@ -13,9 +13,10 @@ import numpy as np
 import pytest
 
 import physjax.spins as ps
-from physjax.spins import ais, boltzmann, datasets, rbm, rbm_training
+from physjax import datasets
+from physjax.spins import ais, boltzmann, rbm, rbm_training
 
-MODULES = (boltzmann, rbm, rbm_training, ais, datasets)
+MODULES = (boltzmann, rbm, rbm_training, ais)
 TESTS = Path(__file__).parent
 TEST_FILES = ("test_boltzmann.py", "test_rbm.py", "test_rbm_training.py", "test_ais.py",
               "test_boltzmann_data_and_api.py", "test_rbm_kernels.py")
@@ -28,37 +29,37 @@ def test_ising_configurations_have_the_exact_4x4_energy():
     (physjax.spins.enumerate_ising), and the energies recorded by the sampler are those of
     the returned spins."""
     T = 2.5
-    data = ps.ising_configurations(jax.random.key(0), 4, [T], 4096, burn_in=200,
-                                   engine="reference")
-    assert isinstance(data, ps.IsingConfigurations) and data.spins.shape == (1, 4096, 16)
+    data = datasets.ising_configurations(jax.random.key(0), 4, [T], 4096, burn_in=200,
+                                         engine="reference")
+    assert isinstance(data, datasets.IsingConfigurations) and data.spins.shape == (1, 4096, 16)
     e = np.asarray(data.energy[0], np.float64)
     exact = ps.enumerate_ising((4, 4), [T])
     want = float(np.asarray(exact.energy_per_spin)[0])
     assert abs(e.mean() - want) < 4.5 * e.std(ddof=1) / np.sqrt(e.size)
-    e2, m2 = ps.ising_observables(data.spins[0], 4)
+    e2, m2 = datasets.ising_observables(data.spins[0], 4)
     np.testing.assert_allclose(e2, e, atol=1e-6)
     np.testing.assert_allclose(m2, np.abs(data.magnetization[0]), atol=1e-6)
     assert set(np.unique(np.asarray(data.spins))) == {-1.0, 1.0}
 
 
 def test_binarized_digits_and_split():
-    X, y = ps.binarized_digits()
+    X, y = datasets.binarized_digits()
     assert X.shape == (1797, 64) and y.shape == (1797,)
     assert set(np.unique(np.asarray(X))) == {0.0, 1.0}
     from sklearn.datasets import load_digits
     np.testing.assert_array_equal(X, load_digits().data >= 8)
-    S, _ = ps.binarized_digits(units="spin")
+    S, _ = datasets.binarized_digits(units="spin")
     np.testing.assert_array_equal(S, 2 * np.asarray(X) - 1)
-    train, test = ps.split_data(jax.random.key(0), X, 0.25)
+    train, test = datasets.split_data(jax.random.key(0), X, 0.25)
     assert train.shape == (1348, 64) and test.shape == (449, 64)
     with pytest.raises(ValueError, match="test_fraction must lie in"):
-        ps.split_data(jax.random.key(0), X, 1.5)
+        datasets.split_data(jax.random.key(0), X, 1.5)
     with pytest.raises(ValueError, match="L must be even"):
-        ps.ising_configurations(jax.random.key(0), 5, [2.0], 4)
+        datasets.ising_configurations(jax.random.key(0), 5, [2.0], 4)
     with pytest.raises(ValueError, match="temperatures must be > 0"):
-        ps.ising_configurations(jax.random.key(0), 4, [-2.0], 4)
+        datasets.ising_configurations(jax.random.key(0), 4, [-2.0], 4)
     with pytest.raises(ValueError, match="configurations has 15 columns"):
-        ps.ising_observables(np.ones((2, 15)), 4)
+        datasets.ising_observables(np.ones((2, 15)), 4)
 
 
 def _exported():

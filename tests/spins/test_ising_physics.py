@@ -124,6 +124,7 @@ def test_energy_and_specific_heat_at_tc_match_kaufman(L, n_sweeps):
     assert abs(c - ref.specific_heat) < 4 * dc, (c, dc, ref.specific_heat)
 
 
+@pytest.mark.slow  # both rules are checked against exact 4x4 enumeration in CI
 def test_heat_bath_and_metropolis_agree_at_tc():
     model = IsingLattice((32, 32))
     res = [replica_mean(sample_ising(jax.random.key(k), model, np.full(64, TC), 2000,

@@ -14,6 +14,7 @@ import optax
 import pytest
 
 import physjax.spins as ps
+from physjax import datasets
 
 from ._enumeration import all_states as _states
 
@@ -124,8 +125,8 @@ def test_digits_rbm_beats_sklearn_bernoulli_rbm():
     ~3.5 better; the spread over seeds is ~0.3)."""
     from sklearn.neural_network import BernoulliRBM
 
-    X, _ = ps.binarized_digits()
-    train, test = ps.split_data(jax.random.key(0), X, 0.2)
+    X, _ = datasets.binarized_digits()
+    train, test = datasets.split_data(jax.random.key(0), X, 0.2)
     lr, n_hidden, epochs, batch = 0.05, 64, 10, 10
     rbm0 = ps.init_rbm(jax.random.key(1), 64, n_hidden, data=train)
     rbm, _ = ps.train_rbm(jax.random.key(2), rbm0, train, n_epochs=epochs, batch_size=batch,
