@@ -34,6 +34,21 @@ def check_instance(value, name: str, types: tuple, what: str | None = None) -> N
         raise TypeError(f"{name} must be a {want}, got {type(value).__name__}")
 
 
+def check_square_symmetric(M, name: str, *, axes: str = "N, N", symbol: str = "J",
+                           allow_empty: bool = True):
+    """``M`` as a square matrix, symmetric to 1e-6 of its largest entry when concrete
+    (``ValueError`` naming ``name`` otherwise); a traced matrix is passed through."""
+    if M.ndim != 2 or M.shape[0] != M.shape[1] or (not allow_empty and M.shape[0] == 0):
+        raise ValueError(f"{name} must be a square ({axes}) matrix, got shape {M.shape}")
+    if is_concrete(M):
+        Mn = np.asarray(M)
+        tol = 1e-6 * max(1.0, float(np.abs(Mn).max())) if Mn.size else 0.0
+        if not np.allclose(Mn, Mn.T, atol=tol, rtol=0):
+            raise ValueError(f"{name} must be symmetric; max |{symbol} - {symbol}^T| = "
+                             f"{np.abs(Mn - Mn.T).max():.3g}")
+    return M
+
+
 def check_positive_int(value, name: str, *, minimum: int = 1) -> int:
     """Return ``value`` as ``int``; it must be an integer ``>= minimum``."""
     if isinstance(value, bool) or not isinstance(value, numbers.Integral | np.integer):

@@ -57,6 +57,7 @@ from physjax._checks import (
     check_finite,
     check_positive,
     check_positive_int,
+    check_square_symmetric,
     is_concrete,
 )
 from physjax.kernels import Kernel, run
@@ -259,17 +260,9 @@ class BoltzmannMachine(eqx.Module):
 
     def __init__(self, weights, bias=0.0, *, n_visible: int | None = None,
                  units: str = "spin"):
-        W = float_array(weights, "weights")
-        if W.ndim != 2 or W.shape[0] != W.shape[1] or W.shape[0] == 0:
-            raise ValueError(f"weights must be a square (n_units, n_units) matrix, got "
-                             f"shape {W.shape}")
+        W = check_square_symmetric(float_array(weights, "weights"), "weights",
+                                   axes="n_units, n_units", symbol="W", allow_empty=False)
         n = W.shape[0]
-        if not isinstance(W, jax.core.Tracer):
-            Wn = np.asarray(W)
-            tol = 1e-6 * max(1.0, float(np.abs(Wn).max()))
-            if not np.allclose(Wn, Wn.T, atol=tol, rtol=0):
-                raise ValueError(f"weights must be symmetric; max |W - W^T| = "
-                                 f"{np.abs(Wn - Wn.T).max():.3g}")
         b = float_array(bias, "bias")
         if b.ndim == 0:
             b = jnp.full((n,), b)

@@ -20,7 +20,7 @@ import jax.numpy as jnp
 import numpy as np
 from jax import Array
 
-from physjax._checks import check_finite, check_shape, check_spins
+from physjax._checks import check_finite, check_shape, check_spins, check_square_symmetric
 
 __all__ = ["DenseIsing", "IsingLattice", "LowRankIsing", "curie_weiss", "lattice_energy",
            "magnetization", "neighbour_sum", "sherrington_kirkpatrick"]
@@ -106,16 +106,7 @@ def magnetization(spins: Array) -> Array:
 # ------------------------------------------------------------------ dense models
 
 def _check_square_symmetric(J, name="J"):
-    J = jnp.asarray(check_finite(J, name))
-    if J.ndim != 2 or J.shape[0] != J.shape[1]:
-        raise ValueError(f"{name} must be a square (N, N) matrix, got shape {J.shape}")
-    if not isinstance(J, jax.core.Tracer):
-        Jn = np.asarray(J)
-        tol = 1e-6 * max(1.0, float(np.abs(Jn).max()))
-        if not np.allclose(Jn, Jn.T, atol=tol, rtol=0):
-            raise ValueError(f"{name} must be symmetric; max |J - J^T| = "
-                             f"{np.abs(Jn - Jn.T).max():.3g}")
-    return J
+    return check_square_symmetric(jnp.asarray(check_finite(J, name)), name)
 
 
 def _field_vector(h, n, name="h"):
