@@ -167,16 +167,22 @@ class ScoreMLP(AbstractScoreNetwork):
         return ("frequencies", "data_scale")
 
     def noise_prediction(self, x: Array, t: Array) -> Array:
-        if x.shape != (self.dim,):
-            raise ValueError(f"x must be one sample of shape ({self.dim},), got {x.shape} "
-                             f"(vmap over samples)")
-        t = jnp.asarray(t, x.dtype)
-        a, var = self.schedule.mean_scale(t), self.schedule.variance(t)
-        c_in = jax.lax.rsqrt(a**2 * self.data_scale**2 + var)
-        u = jnp.log(var) - 2 * jnp.log(a)              # log noise-to-signal ratio
-        w = jax.lax.stop_gradient(self.frequencies) * u
-        features = jnp.concatenate([c_in * x, jnp.cos(w), jnp.sin(w)]).astype(x.dtype)
-        return self.mlp(features)
+        scaled_x, emb = _network_inputs(self, x, t, "one sample")
+        return self.mlp(jnp.concatenate([scaled_x, emb]).astype(x.dtype))
+
+
+def _network_inputs(net, x: Array, t: Array, what: str) -> tuple[Array, Array]:
+    r"""The preconditioned input :math:`c_{in}(t)\,x` (unit variance at every t for data of
+    scale ``net.data_scale``) and the Fourier embedding of the log noise-to-signal ratio,
+    shared by the score networks; ``x`` is one sample (``what`` names it in the error)."""
+    if x.shape != (net.dim,):
+        raise ValueError(f"x must be {what} of shape ({net.dim},), got {x.shape} "
+                         f"(vmap over samples)")
+    t = jnp.asarray(t, x.dtype)
+    a, var = net.schedule.mean_scale(t), net.schedule.variance(t)
+    c_in = jax.lax.rsqrt(a**2 * net.data_scale**2 + var)
+    w = jax.lax.stop_gradient(net.frequencies) * (jnp.log(var) - 2 * jnp.log(a))
+    return c_in * x, jnp.concatenate([jnp.cos(w), jnp.sin(w)]).astype(x.dtype)
 
 
 def _shells(h: Array) -> list[Array]:
@@ -264,15 +270,8 @@ class ScoreConvNet(AbstractScoreNetwork):
         return ("frequencies", "data_scale")
 
     def noise_prediction(self, x: Array, t: Array) -> Array:
-        if x.shape != (self.dim,):
-            raise ValueError(f"x must be one flattened lattice of shape ({self.dim},), got "
-                             f"{x.shape} (vmap over samples)")
-        t = jnp.asarray(t, x.dtype)
-        a, var = self.schedule.mean_scale(t), self.schedule.variance(t)
-        c_in = jax.lax.rsqrt(a**2 * self.data_scale**2 + var)
-        w = jax.lax.stop_gradient(self.frequencies) * (jnp.log(var) - 2 * jnp.log(a))
-        emb = jnp.concatenate([jnp.cos(w), jnp.sin(w)]).astype(x.dtype)
-        h = (c_in * x).reshape(self.shape + (1,))              # (*shape, channels)
+        scaled_x, emb = _network_inputs(self, x, t, "one flattened lattice")
+        h = scaled_x.reshape(self.shape + (1,))                 # (*shape, channels)
         axes = tuple(range(len(self.shape)))
         for i, ((weight, bias), mix) in enumerate(zip(self.convs, self.mixes, strict=True)):
             y = _lattice_conv(weight, bias, h) + jnp.mean(h, axis=axes) @ mix
