@@ -1,6 +1,7 @@
 """Helpers shared by the test modules."""
 
 import jax
+import numpy as np
 
 
 class CompileCounter:
@@ -19,3 +20,33 @@ class CompileCounter:
 
     def __exit__(self, *exc):
         jax.monitoring.unregister_event_duration_listener(self)
+
+
+def central_difference(f, x, indices=None, *, h=1e-5, richardson=False):
+    """Partial derivatives of the scalar ``f`` at the 1-D ``x`` by central differences,
+    for each index in ``indices`` (default: all; a single int gives a scalar).  With
+    ``richardson``, one Richardson step on steps h and h/2 (error O(h^4) instead of O(h^2)),
+    for solves whose rounding error (~eps / h) needs a large h."""
+    x_np = np.asarray(x)
+
+    def partial(i, step):
+        e = np.zeros(x_np.shape, x_np.dtype)
+        e[i] = step
+        return (f(x + e) - f(x - e)) / (2 * step)
+
+    def one(i):
+        if richardson:
+            return (4 * partial(i, h / 2) - partial(i, h)) / 3
+        return partial(i, h)
+
+    if isinstance(indices, int | np.integer):
+        return one(indices)
+    indices = range(x_np.size) if indices is None else indices
+    return np.array([np.asarray(one(i)) for i in indices])
+
+
+def replica_mean(x):
+    """Mean over replicas (leading axes) of per-replica time averages (last axis) and its
+    standard error."""
+    per_replica = np.asarray(x, dtype=np.float64).mean(axis=-1)
+    return per_replica.mean(), per_replica.std(ddof=1) / np.sqrt(per_replica.size)

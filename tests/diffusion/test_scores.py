@@ -23,6 +23,7 @@ from physjax.diffusion import (
     mean_field_magnetization,
     sample_curie_weiss,
 )
+from tests.helpers import central_difference
 
 
 @pytest.fixture(autouse=True)
@@ -30,15 +31,6 @@ def _x64():
     jax.config.update("jax_enable_x64", True)
     yield
     jax.config.update("jax_enable_x64", False)
-
-
-def _fd_grad(f, x, h=1e-5):
-    g = np.zeros_like(x)
-    for i in range(x.size):
-        e = np.zeros_like(x)
-        e[i] = h
-        g[i] = (f(x + e) - f(x - e)) / (2 * h)
-    return g
 
 
 def _a_var(schedule, t):
@@ -65,7 +57,7 @@ def test_gaussian_mixture_score_is_gradient_of_noised_density(schedule):
             x, a * mu[k], a**2 * cov[k] + var * np.eye(d)) for k in range(K)])
 
     x = rng.normal(size=d)
-    np.testing.assert_allclose(score(jnp.asarray(x), t), _fd_grad(logp, x), rtol=1e-6,
+    np.testing.assert_allclose(score(jnp.asarray(x), t), central_difference(logp, x), rtol=1e-6,
                                atol=1e-8)
     np.testing.assert_allclose(float(score.log_density(jnp.asarray(x), t)), logp(x),
                                rtol=1e-10)
@@ -117,7 +109,8 @@ def test_empirical_score(n):
             - 0.5 * d * np.log(2 * np.pi * var)
 
     x = rng.normal(size=d)
-    np.testing.assert_allclose(e(jnp.asarray(x), t), _fd_grad(logp, x), rtol=1e-6, atol=1e-8)
+    np.testing.assert_allclose(e(jnp.asarray(x), t), central_difference(logp, x), rtol=1e-6,
+                               atol=1e-8)
     np.testing.assert_allclose(float(e.log_density(jnp.asarray(x), t)), logp(x), rtol=1e-10)
     w = np.asarray(e.posterior_weights(jnp.asarray(x), t))
     np.testing.assert_allclose(w.sum(), 1.0)
@@ -143,7 +136,7 @@ def test_curie_weiss_score_against_enumeration(beta, h):
         def logp(y, a=a, var=var):
             return logsumexp(logP - np.sum((y - a * conf) ** 2, 1) / (2 * var))
 
-        np.testing.assert_allclose(score(jnp.asarray(x), t), _fd_grad(logp, x), rtol=1e-5,
+        np.testing.assert_allclose(score(jnp.asarray(x), t), central_difference(logp, x), rtol=1e-5,
                                    atol=1e-6)
         lw = logP - np.sum((x - a * conf) ** 2, 1) / (2 * var)
         pM = np.bincount(((M + N) // 2).astype(int), weights=np.exp(lw - lw.max()))
@@ -187,5 +180,5 @@ def test_scores_are_traceable():
         return jnp.sum(GaussianScore(s, m, jnp.eye(6))(x, 0.3) ** 2)
     m0 = np.linspace(0.1, 0.6, 6)
     np.testing.assert_allclose(jax.grad(loss)(jnp.asarray(m0)),
-                               _fd_grad(lambda m: float(loss(jnp.asarray(m))), m0),
+                               central_difference(lambda m: float(loss(jnp.asarray(m))), m0),
                                rtol=1e-6)

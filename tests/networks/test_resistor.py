@@ -9,6 +9,7 @@ import pytest
 from physjax import graphs as G
 from physjax import networks as N
 from physjax.networks import resistor as R
+from tests.helpers import central_difference
 
 # seed 000: V_T1 = .15 V_S1 + .3 V_S2, V_T2 = .2 V_S1 + .1 V_S2
 SEED_TASK = [[0.15, 0.3], [0.2, 0.1]]
@@ -163,15 +164,11 @@ def test_vmap_over_an_ensemble_of_conductances_and_of_graphs():
 
 # --------------------------------------------------------------------------- gradients
 
-def central_difference(f, k, edges, h=1e-3):
-    """Central differences with one Richardson step (error O(h^4)); h large enough that the
-    rounding error of the solves (~1e-15 / h) stays far below the tolerance."""
-    f = jax.jit(f)
-
-    def d(e, step):
-        dk = jnp.zeros_like(k).at[e].set(step)
-        return (f(k + dk) - f(k - dk)) / (2 * step)
-    return np.array([(4 * d(e, h / 2) - d(e, h)) / 3 for e in edges])
+def richardson_difference(f, k, edges):
+    """Central differences with one Richardson step (error O(h^4)) at h = 1e-3, large
+    enough that the rounding error of the solves (~1e-15 / h) stays far below the
+    tolerance."""
+    return central_difference(jax.jit(f), k, edges, h=1e-3, richardson=True)
 
 
 def assert_gradient_close(grad, fd, rtol=1e-6):
@@ -187,7 +184,7 @@ def test_cost_gradient_matches_finite_differences_linear(solver):
     task = grid_task(9, inputs=((1.0, -0.3), (0.2, 0.9)))
     c, grad, _ = N.double_optimization_gradient(g, k, task, solver=solver)
     edges = np.random.default_rng(0).choice(g.n_edges, 6, replace=False)
-    fd = central_difference(lambda kk: N.cost(g, kk, task, solver=solver, check=False), k,
+    fd = richardson_difference(lambda kk: N.cost(g, kk, task, solver=solver, check=False), k,
                             edges)
     assert_gradient_close(np.asarray(grad)[edges], fd)
     # the adjoint from the targets' Green's function against reverse mode through the solve
@@ -209,7 +206,7 @@ def test_cost_gradient_matches_finite_differences_nonlinear(current):
     assert np.abs(v - lin).max() > 1e-3  # the nonlinearity matters at these voltages
     _, grad, _ = N.double_optimization_gradient(g, k, task, current=current)
     edges = np.arange(0, g.n_edges, 10)
-    fd = central_difference(lambda kk: N.cost(g, kk, task, current=current, check=False), k,
+    fd = richardson_difference(lambda kk: N.cost(g, kk, task, current=current, check=False), k,
                             edges)
     assert_gradient_close(np.asarray(grad)[edges], fd)
 

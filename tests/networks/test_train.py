@@ -12,7 +12,7 @@ from physjax import graphs as G
 from physjax import networks as N
 from physjax.networks import spring_learning as sl
 from physjax.networks import strain as st
-from tests.helpers import CompileCounter
+from tests.helpers import CompileCounter, central_difference
 
 from . import spring_helpers as H
 
@@ -38,11 +38,6 @@ def spring_problem():
     net = H.perturbed_triangular()
     task = st.allostery_task(net, [0, 6], [18, 24], ratio=0.5)
     return net, jnp.asarray(H.random_stiffnesses(net)), task
-
-
-def central_difference(f, x, i, h=1e-5):
-    e = jnp.zeros_like(x).at[i].set(h)
-    return (f(x + e) - f(x - e)) / (2 * h)
 
 
 @pytest.mark.parametrize("rule", N.RULES)

@@ -14,14 +14,11 @@ from scipy import stats
 from physjax.spins import exact
 from physjax.spins.models import IsingLattice
 from physjax.spins.samplers import sample_ising
+from tests.helpers import replica_mean
 
 TC = exact.CRITICAL_TEMPERATURE_2D
 
 
-def replica_mean(x):
-    """Mean over replicas of per-replica time averages and its standard error."""
-    per_replica = np.asarray(x, dtype=np.float64).mean(axis=-1)
-    return per_replica.mean(), per_replica.std(ddof=1) / np.sqrt(per_replica.size)
 
 
 ENGINES_RULES = [("multispin", "metropolis"), ("multispin", "heat_bath"),
