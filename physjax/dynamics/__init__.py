@@ -39,6 +39,7 @@ from physjax.dynamics.integrators import (
     init_dynamics,
     init_replicas,
 )
+from physjax.dynamics.mlp import MaskedMLP, embed_mlp, masked_mlp, mlp_parameter_count
 from physjax.dynamics.models import (
     SphericalPSpin,
     SpikedMatrixTensor,
@@ -57,17 +58,13 @@ from physjax.dynamics.runs import (
     scan_with_records,
 )
 from physjax.dynamics.sgd import (
-    MaskedMLP,
     MinibatchSGD,
     MinibatchSGDKernel,
     SGDRecord,
     SGDState,
     SupervisedTask,
     WidthSweep,
-    embed_mlp,
     init_sgd,
-    masked_mlp,
-    mlp_parameter_count,
     run_sgd,
     sgd_step,
     sgd_width_sweep,
