@@ -945,6 +945,12 @@ TABLE.update({
          ("record_every", 2), ("n_chains", 0)]),
     "spins.phi4_estimates": (lambda: dict(trace=_dfx("phi4_trace"), volume=4, n_blocks=2),
                              [("trace", "bogus"), ("volume", 0), ("n_blocks", 1)]),
+    "dynamics.wigner_equilibrium_overlap": (
+        lambda: dict(snr=2.0, temperature=0.5),
+        [("snr", 0.0), ("snr", NAN), ("temperature", -1.0), ("temperature", NAN)]),
+    "dynamics.matrix_channel_overlap": (
+        lambda: dict(delta2=0.5, temperature=0.5),
+        [("delta2", 0.0), ("delta2", NAN), ("temperature", -1.0)]),
     "spins.ags_retrieval_line": (lambda: dict(temperatures=[0.0, 0.5]),
                                  [("temperatures", [-0.1]), ("temperatures", [NAN])]),
     "spins.spin_glass_temperature": (lambda: dict(alpha=0.1),
@@ -1035,7 +1041,9 @@ OPTIONS = {"rule", "method", "solver", "nudge", "kind", "units", "engine", "star
 
 
 # documented: temperature 0 means zero-temperature dynamics
-ZERO_TEMPERATURE_OK = {"spins.init_dense", "networks.thermal.strain_statistics"}
+ZERO_TEMPERATURE_OK = {"spins.init_dense", "networks.thermal.strain_statistics",
+                       # T = 0 is gradient flow
+                       "dynamics.wigner_equilibrium_overlap", "dynamics.matrix_channel_overlap"}
 # ``beta`` is a nudge amplitude there, not an inverse temperature: any finite sign is valid
 SIGNED_BETA = {"networks.nudged_state", "networks.equilibrium_propagation_gradient",
                "networks.strain.nudged_constrained_state"}

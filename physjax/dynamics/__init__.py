@@ -69,6 +69,7 @@ from physjax.dynamics.sgd import (
     sgd_step,
     sgd_width_sweep,
 )
+from physjax.dynamics.theory import matrix_channel_overlap, wigner_equilibrium_overlap
 
 __all__ = [
     # integrators and runs
@@ -98,6 +99,9 @@ __all__ = [
     "spherical_p_spin",
     "uniform_sphere",
     "signal_overlap",
+    # closed forms (large N)
+    "wigner_equilibrium_overlap",
+    "matrix_channel_overlap",
     # aging
     "aging_schedule",
     "two_time_correlation",
