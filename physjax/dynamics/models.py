@@ -359,4 +359,4 @@ def _p_spin_couplings_impl(key, n, p, distinct, dtype):
     return j.astype(dtype)
 
 
-_p_spin_couplings = jax.jit(_p_spin_couplings_impl, static_argnums=(1, 2, 3, 4))
+_p_spin_couplings = eqx.filter_jit(_p_spin_couplings_impl)  # n, p, distinct, dtype: static

@@ -15,7 +15,7 @@ from typing import Any, NamedTuple
 import jax
 import numpy as np
 
-from physjax._checks import check_finite, check_positive_int
+from physjax._checks import check_finite, check_positive_int, is_concrete
 
 __all__ = ["ProductGrid", "check_grid", "product_grid", "unflatten_grid"]
 
@@ -90,7 +90,7 @@ def check_grid(grid) -> tuple[PyTree, int]:
     out, sizes = [], {}
     for path, leaf in leaves:
         name = "grid" + jax.tree_util.keystr(path)
-        if isinstance(leaf, jax.core.Tracer):
+        if not is_concrete(leaf):
             raise TypeError(f"{name} is a traced value; sweep runs outside jit/vmap and needs "
                             "concrete grid values")
         a = np.asarray(leaf)

@@ -186,7 +186,7 @@ def check_unit_data(data, units: str, name: str, width: int | None = None, *,
     if width is not None and data.shape[1] != width:
         raise ValueError(f"{name} has {data.shape[1]} columns but the model has {width} "
                          f"visible units ({width_name}); expected shape (n_samples, {width})")
-    if not isinstance(data, jax.core.Tracer):
+    if is_concrete(data):
         a = np.asarray(data)
         check_finite(a, name)
         allowed = (0, 1) if units == "binary" else (-1, 1)
@@ -618,7 +618,7 @@ def bm_sampled_correlations(key, bm: BoltzmannMachine, data, *, n_chains: int = 
 
 # ------------------------------------------------------------------------ learning
 
-@partial(jax.jit, static_argnums=(3, 5, 6, 7, 8))
+@eqx.filter_jit  # optimizer, n_steps, method, n_chains, n_sweeps: static (not arrays)
 def _fit(key, bm, data, optimizer, opt_state, n_steps, method, n_chains, n_sweeps):
     def step(carry, k):
         bm, opt_state = carry

@@ -111,7 +111,7 @@ def dreaming_kernel(patterns, sleep_time) -> Array:
     xi = _check_patterns(patterns)
     check_finite(sleep_time, "sleep_time")
     t = jnp.asarray(sleep_time, dtype=xi.dtype)
-    if not isinstance(t, jax.core.Tracer) and float(t) < 0:
+    if is_concrete(t) and float(t) < 0:
         raise ValueError(f"sleep_time must be >= 0, got {float(t)}")
     K, N = xi.shape
     C = xi @ xi.T / N

@@ -35,7 +35,6 @@ recorded per epoch is the mean over units and samples of :math:`(v - E[v|h])^2` 
 
 from __future__ import annotations
 
-from functools import partial
 from typing import Any, NamedTuple
 
 import equinox as eqx
@@ -288,7 +287,7 @@ def _batch_step(optimizer, k, state, key, batch):
     return new, (recon, rate)
 
 
-@partial(jax.jit, static_argnums=(3, 4, 5, 6))
+@eqx.filter_jit  # optimizer, n_epochs, batch_size, k: static (not arrays)
 def _train(key, state, data, optimizer, n_epochs, batch_size, k):
     n_batches = data.shape[0] // batch_size
 
