@@ -50,3 +50,20 @@ def replica_mean(x):
     standard error."""
     per_replica = np.asarray(x, dtype=np.float64).mean(axis=-1)
     return per_replica.mean(), per_replica.std(ddof=1) / np.sqrt(per_replica.size)
+
+
+def functions_taking_a_key(module) -> set:
+    """Names of the public functions of ``module`` that take a ``key``, asserting that it
+    is their first argument (docs/ARCHITECTURE.md, Conventions: keys first)."""
+    import inspect
+
+    with_key = set()
+    for name in module.__all__:
+        obj = getattr(module, name)
+        if not inspect.isfunction(obj):
+            continue
+        params = list(inspect.signature(obj).parameters)
+        if "key" in params:
+            with_key.add(name)
+            assert params[0] == "key", f"{name}{inspect.signature(obj)}: key must come first"
+    return with_key

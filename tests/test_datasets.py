@@ -4,13 +4,13 @@ each other and with scikit-learn, and every stochastic function takes its key fi
 families (tests/spins/test_boltzmann_data_and_api.py, tests/dynamics/test_sgd.py,
 tests/curvature/test_losses.py) and in tests/test_bad_input_table.py."""
 
-import inspect
 
 import jax
 import numpy as np
 import pytest
 
 from physjax import datasets
+from tests.helpers import functions_taking_a_key
 
 pytest.importorskip("sklearn")
 
@@ -48,14 +48,6 @@ def test_the_cached_digits_cannot_be_changed_by_a_caller():
 
 
 def test_key_is_the_first_argument_of_every_stochastic_function():
-    with_key = set()
-    for name in datasets.__all__:
-        obj = getattr(datasets, name)
-        if not inspect.isfunction(obj):
-            continue
-        params = list(inspect.signature(obj).parameters)
-        if "key" in params:
-            with_key.add(name)
-            assert params[0] == "key", f"{name}: key must come first"
-    assert with_key == {"digits_task", "digits_data", "ising_configurations",
-                        "teacher_student_task", "split_data"}
+    assert functions_taking_a_key(datasets) == {
+        "digits_task", "digits_data", "ising_configurations", "teacher_student_task",
+        "split_data"}

@@ -1,6 +1,5 @@
 """Bad input to physjax.curvature: errors that name the argument, flags that are not hidden."""
 
-import inspect
 
 import jax
 import jax.numpy as jnp
@@ -8,6 +7,7 @@ import numpy as np
 import pytest
 
 import physjax.curvature as pc
+from tests.helpers import functions_taking_a_key
 
 KEY = jax.random.key(0)
 PARAMS = {"w": jnp.ones((3, 2)), "b": jnp.zeros(2)}  # 8 parameters
@@ -186,13 +186,4 @@ STOCHASTIC = {
 def test_key_is_the_first_argument_of_every_stochastic_function():
     """docs/ARCHITECTURE.md (Conventions): a jax.random key is always the first argument of
     anything stochastic."""
-    with_key = set()
-    for name in pc.__all__:
-        obj = getattr(pc, name)
-        if not inspect.isfunction(obj):
-            continue
-        params = list(inspect.signature(obj).parameters)
-        if "key" in params:
-            with_key.add(name)
-            assert params[0] == "key", f"{name}{inspect.signature(obj)}: key must come first"
-    assert with_key == STOCHASTIC
+    assert functions_taking_a_key(pc) == STOCHASTIC
