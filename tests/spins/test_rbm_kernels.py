@@ -164,9 +164,9 @@ def test_train_rbm_takes_a_traced_learning_rate():
                 np.testing.assert_allclose(b[i], a, rtol=1e-9, atol=1e-12)
         # the rates matter, and a new one does not compile again
         assert not np.allclose(batched.weights[0], batched.weights[2])
-        before = rbm_training._train._cache_size()
+        before = rbm_training._train._cached._cache_size()
         train(0.37)
-        assert rbm_training._train._cache_size() == before
+        assert rbm_training._train._cached._cache_size() == before
 
 
 def test_fit_boltzmann_machine_takes_a_traced_learning_rate():
