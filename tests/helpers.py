@@ -1,5 +1,7 @@
 """Helpers shared by the test modules."""
 
+import inspect
+
 import jax
 import numpy as np
 
@@ -55,8 +57,6 @@ def replica_mean(x):
 def functions_taking_a_key(module) -> set:
     """Names of the public functions of ``module`` that take a ``key``, asserting that it
     is their first argument (docs/ARCHITECTURE.md, Conventions: keys first)."""
-    import inspect
-
     with_key = set()
     for name in module.__all__:
         obj = getattr(module, name)

@@ -72,18 +72,23 @@ def test_no_module_reaches_into_another_modules_private_names():
     assert private_reaches() == []
 
 
-def test_the_scan_sees_a_private_reach(tmp_path, monkeypatch):
-    """The scanner itself: a planted violation (both forms) is found, a shared one is not."""
+def _plant(tmp_path, monkeypatch, files: dict[str, str]) -> None:
+    """A fake ``physjax`` package (with a ``fam`` subpackage) holding ``files``, scanned in
+    place of the real one."""
     package = tmp_path / "physjax"
     (package / "fam").mkdir(parents=True)
-    (package / "__init__.py").write_text("")
-    (package / "fam" / "__init__.py").write_text("")
-    (package / "fam" / "a.py").write_text("def _helper():\n    pass\n")
-    (package / "fam" / "_shared.py").write_text("def _ok():\n    pass\n")
-    (package / "fam" / "b.py").write_text(
-        "from physjax.fam.a import _helper\nfrom physjax.fam import a\n"
-        "from ._shared import _ok\nx = a._helper\n")
+    for name, text in {"__init__.py": "", "fam/__init__.py": "", **files}.items():
+        (package / name).write_text(text)
     monkeypatch.setattr(__import__(__name__, fromlist=["ROOT"]), "ROOT", package)
+
+
+def test_the_scan_sees_a_private_reach(tmp_path, monkeypatch):
+    """The scanner itself: a planted violation (both forms) is found, a shared one is not."""
+    _plant(tmp_path, monkeypatch, {
+        "fam/a.py": "def _helper():\n    pass\n",
+        "fam/_shared.py": "def _ok():\n    pass\n",
+        "fam/b.py": "from physjax.fam.a import _helper\nfrom physjax.fam import a\n"
+                    "from ._shared import _ok\nx = a._helper\n"})
     found = private_reaches()
     assert len(found) == 2, found
     assert all("physjax.fam.a._helper" in f for f in found)
@@ -127,14 +132,10 @@ def test_no_family_imports_a_layer_above_it():
 
 
 def test_the_layer_scan_sees_an_upward_import(tmp_path, monkeypatch):
-    package = tmp_path / "physjax"
-    (package / "fam").mkdir(parents=True)
-    (package / "__init__.py").write_text("")
-    (package / "datasets.py").write_text("from physjax.fam import a\n")   # downwards: fine
-    (package / "fam" / "__init__.py").write_text("")
-    (package / "fam" / "a.py").write_text("def f():\n    from physjax import datasets\n")
-    (package / "fam" / "b.py").write_text("from ..datasets import split_data\n")
-    monkeypatch.setattr(__import__(__name__, fromlist=["ROOT"]), "ROOT", package)
+    _plant(tmp_path, monkeypatch, {
+        "datasets.py": "from physjax.fam import a\n",                 # downwards: fine
+        "fam/a.py": "def f():\n    from physjax import datasets\n",
+        "fam/b.py": "from ..datasets import split_data\n"})
     assert upward_imports() == ["fam/a.py imports physjax.datasets",
                                 "fam/b.py imports physjax.datasets",
                                 "fam/b.py imports physjax.datasets.split_data"]

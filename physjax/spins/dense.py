@@ -104,7 +104,8 @@ class DenseTrace(NamedTuple):
 DENSE_MODELS = (DenseIsing, LowRankIsing)  #: the models the dense samplers accept
 
 
-def _check_model(model, name="model"):
+def check_dense_model(model, name="model"):
+    """``TypeError`` naming ``name`` unless ``model`` is a dense spin model."""
     check_instance(model, name, DENSE_MODELS, "physjax.spins.DenseIsing or LowRankIsing")
 
 
@@ -178,7 +179,7 @@ def init_dense(key, model, temperature, *, spins=None) -> DenseState:
     """State of one replica at ``temperature`` (``jnp.inf`` allowed; 0 only for the
     zero-temperature rule, encoded as beta = inf).  Random spins unless ``spins`` given.
     ``temperature`` may be traced (vmap over a ladder)."""
-    _check_model(model)
+    check_dense_model(model)
     N, dtype = model.n_spins, _dtype(model)
     t = jnp.asarray(temperature, dtype=dtype)
     if t.ndim:
@@ -292,7 +293,7 @@ def _sweep(rule, order, block, key, model, state):
 def _dense_step(rule, order, block, key, model, state):
     # jitted so that tracing a sweep (inside run, vmap or eval_shape) is done once per
     # configuration and shape, then reused from jax's cache
-    _check_model(model)
+    check_dense_model(model)
     _check_state(model, state)
     spins, cache, flips = _sweep(rule, order, block, key, model, state)
     return state._replace(spins=spins, cache=cache), DenseInfo(flips)
@@ -334,7 +335,7 @@ class DenseSingleSpin(Kernel):
         return model.energy(state.spins)
 
     def check(self, model, state):
-        _check_model(model)
+        check_dense_model(model)
         _check_state(model, state)
         model = _guard_model(model)
         return model, state._replace(beta=_guard_beta(self.rule, state.beta))
@@ -346,7 +347,7 @@ def dense_sweep(key, model, state: DenseState, *, rule="heat_bath", order="seque
                 block=DEFAULT_BLOCK) -> tuple[DenseState, Array]:
     """One sweep of single-spin updates (``DenseSingleSpin(rule, order, block).step``).
     Returns the new state and the number of flips."""
-    _check_model(model)
+    check_dense_model(model)
     kernel = DenseSingleSpin(rule, order, block)
     new, info = kernel.step(check_key(key, traced=True), model, state)
     return new, info.flips
@@ -372,7 +373,7 @@ def run_dense(key, model, state: DenseState, n_sweeps: int, *, rule="heat_bath",
     ``observe(spins)`` (e.g. Mattis overlaps).  Sweep n draws from ``fold_in(key, n)``.
     Pass the same ``observe`` object each call (a module-level function), or call inside
     ``jax.jit``: a new lambda per call compiles a new program."""
-    _check_model(model)
+    check_dense_model(model)
     kernel = DenseSingleSpin(rule, order, block)
     n_sweeps = check_positive_int(n_sweeps, "n_sweeps", minimum=0)
     record_every = check_positive_int(record_every, "record_every")
@@ -434,7 +435,7 @@ class SynchronousSign(Kernel):
         return SynchronousState(s, s)
 
     def step(self, key, model, state):
-        _check_model(model)
+        check_dense_model(model)
         s = state.spins
         if jnp.shape(s) != (model.n_spins,):
             raise ValueError(f"state.spins has shape {jnp.shape(s)} but the model has "
@@ -449,7 +450,7 @@ class SynchronousSign(Kernel):
         return model.energy(state.spins)
 
     def check(self, model, state):
-        _check_model(model)
+        check_dense_model(model)
         if not isinstance(state, SynchronousState):
             raise TypeError(f"state must be a SynchronousState, got {type(state).__name__}")
         return _guard_model(model), state
@@ -476,7 +477,7 @@ def relax(key, model, spins, *, dynamics="asynchronous", max_sweeps: int = 100,
     computed exactly, so such a spin cannot flip back and forth on rounding
     (:class:`~physjax.spins.models.LowRankIsing`).
     """
-    _check_model(model)
+    check_dense_model(model)
     check_choice(dynamics, "dynamics", ("asynchronous", "synchronous"))
     max_sweeps = check_positive_int(max_sweeps, "max_sweeps")
     if dynamics == "asynchronous":

@@ -30,7 +30,6 @@ from jax import Array
 from physjax._checks import (
     check_choice,
     check_finite,
-    check_instance,
     check_positive_int,
     is_concrete,
 )
@@ -257,8 +256,7 @@ def parallel_tempering(key, model, temperatures, n_rounds: int, *, sweeps_per_ro
     rounds by :func:`physjax.kernels.run`.  ``temperatures`` may be traced (vmap over
     ladders); ``states`` (leading axis R) continues an earlier run; ``observe(spins)`` is
     recorded per round and slot."""
-    check_instance(model, "model", _dense.DENSE_MODELS,
-                   "physjax.spins.DenseIsing or LowRankIsing")
+    _dense.check_dense_model(model)
     n_rounds = check_positive_int(n_rounds, "n_rounds")
     check_choice(rule, "rule", ("heat_bath", "metropolis"))
     kernel = ReplicaExchange(_dense.DenseSingleSpin(rule, "sequential", block),
