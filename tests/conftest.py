@@ -19,6 +19,17 @@ if os.environ.get("PHYSJAX_TEST_XLA_OPT", "O0") == "O0" and \
     os.environ["XLA_FLAGS"] = (os.environ.get("XLA_FLAGS", "")
                                + " --xla_backend_optimization_level=0").strip()
 
+# Run physjax under the runtime type checker (tests/typecheck.py): jaxtyping's import hook
+# must be installed before the first `import physjax` anywhere in the process.
+# PHYSJAX_TEST_TYPECHECK=0 turns it off.
+TYPECHECK = os.environ.get("PHYSJAX_TEST_TYPECHECK", "1") != "0"
+if TYPECHECK:
+    from jaxtyping import install_import_hook
+
+    import tests.typecheck  # noqa: F401  (the hook's decorator looks it up by this name)
+
+    install_import_hook("physjax", "tests.typecheck.physjax_checker")
+
 # Every XLA:CPU executable holds a few memory mappings (about 3 per compiled function).
 # A test worker that compiles thousands of programs would reach the kernel's per-process
 # limit (vm.max_map_count, 65530 by default), after which XLA's next compile segfaults.

@@ -1,5 +1,6 @@
 """Helpers shared by the test modules."""
 
+import importlib
 import inspect
 
 import jax
@@ -67,3 +68,23 @@ def functions_taking_a_key(module) -> set:
             with_key.add(name)
             assert params[0] == "key", f"{name}{inspect.signature(obj)}: key must come first"
     return with_key
+
+
+def public_functions() -> dict:
+    """Every public function of every physjax subpackage, by its first (shortest) public
+    name (``"spins.sample"``; functions of a public submodule as ``"networks.spring.x"``)."""
+    import physjax
+
+    out = {}
+    for package in [name for name in physjax.__all__ if name != "__version__"]:
+        module = importlib.import_module(f"physjax.{package}")
+        names = list(module.__all__)
+        for sub in [n for n in names if inspect.ismodule(getattr(module, n))]:
+            names += [f"{sub}.{n}" for n in getattr(module, sub).__all__]
+        for n in names:
+            obj = module
+            for part in n.split("."):
+                obj = getattr(obj, part)
+            if inspect.isfunction(obj):
+                out.setdefault(obj, f"{package}.{n}")   # first (shortest) public name
+    return {name: fn for fn, name in out.items()}

@@ -19,26 +19,11 @@ import numpy as np
 import pytest
 
 import physjax
+from tests.helpers import public_functions
 
 PACKAGES = [name for name in physjax.__all__ if name != "__version__"]
 K = jax.random.key(0)
 NAN = float("nan")
-
-
-def _public_functions():
-    out = {}
-    for package in PACKAGES:
-        module = importlib.import_module(f"physjax.{package}")
-        names = list(module.__all__)
-        for sub in [n for n in names if inspect.ismodule(getattr(module, n))]:
-            names += [f"{sub}.{n}" for n in getattr(module, sub).__all__]
-        for n in names:
-            obj = module
-            for part in n.split("."):
-                obj = getattr(obj, part)
-            if inspect.isfunction(obj):
-                out.setdefault(obj, f"{package}.{n}")   # first (shortest) public name
-    return {name: fn for fn, name in out.items()}
 
 
 # ------------------------------------------------------------------ cheap fixtures
@@ -1078,7 +1063,7 @@ def _cases():
     return out
 
 
-ALL = _public_functions()
+ALL = public_functions()
 
 
 @pytest.mark.parametrize("fname,param,bad", _cases())
