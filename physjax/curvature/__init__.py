@@ -17,76 +17,23 @@ Every stochastic routine takes its ``jax.random`` key as the first argument, e.g
 * :mod:`~physjax.curvature.density`: spectral density by stochastic Lanczos quadrature.
 """
 
-from physjax.curvature.density import SpectralDensity, spectral_density, spectral_density_matvec
-from physjax.curvature.eigen import (
-    EigenResult,
-    ExtremeCurvature,
-    PowerIterationResult,
-    extreme_curvature_directions,
-    extreme_curvature_directions_matvec,
-    hessian_eigenpairs,
-    lanczos_eigenpairs,
-    power_iteration,
-    power_iteration_matvec,
-)
-from physjax.curvature.hvp import HVP_MODES, flatten, full_hessian, ggn_vp, hvp, hvp_fn, unflatten
-from physjax.curvature.lanczos import (
-    LanczosResult,
-    lanczos,
-    symmetric_eigh,
-    tridiagonal_eigh_float64,
-)
-from physjax.curvature.trace import (
-    TraceEstimate,
-    curvature_trace_estimate,
-    hutch_plus_plus,
-    hutch_plus_plus_matvec,
-    hutchinson_trace,
-    hutchinson_trace_matvec,
+# Each submodule's __all__ is its public API; the package re-exports all of them (eigen
+# re-exports lanczos's results, hence the de-duplication).  landscape (loss landscapes along
+# random and Hessian directions) and losses (the seed-001 test losses) are also public as
+# submodules.
+from physjax.curvature import (  # noqa: I001  (the submodules, for their __all__)
+    density, eigen, hvp, lanczos, landscape, losses, trace,
 )
 
-__all__ = [
-    # hvp
-    "HVP_MODES",
-    "flatten",
-    "full_hessian",
-    "ggn_vp",
-    "hvp",
-    "hvp_fn",
-    "unflatten",
-    # eigen
-    "EigenResult",
-    "ExtremeCurvature",
-    "LanczosResult",
-    "PowerIterationResult",
-    "extreme_curvature_directions",
-    "extreme_curvature_directions_matvec",
-    "hessian_eigenpairs",
-    "lanczos",
-    "lanczos_eigenpairs",
-    "power_iteration",
-    "power_iteration_matvec",
-    # lanczos
-    "symmetric_eigh",
-    "tridiagonal_eigh_float64",
-    # trace
-    "TraceEstimate",
-    "curvature_trace_estimate",
-    "hutch_plus_plus",
-    "hutch_plus_plus_matvec",
-    "hutchinson_trace",
-    "hutchinson_trace_matvec",
-    # density
-    "SpectralDensity",
-    "spectral_density",
-    "spectral_density_matvec",
-]
+__all__ = list(dict.fromkeys([
+    *density.__all__, *eigen.__all__, *hvp.__all__, *lanczos.__all__, *trace.__all__,
+    "landscape", "losses", *landscape.__all__, *losses.__all__,
+]))
 
-# ---------------------------------------------------------------------------------------
-# Loss landscapes along random and Hessian directions, and the seed-001 test losses.
-from physjax.curvature import landscape, losses  # noqa: E402
+from physjax.curvature.density import *  # noqa: E402, F403, I001
+from physjax.curvature.eigen import *  # noqa: E402, F403
+from physjax.curvature.hvp import *  # noqa: E402, F403
+from physjax.curvature.lanczos import *  # noqa: E402, F403
 from physjax.curvature.landscape import *  # noqa: E402, F403
 from physjax.curvature.losses import *  # noqa: E402, F403
-
-__all__ += ["landscape", "losses", *landscape.__all__, *losses.__all__]
-# ---------------------------------------------------------------------------------------
+from physjax.curvature.trace import *  # noqa: E402, F403

@@ -13,81 +13,19 @@ predicts and measures the speciation time :math:`t_S = \tfrac12\log\Lambda` and 
 time of the excess-entropy criterion.  See ``docs/diffusion.md``.
 """
 
-from physjax.diffusion.backward import (
-    CloneResult,
-    ReverseKernel,
-    ReverseProcess,
-    ReverseResult,
-    ReverseState,
-    clone,
-    prior_sample,
-    reverse,
-    sample,
-    time_grid,
-)
-from physjax.diffusion.forward import (
-    ForwardEulerMaruyama,
-    ForwardResult,
-    ForwardSDE,
-    ForwardState,
-    noise,
-    simulate_forward,
-)
-from physjax.diffusion.regimes import (
-    CloningCurve,
-    CollapseCurve,
-    cloning_curve,
-    collapse_curve,
-    collapse_time,
-    collapse_time_from_spectrum,
-    collapsed_fraction,
-    covariance_spectrum,
-    crossing_time,
-    excess_entropy,
-    nearest_posterior_weight,
-    same_class_probability,
-    speciation_time,
-    speciation_time_from_spectrum,
-)
-from physjax.diffusion.schedules import OU, VE, VP, Schedule
-from physjax.diffusion.score_matching import (
-    DECAYS,
-    TIME_SAMPLINGS,
-    AbstractScoreNetwork,
-    ScoreConvNet,
-    ScoreMLP,
-    denoising_score_loss,
-    train_score,
-)
-from physjax.diffusion.scores import (
-    CurieWeissScore,
-    EmpiricalScore,
-    GaussianMixtureScore,
-    GaussianScore,
-    Score,
-    curie_weiss_magnetization_law,
-    mean_field_magnetization,
-    sample_curie_weiss,
+# Each submodule's __all__ is its public API; the package re-exports all of them.
+from physjax.diffusion import (  # noqa: I001  (the submodules, for their __all__)
+    backward, forward, regimes, schedules, score_matching, scores,
 )
 
 __all__ = [
-    # schedules
-    "Schedule", "OU", "VP", "VE",
-    # forward
-    "noise", "simulate_forward", "ForwardSDE", "ForwardState", "ForwardEulerMaruyama",
-    "ForwardResult",
-    # scores
-    "Score", "GaussianScore", "GaussianMixtureScore", "EmpiricalScore", "CurieWeissScore",
-    "curie_weiss_magnetization_law", "sample_curie_weiss", "mean_field_magnetization",
-    # backward
-    "ReverseProcess", "ReverseState", "ReverseKernel", "ReverseResult", "CloneResult",
-    "reverse", "sample", "clone", "time_grid", "prior_sample",
-    # regimes
-    "covariance_spectrum", "speciation_time", "speciation_time_from_spectrum",
-    "excess_entropy", "collapse_time", "collapse_time_from_spectrum",
-    "same_class_probability", "CloningCurve", "cloning_curve", "nearest_posterior_weight",
-    "CollapseCurve", "collapse_curve", "collapsed_fraction", "crossing_time",
-    # learned scores
-    "AbstractScoreNetwork", "ScoreMLP", "ScoreConvNet", "denoising_score_loss", "train_score",
-    "TIME_SAMPLINGS", "DECAYS",
+    *backward.__all__, *forward.__all__, *regimes.__all__, *schedules.__all__,
+    *score_matching.__all__, *scores.__all__,
 ]
+
+from physjax.diffusion.backward import *  # noqa: E402, F403
+from physjax.diffusion.forward import *  # noqa: E402, F403
+from physjax.diffusion.regimes import *  # noqa: E402, F403
+from physjax.diffusion.schedules import *  # noqa: E402, F403
+from physjax.diffusion.score_matching import *  # noqa: E402, F403
+from physjax.diffusion.scores import *  # noqa: E402, F403

@@ -17,111 +17,20 @@
   by :mod:`physjax.datasets`.
 """
 
-from physjax.dynamics.aging import (
-    Collapse,
-    aging_schedule,
-    loglog_slope,
-    mean_square_displacement,
-    scaling_collapse,
-    two_time_correlation,
+# Each submodule's __all__ is its public API; the package re-exports all of them.
+from physjax.dynamics import (  # noqa: I001  (the submodules, for their __all__)
+    aging, integrators, mlp, models, runs, sgd, theory,
 )
-from physjax.dynamics.integrators import (
-    DynamicsInfo,
-    DynamicsState,
-    GradientFlow,
-    GradientFlowKernel,
-    OverdampedLangevin,
-    OverdampedLangevinKernel,
-    UnderdampedLangevin,
-    UnderdampedLangevinKernel,
-    dynamics_step,
-    energy_and_gradient,
-    init_dynamics,
-    init_replicas,
-)
-from physjax.dynamics.mlp import MaskedMLP, embed_mlp, masked_mlp, mlp_parameter_count
-from physjax.dynamics.models import (
-    SphericalPSpin,
-    SpikedMatrixTensor,
-    SpikedWigner,
-    signal_overlap,
-    spherical_p_spin,
-    spiked_matrix_tensor,
-    spiked_wigner,
-    uniform_sphere,
-)
-from physjax.dynamics.runs import (
-    DynamicsRecord,
-    log_spaced_steps,
-    run_dynamics,
-    run_replicas,
-    scan_with_records,
-)
-from physjax.dynamics.sgd import (
-    MinibatchSGD,
-    MinibatchSGDKernel,
-    SGDRecord,
-    SGDState,
-    SupervisedTask,
-    WidthSweep,
-    init_sgd,
-    run_sgd,
-    sgd_step,
-    sgd_width_sweep,
-)
-from physjax.dynamics.theory import matrix_channel_overlap, wigner_equilibrium_overlap
 
 __all__ = [
-    # integrators and runs
-    "OverdampedLangevin",
-    "UnderdampedLangevin",
-    "GradientFlow",
-    "OverdampedLangevinKernel",
-    "UnderdampedLangevinKernel",
-    "GradientFlowKernel",
-    "DynamicsState",
-    "DynamicsInfo",
-    "DynamicsRecord",
-    "energy_and_gradient",
-    "init_dynamics",
-    "dynamics_step",
-    "run_dynamics",
-    "init_replicas",
-    "run_replicas",
-    "log_spaced_steps",
-    "scan_with_records",
-    # models
-    "SpikedWigner",
-    "SpikedMatrixTensor",
-    "SphericalPSpin",
-    "spiked_wigner",
-    "spiked_matrix_tensor",
-    "spherical_p_spin",
-    "uniform_sphere",
-    "signal_overlap",
-    # closed forms (large N)
-    "wigner_equilibrium_overlap",
-    "matrix_channel_overlap",
-    # aging
-    "aging_schedule",
-    "two_time_correlation",
-    "mean_square_displacement",
-    "Collapse",
-    "scaling_collapse",
-    "loglog_slope",
-    # SGD as a dynamics
-    "MaskedMLP",
-    "masked_mlp",
-    "embed_mlp",
-    "mlp_parameter_count",
-    "SupervisedTask",
-    "MinibatchSGD",
-    "MinibatchSGDKernel",
-    "SGDState",
-    "SGDRecord",
-    "init_sgd",
-    "sgd_step",
-    "run_sgd",
-    "WidthSweep",
-    "sgd_width_sweep",
+    *aging.__all__, *integrators.__all__, *mlp.__all__, *models.__all__, *runs.__all__,
+    *sgd.__all__, *theory.__all__,
 ]
+
+from physjax.dynamics.aging import *  # noqa: E402, F403
+from physjax.dynamics.integrators import *  # noqa: E402, F403
+from physjax.dynamics.mlp import *  # noqa: E402, F403
+from physjax.dynamics.models import *  # noqa: E402, F403
+from physjax.dynamics.runs import *  # noqa: E402, F403
+from physjax.dynamics.sgd import *  # noqa: E402, F403
+from physjax.dynamics.theory import *  # noqa: E402, F403

@@ -36,6 +36,10 @@ import optax
 from physjax._checks import check_positive, check_positive_int
 from physjax._optional import require
 from physjax.experiments import ExperimentResult, register
+from physjax.experiments._ising_models import (
+    learned_vs_monte_carlo_summary,
+    plot_energy_and_magnetization,
+)
 
 # -------------------------------------------------------------------------- rbm-ising
 
@@ -103,18 +107,7 @@ def rbm_ising(key, *, L, temperatures, n_samples, burn_in, n_hidden, n_epochs, b
         "snapshots_rbm": np.asarray(snap[:, 0]).reshape(-1, L, L),
         "reconstruction_error": np.asarray(recon),
     }
-    rel_e = out["e_rbm"] / out["e_mc"] - 1
-    rel_m = out["abs_m_rbm"] / out["abs_m_mc"] - 1
-    summary = {}
-    for i, t in enumerate(temps):
-        summary[f"T={t:g}: e MC"] = float(out["e_mc"][i])
-        summary[f"T={t:g}: e RBM"] = float(out["e_rbm"][i])
-        summary[f"T={t:g}: |m| MC"] = float(out["abs_m_mc"][i])
-        summary[f"T={t:g}: |m| RBM"] = float(out["abs_m_rbm"][i])
-    summary["max |relative error| of e"] = float(np.max(np.abs(rel_e)))
-    summary["max |relative error| of |m|"] = float(np.max(np.abs(rel_m)))
-    summary["max |e MC - Kaufman| / se"] = float(np.max(np.abs(out["e_mc"] - kaufman)
-                                                        / out["e_mc_se"]))
+    summary = learned_vs_monte_carlo_summary(out, "rbm", "RBM")
     summary["seconds"] = time.perf_counter() - start
     return ExperimentResult(data=out, figure=_ising_figure(out), summary=summary)
 
@@ -127,23 +120,13 @@ def _chain_se(x, n_t):
 def _ising_figure(d):
     Figure = require("matplotlib.figure", by="physjax.experiments.boltzmann (figures)").Figure
 
-    from physjax.spins import CRITICAL_TEMPERATURE_2D as tc
 
     T, n_t = d["temperatures"], len(d["temperatures"])
     fig = Figure(figsize=(max(8.0, 1.3 * n_t), 6.4), layout="constrained")
     gs = fig.add_gridspec(3, 2 * n_t)
     ax_e = fig.add_subplot(gs[0, :n_t])
     ax_m = fig.add_subplot(gs[0, n_t:])
-    for ax, key, label in ((ax_e, "e", "energy per spin e"),
-                           (ax_m, "abs_m", r"$\langle|m|\rangle$")):
-        ax.errorbar(T, d[f"{key}_mc"], d[f"{key}_mc_se"], fmt="ko", ms=4, label="Monte Carlo")
-        ax.errorbar(T, d[f"{key}_rbm"], d[f"{key}_rbm_se"], fmt="s", ms=4, mfc="none",
-                    color="C3", label="RBM samples")
-        ax.axvline(tc, color="0.6", lw=0.8, ls=":")
-        ax.set(xlabel="T", ylabel=label)
-    ax_e.plot(T, d["kaufman_energy"], "k--", lw=0.8, label=f"Kaufman, L = {d['L']}")
-    ax_e.legend(fontsize=7)
-    ax_m.legend(fontsize=7)
+    plot_energy_and_magnetization(ax_e, ax_m, d, "rbm", "RBM")
     for i in range(n_t):
         for row, key, name in ((1, "snapshots_mc", "MC"), (2, "snapshots_rbm", "RBM")):
             ax = fig.add_subplot(gs[row, 2 * i: 2 * i + 2])

@@ -32,6 +32,10 @@ import numpy as np
 from physjax._checks import check_positive, check_positive_int
 from physjax._optional import require
 from physjax.experiments import ExperimentResult, register
+from physjax.experiments._ising_models import (
+    learned_vs_monte_carlo_summary,
+    plot_energy_and_magnetization,
+)
 
 
 @register(
@@ -108,18 +112,7 @@ def diffusion_ising(key, *, L, temperatures, n_samples, burn_in, channels, depth
         "loss": np.stack(losses),
         "t_min": t_min, "t_end": t_end, "horizon": horizon,
     }
-    rel_e = out["e_diffusion"] / out["e_mc"] - 1
-    rel_m = out["abs_m_diffusion"] / out["abs_m_mc"] - 1
-    summary = {}
-    for i, t in enumerate(temps):
-        summary[f"T={t:g}: e MC"] = float(out["e_mc"][i])
-        summary[f"T={t:g}: e diffusion"] = float(out["e_diffusion"][i])
-        summary[f"T={t:g}: |m| MC"] = float(out["abs_m_mc"][i])
-        summary[f"T={t:g}: |m| diffusion"] = float(out["abs_m_diffusion"][i])
-    summary["max |relative error| of e"] = float(np.max(np.abs(rel_e)))
-    summary["max |relative error| of |m|"] = float(np.max(np.abs(rel_m)))
-    summary["max |e MC - Kaufman| / se"] = float(np.max(np.abs(out["e_mc"] - kaufman)
-                                                        / out["e_mc_se"]))
+    summary = learned_vs_monte_carlo_summary(out, "diffusion", "diffusion")
     summary["seconds"] = time.perf_counter() - start
     return ExperimentResult(data=out, figure=_figure(out), summary=summary)
 
@@ -140,7 +133,6 @@ def _figure(d):
     Figure = require("matplotlib.figure",
                      by="physjax.experiments.diffusion_ising (figures)").Figure
 
-    from physjax.spins import CRITICAL_TEMPERATURE_2D as tc
 
     T, n_t = d["temperatures"], len(d["temperatures"])
     fig = Figure(figsize=(max(10.0, 2.2 * n_t + 4), 7.0), layout="constrained")
@@ -149,16 +141,7 @@ def _figure(d):
     ax_e = fig.add_subplot(gs[0, :third])
     ax_m = fig.add_subplot(gs[0, third:2 * third])
     ax_l = fig.add_subplot(gs[0, 2 * third:])
-    for ax, key, label in ((ax_e, "e", "energy per spin e"),
-                           (ax_m, "abs_m", r"$\langle|m|\rangle$")):
-        ax.errorbar(T, d[f"{key}_mc"], d[f"{key}_mc_se"], fmt="ko", ms=4, label="Monte Carlo")
-        ax.errorbar(T, d[f"{key}_diffusion"], d[f"{key}_diffusion_se"], fmt="s", ms=4,
-                    mfc="none", color="C3", label="diffusion samples")
-        ax.axvline(tc, color="0.6", lw=0.8, ls=":")
-        ax.set(xlabel="T", ylabel=label)
-    ax_e.plot(T, d["kaufman_energy"], "k--", lw=0.8, label=f"Kaufman, L = {d['L']}")
-    ax_e.legend(fontsize=7)
-    ax_m.legend(fontsize=7)
+    plot_energy_and_magnetization(ax_e, ax_m, d, "diffusion", "diffusion")
     for i in range(n_t):
         loss = d["loss"][i]
         w = max(1, loss.size // 50)

@@ -52,7 +52,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from physjax._checks import check_positive_int
+from physjax._checks import check_positive_int, check_sizes
 from physjax.experiments import ExperimentResult, register
 from physjax.experiments._hopfield_figures import (
     capacity_figure,
@@ -231,9 +231,7 @@ def hopfield_capacity(key, *, sizes, alphas, n_replicas, max_sweeps, success_ove
     from physjax.spins.hopfield import random_patterns
 
     start = time.perf_counter()
-    sizes = tuple(sorted(check_positive_int(n, "sizes", minimum=2) for n in sizes))
-    if not sizes:
-        raise ValueError("sizes must name at least one number of spins N")
+    sizes = check_sizes(sizes, "sizes", "number of spins N")
     R = check_positive_int(n_replicas, "n_replicas", minimum=2)
     max_sweeps = check_positive_int(max_sweeps, "max_sweeps")
     alpha = np.asarray(alphas, float)

@@ -34,7 +34,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from physjax._checks import check_choice, check_positive_int, check_temperature
+from physjax._checks import check_choice, check_positive_int, check_sizes, check_temperature
 from physjax.experiments import ExperimentResult, register
 
 #: Universal Binder cumulant at criticality of the periodic square lattice (Salas & Sokal 2000).
@@ -160,9 +160,7 @@ def ising(key, *, sizes, n_temperatures, t_min, t_max, n_critical, critical_wind
     from physjax.spins.observables import jackknife
 
     start = time.perf_counter()
-    sizes = tuple(sorted(check_positive_int(L, "sizes", minimum=2) for L in sizes))
-    if not sizes:
-        raise ValueError("sizes must name at least one lattice side L")
+    sizes = check_sizes(sizes, "sizes", "lattice side L")
     n_temperatures = check_positive_int(n_temperatures, "n_temperatures", minimum=2)
     n_replicas = check_positive_int(n_replicas, "n_replicas", minimum=2)
     check_temperature(np.array([t_min, t_max]), "t_min/t_max")

@@ -29,7 +29,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from physjax._checks import check_positive_int
+from physjax._checks import check_positive_int, check_sizes
 from physjax.experiments import ExperimentResult, register
 
 #: β_c = 0.3750966(4) of the 3-D φ⁴ model at λ = 1.1 (Hasenbusch, J. Phys. A 32 (1999)
@@ -115,9 +115,7 @@ def phi4(key, *, sizes, n_kappas, kappa_window, n_chains, n_steps, burn_in, reco
     )
 
     start = time.perf_counter()
-    sizes = tuple(sorted(check_positive_int(L, "sizes", minimum=2) for L in sizes))
-    if not sizes:
-        raise ValueError("sizes must name at least one lattice side L")
+    sizes = check_sizes(sizes, "sizes", "lattice side L")
     n_kappas = check_positive_int(n_kappas, "n_kappas", minimum=2)
     n_chains = check_positive_int(n_chains, "n_chains")
     n_steps = check_positive_int(n_steps, "n_steps")
