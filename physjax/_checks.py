@@ -128,7 +128,9 @@ def check_shape(shape: Sequence[int], name: str = "shape", *, dims=(2, 3),
     return tuple(int(s) for s in shape)
 
 
-def check_choice(value, name: str, choices: Sequence[str]) -> str:
+def check_choice(value, name: str, choices: Sequence[str | None]) -> str | None:
+    """``value`` if it is one of ``choices`` (rule names; ``None`` where it is an option),
+    else a ``ValueError`` naming ``name``."""
     if value not in choices:
         raise ValueError(f"{name} must be one of {list(choices)}, got {value!r}")
     return value

@@ -6,8 +6,8 @@ public function's jaxtyping annotations (``Float[Array, "n n"]`` and friends, se
 ``physjax/_typing.py``) are checked on every call the suite makes; ``PHYSJAX_TEST_TYPECHECK=0``
 turns it off.  The policy (docs/ARCHITECTURE.md, "Types"):
 
-* **Public functions and methods only** -- names without a leading underscore, not nested
-  in another function.  Private helpers keep their annotations as documentation.
+* **Public functions and methods only** -- no leading underscore in the name, not nested in
+  another function, and (for module-level functions) not in a shared ``_``-module.  Private helpers keep their annotations as documentation.
 * **Results are checked strictly**: a result whose type, dtype kind or shape disagrees with
   the return annotation (or with the shapes the parameters bound) fails the call.
 * **Parameters defer to physjax's own validation.**  A call whose arguments break the
@@ -29,9 +29,14 @@ from beartype.roar import BeartypeCallHintViolation
 
 
 def _is_public(fn) -> bool:
+    """A public function or method: no part of its qualified name starts with ``_``, and a
+    module-level function does not live in a shared ``_``-module (``physjax._checks``
+    helpers are internal; methods of the public classes defined in ``_spring_core`` are not)."""
     qualname = getattr(fn, "__qualname__", "_")
-    return "<locals>" not in qualname and not any(
-        part.startswith("_") for part in qualname.split("."))
+    module = getattr(fn, "__module__", None) or "_"
+    if "<locals>" in qualname or any(part.startswith("_") for part in qualname.split(".")):
+        return False
+    return "." in qualname or not any(part.startswith("_") for part in module.split("."))
 
 
 def physjax_checker(fn):
