@@ -17,14 +17,15 @@ from __future__ import annotations
 
 import math
 import numbers
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from functools import partial
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
 import equinox as eqx
 import jax
 import jax.numpy as jnp
 import numpy as np
+from jax.typing import DTypeLike
 
 from physjax import _graph_build
 from physjax._checks import (
@@ -36,6 +37,19 @@ from physjax._checks import (
     is_concrete,
 )
 from physjax._optional import require
+from physjax._typing import (
+    Array,
+    ArrayLike,
+    Bool,
+    Float,
+    Int,
+    Key,
+    Num,
+    Real,
+    Scalar,
+    Shaped,
+    Size,
+)
 
 __all__ = [
     "BiconnectedBlock", "Graph", "check_connected", "connected_components", "degrees",
@@ -58,11 +72,12 @@ class Graph(eqx.Module):
     validated on construction (indices in range, no self loops, no duplicate edges).
     """
 
-    edges: jax.Array
+    edges: Int[Array, "e 2"]
     n_nodes: int = eqx.field(static=True)
-    positions: jax.Array | None = None
+    positions: Float[Array, "n d"] | None = None
 
-    def __init__(self, edges, n_nodes: int, positions=None):
+    def __init__(self, edges: Int[ArrayLike, "e 2"] | Sequence[Sequence[int]], n_nodes: Size,
+                 positions: Real[ArrayLike, "n d"] | Sequence[Sequence[Scalar]] | None = None):
         self.n_nodes = check_positive_int(n_nodes, "n_nodes")
         self.edges = check_edge_array(edges, self.n_nodes)
         self.positions = check_positions(positions, self.n_nodes)
@@ -110,7 +125,7 @@ def _edge_weights(graph, weights, name: str = "weights") -> jax.Array:
     return w
 
 
-def incidence_matrix(graph: Graph, dtype=None) -> jax.Array:
+def incidence_matrix(graph: Graph, dtype: DTypeLike | None = None) -> Shaped[Array, "e n"]:
     """Dense incidence matrix Δ, shape (n_edges, n_nodes): Δ[e, a] = +1, Δ[e, b] = −1.
 
     Every row sums to zero (Δ 1 = 0).  ``dtype`` defaults to JAX's default float.
@@ -126,7 +141,8 @@ def _incidence(edges, n_nodes, dtype):
     return d.at[e, edges[:, 0]].set(1).at[e, edges[:, 1]].set(-1)
 
 
-def edge_differences(graph: Graph, node_values, *, axis: int = -1) -> jax.Array:
+def edge_differences(graph: Graph, node_values: Num[ArrayLike, " ..."], *,
+                     axis: int = -1) -> Num[Array, " ..."]:
     """(Δ x)_e = x[a_e] − x[b_e] along the node axis ``axis`` (a gather, no dense Δ).
 
     With ``axis=-1`` leading axes are batch axes; ``axis=0`` maps node vectors of shape
@@ -143,7 +159,8 @@ def _differences(edges, x, axis):
     return jnp.take(x, edges[:, 0], axis=axis) - jnp.take(x, edges[:, 1], axis=axis)
 
 
-def node_divergence(graph: Graph, edge_values, *, axis: int = -1) -> jax.Array:
+def node_divergence(graph: Graph, edge_values: Num[ArrayLike, " ..."], *,
+                    axis: int = -1) -> Num[Array, " ..."]:
     """(Δᵀ f)_n = Σ_{e: a_e = n} f_e − Σ_{e: b_e = n} f_e, by a segment sum.
 
     The adjoint of :func:`edge_differences`: ⟨Δx, f⟩ = ⟨x, Δᵀf⟩.  For currents
@@ -163,7 +180,8 @@ def _divergence(edges, f, n_nodes, axis):
     return jnp.moveaxis(out, 0, axis)
 
 
-def laplacian(graph: Graph, weights) -> jax.Array:
+def laplacian(graph: Graph, weights: Real[ArrayLike, "*batch e"] | Sequence[Scalar]
+              ) -> Float[Array, "*batch n n"]:
     """Dense weighted Laplacian L = Δᵀ diag(w) Δ, shape (..., n_nodes, n_nodes).
 
     Built by scatter-adding w_e at (a, a), (b, b) and −w_e at (a, b), (b, a); leading
@@ -184,7 +202,8 @@ def _laplacian(edges, w, n_nodes):
     return out.at[..., rows, cols].add(vals)
 
 
-def laplacian_matvec(graph: Graph, weights, v) -> jax.Array:
+def laplacian_matvec(graph: Graph, weights: Real[ArrayLike, "*#batch e"] | Sequence[Scalar],
+                     v: Real[ArrayLike, "*#batch n"]) -> Float[Array, "*#batch n"]:
     """Matrix-free L(w) v = Δᵀ (w ⊙ Δ v); ``v`` has shape (..., n_nodes)."""
     w = _edge_weights(graph, weights)
     v = jnp.asarray(v)
@@ -199,7 +218,7 @@ def _matvec(edges, w, v, n_nodes):
 
 # ----------------------------------------------------------------------------- host side
 
-def degrees(graph: Graph) -> np.ndarray:
+def degrees(graph: Graph) -> Int[np.ndarray, " n"]:
     """Coordination number z_n (number of edges touching node n), shape (n_nodes,)."""
     e = _host_edges(graph, "graph", "degrees")
     return np.bincount(e.ravel(), minlength=graph.n_nodes)
@@ -219,7 +238,7 @@ def _components(n_nodes: int, edges: np.ndarray) -> tuple[int, np.ndarray]:
     return cc(adj, directed=False)
 
 
-def connected_components(graph: Graph) -> np.ndarray:
+def connected_components(graph: Graph) -> Int[np.ndarray, " n"]:
     """Component label of every node (0, 1, ...; node 0 is in component 0)."""
     e = _host_edges(graph, "graph", "connected_components")
     return _components(graph.n_nodes, e)[1]
@@ -271,8 +290,8 @@ def _pairs(*blocks) -> np.ndarray:
     return np.concatenate([np.stack([a.ravel(), b.ravel()], -1) for a, b in blocks])
 
 
-def square_grid(rows: int, cols: int | None = None, *, periodic: bool = False,
-                spacing: float = 1.0) -> Graph:
+def square_grid(rows: Size, cols: Size | None = None, *, periodic: bool = False,
+                spacing: Scalar = 1.0) -> Graph:
     """Square lattice of rows × cols nodes, node (r, c) → index r·cols + c at position
     spacing·(c, r).  Open: rows(cols−1) + cols(rows−1) edges; ``periodic=True`` wraps both
     directions (a torus, rows, cols ≥ 3; the positions stay those of the open lattice):
@@ -288,7 +307,7 @@ def square_grid(rows: int, cols: int | None = None, *, periodic: bool = False,
     return Graph(edges, rows * cols, spacing * np.stack([c, r], -1).astype(np.float64))
 
 
-def triangular_grid(rows: int, cols: int | None = None, *, spacing: float = 1.0) -> Graph:
+def triangular_grid(rows: Size, cols: Size | None = None, *, spacing: Scalar = 1.0) -> Graph:
     """Triangular lattice: ``rows`` rows of ``cols`` nodes, odd rows shifted by spacing/2,
     row separation spacing·√3/2, so every edge has length ``spacing``.  Node (r, c) has
     index r·cols + c; bulk coordination 6; rows(cols−1) + (rows−1)(2cols−1) edges."""
@@ -303,7 +322,7 @@ def triangular_grid(rows: int, cols: int | None = None, *, spacing: float = 1.0)
     return Graph(edges, rows * cols, spacing * pos)
 
 
-def random_regular(key, n_nodes: int, degree: int, *, max_tries: int = 1000) -> Graph:
+def random_regular(key: Key, n_nodes: Size, degree: Size, *, max_tries: int = 1000) -> Graph:
     """Connected random ``degree``-regular graph on ``n_nodes`` nodes (no positions).
 
     Samples ``networkx.random_regular_graph`` with seeds drawn from ``key`` and rejects
@@ -330,7 +349,7 @@ def random_regular(key, n_nodes: int, degree: int, *, max_tries: int = 1000) -> 
                        f"{max_tries} tries; increase degree or max_tries")
 
 
-def random_geometric(key, n_nodes: int, mean_coordination: float, *, dim: int = 2,
+def random_geometric(key: Key, n_nodes: Size, mean_coordination: Scalar, *, dim: Size = 2,
                      biconnected: bool = False) -> Graph:
     """Connected random geometric network with a prescribed mean coordination.
 
@@ -413,8 +432,8 @@ class BiconnectedBlock(NamedTuple):
     """
 
     graph: Graph
-    nodes: np.ndarray
-    edge_indices: np.ndarray
+    nodes: Int[np.ndarray, " n"]
+    edge_indices: Int[np.ndarray, " e"]
 
 
 def largest_biconnected_component(graph: Graph) -> BiconnectedBlock:
@@ -456,7 +475,10 @@ def largest_biconnected_component(graph: Graph) -> BiconnectedBlock:
     return BiconnectedBlock(sub, nodes, edge_indices)
 
 
-def from_edge_list(edges, n_nodes: int | None = None, *, positions=None) -> Graph:
+def from_edge_list(edges: Int[ArrayLike, "e 2"] | Sequence[Sequence[int]],
+                   n_nodes: Size | None = None, *,
+                   positions: Real[ArrayLike, "n d"] | Sequence[Sequence[Scalar]] | None = None
+                   ) -> Graph:
     """Graph from (a, b) pairs, keeping their order and orientation.
 
     ``n_nodes`` defaults to ``len(positions)`` or to 1 + the largest index.  Rejects
@@ -475,7 +497,8 @@ def from_edge_list(edges, n_nodes: int | None = None, *, positions=None) -> Grap
     return Graph(e, n_nodes, positions)
 
 
-def from_networkx(nx_graph, *, positions=None) -> Graph:
+def from_networkx(nx_graph: Any, *,
+                  positions: Real[ArrayLike, "n d"] | Mapping[Any, Any] | None = None) -> Graph:
     """Graph from an undirected simple ``networkx.Graph``; node i is the i-th node of
     ``nx_graph.nodes``.  ``positions`` is an array (n_nodes, dim) or a mapping node →
     coordinates; if None, the node attribute ``"pos"`` is used when present."""
@@ -506,7 +529,7 @@ def from_networkx(nx_graph, *, positions=None) -> Graph:
     return Graph(edges, len(nodes), positions)
 
 
-def to_networkx(graph: Graph):
+def to_networkx(graph: Graph) -> Any:
     """``networkx.Graph`` with nodes 0..n_nodes−1 (attribute ``"pos"`` when the graph has
     positions) and edges carrying their index in ``graph.edges`` as attribute ``"index"``."""
     nx = require("networkx", by="physjax.graphs.to_networkx")
@@ -520,7 +543,9 @@ def to_networkx(graph: Graph):
     return g
 
 
-def remove_edges(graph: Graph, edge_indices) -> Graph:
+def remove_edges(graph: Graph,
+                 edge_indices: Int[ArrayLike, " ..."] | Bool[ArrayLike, " e"] | Sequence[int]
+                 ) -> Graph:
     """Graph without the edges ``edge_indices`` (integer indices, or a boolean mask of
     length n_edges); the other edges keep their order, nodes and positions are kept.
     The result may be disconnected: see :func:`check_connected`."""

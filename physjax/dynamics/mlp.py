@@ -20,16 +20,18 @@ number of *active* parameters (:func:`mlp_parameter_count`;
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
+from typing import Any
 
 import equinox as eqx
 import jax
 import jax.numpy as jnp
 import numpy as np
-from jax import Array
 from jax.flatten_util import ravel_pytree
+from jax.typing import DTypeLike
 
 from physjax._checks import check_positive_int, is_concrete
+from physjax._typing import Array, ArrayLike, Float, Int, Key, Real, Scalar
 from physjax.dynamics._common import check_activation
 
 __all__ = ["MaskedMLP", "masked_mlp", "embed_mlp", "mlp_parameter_count"]
@@ -81,7 +83,7 @@ class MaskedMLP(eqx.Module):
                                      (w, rows.astype(layer.bias.dtype))))
         return tuple(masks)
 
-    def flat_parameters(self) -> Array:
+    def flat_parameters(self) -> Float[Array, " p"]:
         """All weights and biases as one vector (``ravel_pytree(layers)``, length fixed by
         ``max_width``; switched-off entries are 0)."""
         return ravel_pytree(self.layers)[0]
@@ -130,9 +132,9 @@ def _linear(weight, bias):
     return eqx.tree_at(lambda n: (n.weight, n.bias), shape, (weight, bias))
 
 
-def masked_mlp(key: Array, in_size: int, out_size: int, max_width: int, width, *,
-               depth: int = 1, activation: Callable = jax.nn.relu,
-               dtype=None) -> MaskedMLP:
+def masked_mlp(key: Key, in_size: int, out_size: int, max_width: int, width: Scalar, *,
+               depth: int = 1, activation: Callable[..., Any] = jax.nn.relu,
+               dtype: DTypeLike | None = None) -> MaskedMLP:
     """A :class:`MaskedMLP` whose active weights and biases follow Equinox's default
     initialization of a width-``width`` network (:math:`U(\\pm1/\\sqrt{\\text{fan-in}})`,
     fan-in = ``in_size`` for the first layer, ``width`` after it); ``width`` may be traced
@@ -172,7 +174,7 @@ def _apply_mask(net: MaskedMLP) -> MaskedMLP:
 
 
 def embed_mlp(mlp: eqx.nn.MLP, max_width: int, *,
-              activation: Callable | None = None) -> MaskedMLP:
+              activation: Callable[..., Any] | None = None) -> MaskedMLP:
     """Embed an ``eqx.nn.MLP`` of hidden width ``w <= max_width`` (with biases) into a
     :class:`MaskedMLP` of ``max_width`` units, zero-padded; same outputs.  ``activation``:
     the elementwise activation the MLP was built with (default ``jax.nn.relu``, Equinox's
@@ -196,13 +198,18 @@ def embed_mlp(mlp: eqx.nn.MLP, max_width: int, *,
     return MaskedMLP(tuple(layers), mask, activation)
 
 
-def mlp_parameter_count(in_size: int, out_size: int, width, *, depth: int = 1):
+def mlp_parameter_count(in_size: int, out_size: int,
+                        width: Real[ArrayLike, "*g"] | Sequence[Scalar], *,
+                        depth: int = 1) -> Int[np.ndarray, "*g"] | np.integer:
     """Number of weights and biases of an MLP of hidden width ``width`` (an int or an
     array of widths): :math:`(d_{in}+1)w + (depth-1)(w+1)w + (w+1)d_{out}`."""
     in_size = check_positive_int(in_size, "in_size")
     out_size = check_positive_int(out_size, "out_size")
     depth = check_positive_int(depth, "depth")
-    w = np.asarray(width, dtype=np.int64)
+    w = np.asarray(width)
+    if not (np.issubdtype(w.dtype, np.integer) or np.all(w == np.round(w))):
+        raise TypeError(f"width must hold integers (numbers of hidden units), got {width}")
+    w = w.astype(np.int64)
     if np.any(w < 1):
         raise ValueError(f"width must be >= 1, got {width}")
     return (in_size + 1) * w + (depth - 1) * (w + 1) * w + (w + 1) * out_size

@@ -17,13 +17,11 @@ modules; the physics and the notation are documented in :mod:`physjax.networks.s
 from __future__ import annotations
 
 import equinox as eqx
-import jax
 import jax.numpy as jnp
 
 from physjax import graphs as _graphs
 from physjax._checks import check_finite
-
-Array = jax.Array
+from physjax._typing import Array, Float
 
 
 class SpringNetwork(eqx.Module):
@@ -37,11 +35,11 @@ class SpringNetwork(eqx.Module):
     """
 
     graph: _graphs.Graph
-    rest_lengths: Array
-    box: Array | None = None
+    rest_lengths: Float[Array, " e"]
+    box: Float[Array, " d"] | None = None
 
     @property
-    def positions(self) -> Array:
+    def positions(self) -> Float[Array, "*batch n d"]:
         return self.graph.positions
 
     @property

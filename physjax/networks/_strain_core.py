@@ -24,14 +24,13 @@ import jax.numpy as jnp
 import numpy as np
 
 from physjax._checks import check_positive, is_concrete
+from physjax._typing import Array, Float, Int
 from physjax.networks import _cg
 from physjax.networks import _small_linalg as _sl
 from physjax.networks import _spring_banded as _banded
 from physjax.networks import _spring_core as _spc
 from physjax.networks import solvers as _solvers
 from physjax.networks import spring as _sp
-
-Array = jax.Array
 
 
 class StrainTask(eqx.Module):
@@ -45,11 +44,11 @@ class StrainTask(eqx.Module):
         desired: ``(n_examples, n_pairs)`` desired target strains (0 elsewhere).
     """
 
-    pairs: Array
-    sources: Array
-    targets: Array
-    inputs: Array
-    desired: Array
+    pairs: Int[Array, "p 2"]
+    sources: Float[Array, "k p"]
+    targets: Float[Array, "k p"]
+    inputs: Float[Array, "k p"]
+    desired: Float[Array, "k p"]
 
     @property
     def n_examples(self) -> int:
@@ -66,10 +65,10 @@ class LinearResponse(NamedTuple):
         offset_strains: :math:`P y_0`, the pair strains with nothing imposed.
     """
 
-    basis: Array
-    offset: Array
-    compliance: Array
-    offset_strains: Array
+    basis: Float[Array, "p nd"]
+    offset: Float[Array, " nd"]
+    compliance: Float[Array, "p p"]
+    offset_strains: Float[Array, " p"]
 
 
 # --------------------------------------------------------------------------- input checks

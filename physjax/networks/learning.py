@@ -64,6 +64,7 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 
+from physjax import graphs as _graphs
 from physjax._checks import (
     check_choice,
     check_finite,
@@ -71,6 +72,7 @@ from physjax._checks import (
     check_positive_int,
     is_concrete,
 )
+from physjax._typing import Array, ArrayLike, Float, Real, Scalar
 from physjax.networks import _spring_core as _spc
 from physjax.networks import _strain_core as _stc
 from physjax.networks import resistor as _res
@@ -97,6 +99,15 @@ __all__ = [
 RULES = ("double_optimization", "coupled_learning", "equilibrium_propagation")
 NUDGES = ("positive", "negative", "centred")
 PyTree = Any
+SolverLike = _res.SolverLike
+CurrentFn = _res.CurrentFn
+Graph = _graphs.Graph
+#: A network of either kind and its task.
+Network = _graphs.Graph | _sp.SpringNetwork
+Task = _res.ResistorTask | _st.StrainTask
+#: The descent direction of a rule: one array (conductances, stiffnesses) or, for springs,
+#: the pair (stiffnesses, rest lengths).
+Direction = Float[Array, " e"] | tuple[Float[Array, " e"], Float[Array, " e"]]
 
 
 # --------------------------------------------------------------------------- the protocol
@@ -194,7 +205,7 @@ SPRING = NetworkKind(
 )
 
 
-def kind_of(network, task) -> NetworkKind:
+def kind_of(network: Network, task: Task) -> NetworkKind:
     """The :class:`NetworkKind` of a (network, task) pair, read off the task type."""
     if isinstance(task, _res.ResistorTask):
         return RESISTOR
@@ -258,9 +269,14 @@ def _direction_jit(kind_name, rule, nudge, network, theta, task, eta, lam, solve
                       initial, rtol)
 
 
-def learning_direction(rule, network, parameters, task, *, eta=None, nudge="centred",
-                       energy_regularization=0.0, rest_lengths=None, solver="auto",
-                       current=None, initial=None, rtol=None, check=True):
+def learning_direction(rule: str, network: Network, parameters: Real[ArrayLike, " e"],
+                       task: Task, *, eta: Scalar | None = None, nudge: str = "centred",
+                       energy_regularization: Scalar = 0.0,
+                       rest_lengths: Real[ArrayLike, " e"] | None = None,
+                       solver: SolverLike = "auto", current: CurrentFn | None = None,
+                       initial: PyTree = None, rtol: float | None = None,
+                       check: bool = True,
+                       ) -> tuple[Float[Array, ""], Direction, PyTree]:
     r"""One rule's descent direction :math:`g` and the cost at ``parameters``: returns
     ``(C, g, warm)`` (``warm``: the free voltages of a resistor network, the
     :class:`~physjax.networks.strain.LinearResponse` of a spring network).  The update is
@@ -282,8 +298,13 @@ def learning_direction(rule, network, parameters, task, *, eta=None, nudge="cent
                           solver, current, initial, rtol)
 
 
-def double_optimization_gradient(graph, conductances, task, *, solver="auto", current=None,
-                                 initial=None, check=True):
+def double_optimization_gradient(graph: Graph, conductances: Real[ArrayLike, " e"],
+                                 task: _res.ResistorTask, *, solver: SolverLike = "auto",
+                                 current: CurrentFn | None = None,
+                                 initial: Real[ArrayLike, "ex n"] | None = None,
+                                 check: bool = True,
+                                 ) -> tuple[Float[Array, ""], Float[Array, " e"],
+                                            Float[Array, "ex n"]]:
     r""":math:`\nabla_k C` of a resistor network through the free state (adjoint method);
     returns ``(C, grad, V_F)`` (:func:`physjax.networks.resistor.cost_gradient`)."""
     if check:
@@ -292,7 +313,9 @@ def double_optimization_gradient(graph, conductances, task, *, solver="auto", cu
                               current=current, initial=initial, check=False)
 
 
-def contrast(graph, conductances, task, eta, *, solver="auto", current=None):
+def contrast(graph: Graph, conductances: Real[ArrayLike, " e"], task: _res.ResistorTask,
+             eta: Scalar, *, solver: SolverLike = "auto",
+             current: CurrentFn | None = None) -> Float[Array, ""]:
     r"""Contrast :math:`\mathcal C_\eta = [P(V^C) - P(V^F)]/\eta` (hard clamp), averaged over
     examples; non-negative because :math:`V^F` minimizes :math:`P` with only the sources
     fixed."""
@@ -303,8 +326,11 @@ def contrast(graph, conductances, task, eta, *, solver="auto", current=None):
     return jnp.mean(p(eq.clamp(eta)) - p(eq.free)) / eta
 
 
-def contrast_gradient(graph, conductances, task, eta, *, solver="auto", current=None,
-                      initial=None, check=True):
+def contrast_gradient(graph: Graph, conductances: Real[ArrayLike, " e"],
+                      task: _res.ResistorTask, eta: Scalar, *, solver: SolverLike = "auto",
+                      current: CurrentFn | None = None,
+                      initial: Real[ArrayLike, "ex n"] | None = None,
+                      check: bool = True) -> Float[Array, " e"]:
     r"""Partial :math:`\partial_k \mathcal C_\eta = [\partial_k P(V^C) - \partial_k P(V^F)]/
     \eta` at fixed states (what each edge can measure locally)."""
     if check:
@@ -315,15 +341,21 @@ def contrast_gradient(graph, conductances, task, eta, *, solver="auto", current=
     return g / RESISTOR.coupled_scale
 
 
-def coupled_learning_update(graph, conductances, task, eta, **kwargs):
+def coupled_learning_update(graph: Graph, conductances: Real[ArrayLike, " e"],
+                            task: _res.ResistorTask, eta: Scalar,
+                            **kwargs: Any) -> Float[Array, " e"]:
     r"""Coupled-learning update per unit learning rate,
     :math:`\Delta k_e/\alpha = -\frac1\eta[(\Delta V_e^C)^2 - (\Delta V_e^F)^2]` (seed 000;
     :math:`-2\,\partial_k \mathcal C_\eta`, which for nonlinear edges uses the co-content)."""
     return -2.0 * contrast_gradient(graph, conductances, task, eta, **kwargs)
 
 
-def equilibrium_propagation_gradient(graph, conductances, task, beta, *, nudge="centred",
-                                     solver="auto", current=None, initial=None, check=True):
+def equilibrium_propagation_gradient(graph: Graph, conductances: Real[ArrayLike, " e"],
+                                     task: _res.ResistorTask, beta: Scalar, *,
+                                     nudge: str = "centred", solver: SolverLike = "auto",
+                                     current: CurrentFn | None = None,
+                                     initial: Real[ArrayLike, "ex n"] | None = None,
+                                     check: bool = True) -> Float[Array, " e"]:
     r"""Equilibrium-propagation estimate of :math:`\nabla_k C` from nudged states
     (``nudge`` = ``"positive"``, ``"negative"`` or ``"centred"``)."""
     check_choice(nudge, "nudge", NUDGES)
@@ -359,12 +391,12 @@ class TrainResult(NamedTuple):
     rest_lengths: jax.Array | None = None
 
     @property
-    def conductances(self) -> jax.Array:
+    def conductances(self) -> PyTree:
         """The final conductances (resistor networks)."""
         return self.parameters
 
     @property
-    def stiffnesses(self) -> jax.Array:
+    def stiffnesses(self) -> Float[Array, "*batch e"]:
         """The final stiffnesses (spring networks)."""
         return self.parameters[0] if isinstance(self.parameters, tuple) else self.parameters
 
@@ -379,13 +411,15 @@ class _Hyper(NamedTuple):
     k_max: jax.Array
 
 
-def train(network, parameters, task, *, rule: str = "double_optimization",
-          n_steps: int = 1000, learning_rate=0.1,
-          optimizer: optax.GradientTransformation | None = None, eta=None,
-          nudge: str = "centred", energy_regularization=0.0, k_min=1e-3, k_max=1e3,
-          learn_rest_lengths: bool = False, rest_lengths=None,
-          record_every: int | None = None, solver="auto", current=None,
-          rtol: float | None = None, check: bool = True) -> TrainResult:
+def train(network: Network, parameters: Real[ArrayLike, " e"], task: Task, *,
+          rule: str = "double_optimization", n_steps: int = 1000,
+          learning_rate: Scalar = 0.1, optimizer: optax.GradientTransformation | None = None,
+          eta: Scalar | None = None, nudge: str = "centred",
+          energy_regularization: Scalar = 0.0, k_min: Scalar = 1e-3, k_max: Scalar = 1e3,
+          learn_rest_lengths: bool = False, rest_lengths: Real[ArrayLike, " e"] | None = None,
+          record_every: int | None = None, solver: SolverLike = "auto",
+          current: CurrentFn | None = None, rtol: float | None = None,
+          check: bool = True) -> TrainResult:
     r"""Train a resistor or spring network with one rule for ``n_steps`` in ``lax.scan``.
 
     ``network`` and ``task``: a :class:`~physjax.graphs.Graph` and a

@@ -35,7 +35,8 @@ from the lowest :math:`N_m` modes.
 
 from __future__ import annotations
 
-from typing import NamedTuple
+from collections.abc import Sequence
+from typing import Any, NamedTuple
 
 import equinox as eqx
 import jax
@@ -44,6 +45,10 @@ import optax
 
 from physjax import graphs as _graphs
 from physjax._checks import check_finite, check_positive_int
+from physjax._typing import Array, ArrayLike, Bool, Float, Key, Real, Scalar, Shaped
+
+#: A periodic box: side lengths, shape ``(d,)``.
+Box = Real[ArrayLike, " d"] | Sequence[float]
 
 __all__ = [
     "DESCENT",
@@ -96,7 +101,8 @@ def _check_inputs(vectors, positions, box):
     return v, x, box
 
 
-def spread_functional(modes, positions, *, box=None) -> jax.Array:
+def spread_functional(modes: Float[ArrayLike, "dof m"], positions: Real[ArrayLike, "n d"], *,
+                      box: Box | None = None) -> Float[Array, ""]:
     r""":math:`\Omega = \sum_i(\psi_i^\top R^2\psi_i - (\psi_i^\top R\psi_i)^2)` of the
     columns of ``modes`` (``(n_dof, n)``, node-major), node ``positions`` ``(n_nodes, d)``;
     the Resta form in a periodic ``box``."""
@@ -115,10 +121,12 @@ class LocalizedBasis(NamedTuple):
     spread: jax.Array
 
 
-def maximally_localized_basis(key, modes, positions, *, n_steps: int = 200, box=None,
+def maximally_localized_basis(key: Key, modes: Float[ArrayLike, "dof m"],
+                              positions: Real[ArrayLike, "n d"], *, n_steps: int = 200,
+                              box: Box | None = None,
                               optimizer: optax.GradientTransformation | None = None,
                               recentre_every: int = 50,
-                              initial_rotation_scale: float = 0.0) -> LocalizedBasis:
+                              initial_rotation_scale: Scalar = 0.0) -> LocalizedBasis:
     r"""Minimize the spread :math:`\Omega` over rotations of the input ``modes`` (module docs).
 
     ``modes`` (n_dof, n) must be orthonormal columns (e.g. from ``eigh``).  ``key`` draws a
@@ -199,7 +207,7 @@ def _localize(v, x, box, u0, mask, opt, n_steps, recentre_every):
     return run(u0)
 
 
-def node_weights(vectors, n_nodes: int) -> jax.Array:
+def node_weights(vectors: Float[ArrayLike, "dof m"], n_nodes: int) -> Float[Array, "m n"]:
     r"""Per-node values of mode vectors (``(n_dof, n)`` -> ``(n, n_nodes)``): the signed
     value for one degree of freedom per node, :math:`|\psi_{node}|` for d per node."""
     n_nodes = check_positive_int(n_nodes, "n_nodes")
@@ -213,7 +221,8 @@ def node_weights(vectors, n_nodes: int) -> jax.Array:
     return jnp.linalg.norm(v.T.reshape(v.shape[1], n_nodes, comp), axis=-1)
 
 
-def binarize_modes(vectors, n_nodes: int, *, threshold: float = 0.5) -> jax.Array:
+def binarize_modes(vectors: Float[ArrayLike, "dof m"], n_nodes: int, *,
+                   threshold: Scalar = 0.5) -> Bool[Array, "m n"]:
     r"""Binarized modes, ``(n, n_nodes)`` booleans: node in the region of mode i when its
     value, signed towards the mode's peak, is at least ``threshold`` times the peak
     :math:`\max|\psi_{node}|`."""
@@ -223,7 +232,7 @@ def binarize_modes(vectors, n_nodes: int, *, threshold: float = 0.5) -> jax.Arra
     return w * jnp.sign(peak) >= threshold * jnp.abs(peak)
 
 
-def boundary_edges(graph: _graphs.Graph, binary) -> jax.Array:
+def boundary_edges(graph: _graphs.Graph, binary: Shaped[ArrayLike, "m n"]) -> Bool[Array, "m e"]:
     """Edges joining nodes on different sides of each binarized mode: ``(n, n_edges)``."""
     b = jnp.asarray(binary)
     if b.ndim != 2 or b.shape[1] != graph.n_nodes:
@@ -233,9 +242,10 @@ def boundary_edges(graph: _graphs.Graph, binary) -> jax.Array:
     return b[:, e[:, 0]] != b[:, e[:, 1]]
 
 
-def boundary_frequency(key, graph: _graphs.Graph, modes, positions, max_modes: int, *,
-                       box=None, threshold: float = 0.5, n_steps: int = 100,
-                       **localize_kw) -> tuple[jax.Array, jax.Array]:
+def boundary_frequency(key: Key, graph: _graphs.Graph, modes: Float[ArrayLike, "dof _m"],
+                       positions: Real[ArrayLike, "n d"], max_modes: int, *,
+                       box: Box | None = None, threshold: Scalar = 0.5, n_steps: int = 100,
+                       **localize_kw: Any) -> tuple[Float[Array, " e"], Bool[Array, "mm e"]]:
     r"""Weighted boundary frequency :math:`f_e = \sum_{N_m=1}^{M} n_e(N_m)/\sqrt{N_m}` and the
     combined boundary masks :math:`n_e(N_m)` (``(M, n_edges)``), localizing the lowest
     :math:`N_m` columns of ``modes`` for every :math:`N_m \le M` = ``max_modes``."""

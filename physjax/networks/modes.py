@@ -20,6 +20,9 @@ alone, independently of automatic differentiation.
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from typing import Any
+
 import equinox as eqx
 import jax
 import jax.numpy as jnp
@@ -27,8 +30,14 @@ import numpy as np
 
 from physjax import graphs as _graphs
 from physjax._checks import check_finite, check_nonnegative
+from physjax._typing import Array, ArrayLike, Float, Indices, Int, Real, Scalar
 from physjax.curvature import hvp_fn
 from physjax.networks import resistor as _res
+
+Graph = _graphs.Graph
+ResistorTask = _res.ResistorTask
+SolverLike = _res.SolverLike
+CurrentFn = _res.CurrentFn
 
 __all__ = [
     "cost_hessian",
@@ -60,7 +69,9 @@ def _residual_jacobian(graph, k, task, solver, current):
     return jax.jacfwd(residuals)(k)
 
 
-def cost_hessian(graph, conductances, task, *, solver="dense", current=None):
+def cost_hessian(graph: Graph, conductances: Real[ArrayLike, " e"], task: ResistorTask, *,
+                 solver: SolverLike = "dense",
+                 current: CurrentFn | None = None) -> Float[Array, "e e"]:
     r"""Dense cost Hessian :math:`\partial^2 C/\partial k_i\partial k_j` by ``jax.hessian``
     (forward over reverse through the implicit solve), compiled as one program (op-by-op
     evaluation is ~100x slower) once per graph, task nodes and solver; for small
@@ -70,7 +81,9 @@ def cost_hessian(graph, conductances, task, *, solver="dense", current=None):
                          _res.resolve_solver(solver, graph, task), current)
 
 
-def cost_hvp_fn(graph, conductances, task, *, solver="auto", current=None, mode="fwd-rev"):
+def cost_hvp_fn(graph: Graph, conductances: Real[ArrayLike, " e"], task: ResistorTask, *,
+                solver: SolverLike = "auto", current: CurrentFn | None = None,
+                mode: str = "fwd-rev") -> Callable[[Float[Array, " e"]], Float[Array, " e"]]:
     r"""Matrix-free cost-Hessian-vector product :math:`v \mapsto \mathcal H v` for large
     networks (forward-over-reverse through the solve by default), jit-compiled; feed it to
     :func:`physjax.curvature.lanczos` for the stiff directions."""
@@ -80,20 +93,24 @@ def cost_hvp_fn(graph, conductances, task, *, solver="auto", current=None, mode=
     return hvp_fn(fn, jnp.asarray(conductances), mode=mode)
 
 
-def residual_jacobian(graph, conductances, task, *, solver="dense", current=None):
+def residual_jacobian(graph: Graph, conductances: Real[ArrayLike, " e"], task: ResistorTask,
+                      *, solver: SolverLike = "dense",
+                      current: CurrentFn | None = None) -> Float[Array, "_r e"]:
     r""":math:`J = \partial r/\partial k`, shape ``(n_examples * n_targets, n_edges)``."""
     _res.check_network(graph, conductances, task)
     return _residual_jacobian(graph, jnp.asarray(conductances), task,
                               _res.resolve_solver(solver, graph, task), current)
 
 
-def gauss_newton_hessian(graph, conductances, task, **kwargs):
+def gauss_newton_hessian(graph: Graph, conductances: Real[ArrayLike, " e"],
+                         task: ResistorTask, **kwargs: Any) -> Float[Array, "e e"]:
     r"""Gauss--Newton part :math:`J^\top J / n_{examples}` of the cost Hessian."""
     j = residual_jacobian(graph, conductances, task, **kwargs)
     return j.T @ j / task.n_examples
 
 
-def cost_hessian_from_green(graph, conductances, task):
+def cost_hessian_from_green(graph: Graph, conductances: Real[ArrayLike, " e"],
+                            task: ResistorTask) -> Float[Array, "e e"]:
     r"""Gauss--Newton cost Hessian of a linear network from its Green's function:
     :math:`\frac1n\sum_{\mu T} (\Delta G e_T)_i (\Delta V^F_\mu)_i (\Delta G e_T)_j
     (\Delta V^F_\mu)_j` with :math:`G = H_{ff}^{-1}` -- four powers of :math:`H^{-1}`.
@@ -116,7 +133,8 @@ def cost_hessian_from_green(graph, conductances, task):
     return j.T @ j / task.n_examples
 
 
-def physical_hessian_spectrum(graph, conductances, fixed_nodes=()):
+def physical_hessian_spectrum(graph: Graph, conductances: Real[ArrayLike, " e"],
+                              fixed_nodes: Indices = ()) -> Float[Array, " _m"]:
     r"""Eigenvalues (ascending) of the physical Hessian: the Laplacian :math:`H` if
     ``fixed_nodes`` is empty (one zero mode per connected component), else :math:`H_{ff}`."""
     _res.check_network(graph, conductances)
@@ -126,7 +144,8 @@ def physical_hessian_spectrum(graph, conductances, fixed_nodes=()):
     return jnp.linalg.eigvalsh(_res.reduced_hessian(graph, k, tuple(fixed_nodes)))
 
 
-def count_stiff_modes(eigenvalues, relative_threshold: float = 1e-6) -> jax.Array:
+def count_stiff_modes(eigenvalues: Real[ArrayLike, "*shape"],
+                      relative_threshold: Scalar = 1e-6) -> Int[Array, ""]:
     r"""Number of eigenvalues above ``relative_threshold`` times the largest magnitude."""
     ev = jnp.asarray(check_finite(eigenvalues, "eigenvalues"))
     check_nonnegative(relative_threshold, "relative_threshold")

@@ -27,7 +27,8 @@ of FIRE steps, so a packing of N particles costs O(N) per step.
 from __future__ import annotations
 
 import math
-from typing import NamedTuple
+from collections.abc import Callable
+from typing import Any, NamedTuple
 
 import jax
 import jax.numpy as jnp
@@ -36,6 +37,7 @@ import numpy as np
 from physjax import _graph_build
 from physjax import graphs as _graphs
 from physjax._checks import check_finite, check_key, check_positive, check_positive_int
+from physjax._typing import Array, ArrayLike, Float, Int, Key, Real, Scalar
 from physjax.networks import _spring_core as _spc
 from physjax.networks import spring as _sp
 
@@ -51,7 +53,6 @@ __all__ = [
     "soft_sphere_energy",
 ]
 
-Array = jax.Array
 
 
 class FireResult(NamedTuple):
@@ -65,11 +66,12 @@ class FireResult(NamedTuple):
     converged: Array
 
 
-def fire_minimize(energy_fn, x0, *, dt: float = 0.05, dt_max: float | None = None,
-                  force_tol: float | None = None, max_steps: int = 20_000, n_min: int = 5,
-                  f_inc: float = 1.1, f_dec: float = 0.5, alpha_start: float = 0.1,
-                  f_alpha: float = 0.99, max_step: float | None = None,
-                  max_displacement: float | None = None) -> FireResult:
+def fire_minimize(energy_fn: Callable[..., Any], x0: Real[ArrayLike, "*shape"], *,
+                  dt: Scalar = 0.05, dt_max: Scalar | None = None,
+                  force_tol: Scalar | None = None, max_steps: int = 20_000, n_min: int = 5,
+                  f_inc: Scalar = 1.1, f_dec: Scalar = 0.5, alpha_start: Scalar = 0.1,
+                  f_alpha: Scalar = 0.99, max_step: Scalar | None = None,
+                  max_displacement: Scalar | None = None) -> FireResult:
     r"""FIRE minimization of ``energy_fn(x)`` from ``x0`` (any array shape; unit masses).
 
     Each step: :math:`P = F\cdot v`; if :math:`P > 0` for more than ``n_min`` steps,
@@ -144,8 +146,8 @@ class Packing(NamedTuple):
     packing_fraction: float
 
 
-def bidisperse_radii(n_particles: int, *, ratio: float = 1.4, small_fraction: float = 0.5,
-                     small_radius: float = 0.5) -> np.ndarray:
+def bidisperse_radii(n_particles: int, *, ratio: Scalar = 1.4, small_fraction: Scalar = 0.5,
+                     small_radius: Scalar = 0.5) -> Float[np.ndarray, " n"]:
     """Radii: the first ``round(small_fraction n)`` particles ``small_radius``, the others
     ``ratio * small_radius`` (ratio 1.4 avoids crystallization in 2-D)."""
     n = check_positive_int(n_particles, "n_particles", minimum=2)
@@ -160,8 +162,11 @@ def _volume(radii, dim):
     return float(np.sum(math.pi ** (dim / 2) / math.gamma(dim / 2 + 1) * radii**dim))
 
 
-def soft_sphere_energy(positions, radii, box, *, periodic: bool = True, pairs=None,
-                       pair_mask=None, epsilon: float = 1.0) -> Array:
+def soft_sphere_energy(positions: Real[ArrayLike, "n d"], radii: Real[ArrayLike, " n"],
+                       box: Real[ArrayLike, " d"] | Scalar, *, periodic: bool = True,
+                       pairs: Int[ArrayLike, "q 2"] | None = None,
+                       pair_mask: Real[ArrayLike, " q"] | None = None,
+                       epsilon: Scalar = 1.0) -> Float[Array, ""]:
     r"""Harmonic soft-sphere energy :math:`\sum_{i<j}\tfrac\epsilon2(1-r_{ij}/\sigma_{ij})^2`
     over overlapping pairs (all pairs, or the candidate ``pairs`` with 0/1 ``pair_mask``);
     in an open box each particle also overlaps the walls :math:`x_\alpha = 0, L_\alpha`
@@ -223,10 +228,11 @@ _energy_grad_jit = jax.jit(lambda x, r, box, pairs, mask, periodic: jax.value_an
     static_argnums=5)
 
 
-def jammed_packing(key, n_particles: int, *, dim: int = 2, packing_fraction: float | None
-                   = None, periodic: bool = True, radii=None, force_tol: float | None = None,
+def jammed_packing(key: Key, n_particles: int, *, dim: int = 2,
+                   packing_fraction: Scalar | None = None, periodic: bool = True,
+                   radii: Real[ArrayLike, " n"] | None = None, force_tol: Scalar | None = None,
                    chunk_steps: int = 2000, max_chunks: int = 200,
-                   skin: float = 0.3) -> Packing:
+                   skin: Scalar = 0.3) -> Packing:
     """Relaxed soft-sphere packing at ``packing_fraction`` (default 0.90 in 2-D, 0.72 in
     3-D, both well above jamming) from uniform random positions drawn with ``key``.
 
@@ -317,7 +323,7 @@ def contact_network(packing: Packing) -> _sp.SpringNetwork:
     return _sp.spring_network(graph, box=box if packing.periodic else None)
 
 
-def prune_to_coordination(key, network: _sp.SpringNetwork, mean_coordination: float, *,
+def prune_to_coordination(key: Key, network: _sp.SpringNetwork, mean_coordination: Scalar, *,
                           min_degree: int | None = None, check_rigidity: bool = True,
                           max_tries: int = 20) -> _sp.SpringNetwork:
     """Remove random bonds (one pass over a random order; a bond goes only if both its
@@ -367,9 +373,9 @@ def prune_to_coordination(key, network: _sp.SpringNetwork, mean_coordination: fl
                        f"in {max_tries} random prunings; raise mean_coordination")
 
 
-def jammed_network(key, n_particles: int, mean_coordination: float | None = None, *,
-                   dim: int = 2, packing_fraction: float | None = None,
-                   periodic: bool = True, **packing_kw) -> _sp.SpringNetwork:
+def jammed_network(key: Key, n_particles: int, mean_coordination: Scalar | None = None, *,
+                   dim: int = 2, packing_fraction: Scalar | None = None,
+                   periodic: bool = True, **packing_kw: Any) -> _sp.SpringNetwork:
     """:func:`jammed_packing` -> :func:`contact_network` -> :func:`prune_to_coordination`
     (skipped if ``mean_coordination`` is None).  The network has at most ``n_particles``
     nodes (rattlers removed).

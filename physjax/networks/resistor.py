@@ -40,7 +40,7 @@ function theorem.
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
 import equinox as eqx
 import jax
@@ -56,6 +56,7 @@ from physjax._checks import (
     check_positive_int,
     is_concrete,
 )
+from physjax._typing import Array, ArrayLike, Float, Indices, Real, Scalar, Size
 from physjax.networks import _solve
 from physjax.networks import solvers as _solvers
 
@@ -97,8 +98,11 @@ SOLVERS = _solvers.SOLVER_NAMES
 DENSE_MAX_FREE_NODES = _solve.DENSE_MAX_FREE_NODES
 SOURCE_KINDS = ("voltage", "current")
 
-Array = jax.Array
 CurrentFn = Callable[[Array], Array]
+SolverLike = _solvers.SolverLike
+Graph = _graphs.Graph
+#: Values given as (nested) Python lists, which the function converts.
+_Numbers = Sequence[float | int] | Sequence[Sequence[float | int]]
 
 
 # --------------------------------------------------------------------------- the task
@@ -136,7 +140,7 @@ class ResistorTask(eqx.Module):
             return self.source_nodes + self.ground_nodes
         return self.ground_nodes
 
-    def fixed_values(self) -> Array:
+    def fixed_values(self) -> Float[Array, "*batch ex f"]:
         """Imposed voltages at :attr:`fixed_nodes`, shape ``(n_examples, n_fixed)``."""
         zeros = jnp.zeros(self.inputs.shape[:-1] + (len(self.ground_nodes),), self.inputs.dtype)
         if self.source_kind == "voltage":
@@ -159,9 +163,12 @@ def _node_tuple(nodes, name: str, n_nodes: int | None) -> tuple[int, ...]:
     return tuple(int(i) for i in arr)
 
 
-def make_task(source_nodes: Sequence[int], target_nodes: Sequence[int], inputs,
-              desired=None, *, coefficients=None, ground_nodes: Sequence[int] = (),
-              source_kind: str = "voltage", n_nodes: int | None = None) -> ResistorTask:
+def make_task(source_nodes: Indices | Size, target_nodes: Indices | Size,
+              inputs: Real[ArrayLike, "ex s"] | Real[ArrayLike, " s"] | _Numbers,
+              desired: Real[ArrayLike, "ex k"] | Real[ArrayLike, " k"] | _Numbers | None = None,
+              *, coefficients: Real[ArrayLike, "k s"] | _Numbers | None = None,
+              ground_nodes: Indices | Size = (), source_kind: str = "voltage",
+              n_nodes: Size | None = None) -> ResistorTask:
     r"""Build and validate a :class:`ResistorTask`.
 
     Args:
@@ -224,8 +231,8 @@ def make_task(source_nodes: Sequence[int], target_nodes: Sequence[int], inputs,
     return ResistorTask(inputs, desired, src, tgt, gnd, source_kind)
 
 
-def check_network(graph: _graphs.Graph, conductances, task: ResistorTask | None = None,
-                  *, name: str = "conductances") -> None:
+def check_network(graph: Graph, conductances: Real[ArrayLike, "*batch e"],
+                  task: ResistorTask | None = None, *, name: str = "conductances") -> None:
     """Validate a network before solving it (concrete inputs only; tracers pass).
 
     Checks the conductances (shape ``(n_edges,)`` or with leading batch axes, finite,
@@ -300,7 +307,7 @@ class DiodeCurrent(eqx.Module):
         return dv + self.scale * (jax.nn.softplus(dv / self.scale) - jnp.log(2.0))
 
 
-def cubic_current(alpha: float = 1.0) -> CurrentFn:
+def cubic_current(alpha: Scalar = 1.0) -> CubicCurrent:
     r"""Current-voltage curve :math:`f(\Delta V) = \Delta V + \alpha \Delta V^3`
     (``alpha >= 0``)."""
     if is_concrete(alpha) and not float(alpha) >= 0:
@@ -308,7 +315,7 @@ def cubic_current(alpha: float = 1.0) -> CurrentFn:
     return CubicCurrent(jnp.asarray(alpha))
 
 
-def diode_current(scale: float = 0.2) -> CurrentFn:
+def diode_current(scale: Scalar = 0.2) -> DiodeCurrent:
     r"""Smooth diode-like curve :math:`f(\Delta V) = \Delta V + s\,[\log(1 + e^{\Delta V/s})
     - \log 2]`: :math:`f(0) = 0`, monotone, with differential conductance rising from 1
     (reverse bias) to 2 (forward bias) over a voltage scale :math:`s`."""
@@ -320,7 +327,7 @@ def diode_current(scale: float = 0.2) -> CurrentFn:
 _GL_NODES, _GL_WEIGHTS = np.polynomial.legendre.leggauss(16)
 
 
-def co_content(current: CurrentFn | None, dv: Array) -> Array:
+def co_content(current: CurrentFn | None, dv: Real[Array, "*shape"]) -> Float[Array, "*shape"]:
     r""":math:`\int_0^{\Delta V} f(u)\,du` by 16-point Gauss--Legendre quadrature (exact for
     polynomial :math:`f` up to degree 31); :math:`\Delta V^2/2` for ohmic edges."""
     if current is None:
@@ -340,7 +347,10 @@ def _edge_node_arrays(graph, conductances, voltages):
             check_finite(a, name)
 
 
-def power(graph, conductances, voltages, *, currents=None, current: CurrentFn | None = None):
+def power(graph: Graph, conductances: Real[ArrayLike, "*#batch e"],
+          voltages: Real[ArrayLike, "*#batch n"], *,
+          currents: Real[ArrayLike, "*#batch n"] | None = None,
+          current: CurrentFn | None = None) -> Float[Array, "*#batch"]:
     r"""Power :math:`P = \sum_e k_e \int_0^{\Delta V_e} f - V\cdot I` (:math:`\tfrac12 V^\top
     H V - V\cdot I` for ohmic edges); leading batch axes of ``voltages`` are kept."""
     _edge_node_arrays(graph, conductances, voltages)
@@ -351,14 +361,18 @@ def power(graph, conductances, voltages, *, currents=None, current: CurrentFn | 
     return p
 
 
-def edge_currents(graph, conductances, voltages, *, current: CurrentFn | None = None):
+def edge_currents(graph: Graph, conductances: Real[ArrayLike, "*#batch e"],
+                  voltages: Real[ArrayLike, "*#batch n"], *,
+                  current: CurrentFn | None = None) -> Real[Array, "*#batch e"]:
     r"""Current through each edge from :math:`a` to :math:`b`: :math:`k_e f(\Delta V_e)`."""
     _edge_node_arrays(graph, conductances, voltages)
     dv = _graphs.edge_differences(graph, voltages)
     return conductances * (dv if current is None else current(dv))
 
 
-def dissipated_power(graph, conductances, voltages, *, current: CurrentFn | None = None):
+def dissipated_power(graph: Graph, conductances: Real[ArrayLike, "*#batch e"],
+                     voltages: Real[ArrayLike, "*#batch n"], *,
+                     current: CurrentFn | None = None) -> Real[Array, "*#batch"]:
     r"""Joule heating :math:`\sum_e I_e \Delta V_e` (:math:`= 2P` for ohmic edges)."""
     _edge_node_arrays(graph, conductances, voltages)
     dv = _graphs.edge_differences(graph, voltages)
@@ -366,8 +380,10 @@ def dissipated_power(graph, conductances, voltages, *, current: CurrentFn | None
     return jnp.sum(i * dv, axis=-1)
 
 
-def kirchhoff_residual(graph, conductances, voltages, *, currents=None,
-                       current: CurrentFn | None = None):
+def kirchhoff_residual(graph: Graph, conductances: Real[ArrayLike, "*#batch e"],
+                       voltages: Real[ArrayLike, "*#batch n"], *,
+                       currents: Real[ArrayLike, "*#batch n"] | None = None,
+                       current: CurrentFn | None = None) -> Real[Array, "*#batch n"]:
     r"""Net current leaving each node, :math:`\Delta^\top I_{edge} - I_{injected}`.
 
     Zero (Kirchhoff's current law) at every node whose voltage is free; at a source node it
@@ -378,14 +394,16 @@ def kirchhoff_residual(graph, conductances, voltages, *, currents=None,
     return out if currents is None else out - currents
 
 
-def source_currents(graph, conductances, voltages, task: ResistorTask, *,
-                    current: CurrentFn | None = None):
+def source_currents(graph: Graph, conductances: Real[ArrayLike, "*#batch e"],
+                    voltages: Real[ArrayLike, "*#batch n"], task: ResistorTask, *,
+                    current: CurrentFn | None = None) -> Real[Array, "*#batch s"]:
     """Current each voltage source supplies (the Lagrange multipliers of seed 000)."""
     r = kirchhoff_residual(graph, conductances, voltages, current=current)
     return r[..., jnp.asarray(task.source_nodes)]
 
 
-def reduced_hessian(graph, conductances, fixed_nodes: Sequence[int]) -> Array:
+def reduced_hessian(graph: Graph, conductances: Real[ArrayLike, " e"],
+                    fixed_nodes: Indices | Size) -> Real[Array, "nf nf"]:
     r"""Physical Hessian on the free nodes, :math:`H_{ff}`: the Laplacian with the rows and
     columns of the nodes whose voltage is imposed removed (symmetric positive definite when
     every component holds a fixed node)."""
@@ -396,7 +414,8 @@ def reduced_hessian(graph, conductances, fixed_nodes: Sequence[int]) -> Array:
     return lap[jnp.ix_(free, free)]
 
 
-def extended_hessian(graph, conductances, fixed_nodes: Sequence[int]) -> Array:
+def extended_hessian(graph: Graph, conductances: Real[ArrayLike, " e"],
+                     fixed_nodes: Indices | Size) -> Real[Array, "m m"]:
     r"""Lagrange-extended Hessian of seed 000,
     :math:`\begin{pmatrix} H & -E^\top \\ -E & 0\end{pmatrix}` with :math:`E_{mi} = 1` when
     constraint :math:`m` fixes node :math:`i`; solving it with the source vector
@@ -415,7 +434,8 @@ def extended_hessian(graph, conductances, fixed_nodes: Sequence[int]) -> Array:
 _free_nodes = _solve.free_nodes
 
 
-def resolve_solver(solver, graph, task: ResistorTask, *, rtol=None):
+def resolve_solver(solver: SolverLike, graph: Graph, task: ResistorTask, *,
+                   rtol: float | None = None) -> _solvers.AbstractNetworkSolver:
     r"""``solver`` (a name or :mod:`~physjax.networks.solvers` instance) resolved for this
     graph and task: :class:`~physjax.networks.solvers.Auto` applied, the banded or
     multifrontal plan built (cached per graph) or checked.  ``rtol`` (older API) sets the
@@ -430,8 +450,9 @@ def _injected_sources(task: ResistorTask, n_nodes: int, dtype):
     return inj.at[:, np.asarray(task.source_nodes)].set(task.inputs.astype(dtype))
 
 
-def linear_states(graph, conductances, task: ResistorTask, *, solver="auto", initial=None,
-                  green: bool = False):
+def linear_states(graph: Graph, conductances: Real[ArrayLike, " e"], task: ResistorTask, *,
+                  solver: SolverLike = "auto", initial: Real[ArrayLike, "ex n"] | None = None,
+                  green: bool = False) -> tuple[Float[Array, "ex n"], Float[Array, "n k"] | None]:
     r"""Free state of a linear network and, if ``green``, the Green's-function columns
     :math:`G e_T = H_{ff}^{-1} e_T` at the targets (zero at fixed nodes), from one
     factorization (the clamped and nudged states follow from them exactly:
@@ -470,7 +491,8 @@ def linear_states(graph, conductances, task: ResistorTask, *, solver="auto", ini
     return v, g
 
 
-def clamp_with_green(free, green, task: ResistorTask, eta):
+def clamp_with_green(free: Float[ArrayLike, "ex n"], green: Float[ArrayLike, "n k"],
+                     task: ResistorTask, eta: Scalar) -> Float[Array, "ex n"]:
     r"""Hard clamp from the free state: currents :math:`I_T = G_{TT}^{-1}(V_T^C - V_T^F)`
     injected at the targets give :math:`V^C = V^F + G_T I_T` (exact for linear networks)."""
     tgt = np.asarray(task.target_nodes)
@@ -480,7 +502,8 @@ def clamp_with_green(free, green, task: ResistorTask, eta):
     return free + (green @ currents).T
 
 
-def nudge_with_green(free, green, task: ResistorTask, beta):
+def nudge_with_green(free: Float[ArrayLike, "ex n"], green: Float[ArrayLike, "n k"],
+                     task: ResistorTask, beta: Scalar) -> Float[Array, "ex n"]:
     r"""Nudged state: the current :math:`\beta(V^{desired} - V_T)` at the targets solves
     :math:`(1 + \beta G_{TT}) V_T = V_T^F + \beta G_{TT} V^{desired}` (Woodbury)."""
     tgt = np.asarray(task.target_nodes)
@@ -538,8 +561,10 @@ class Equilibria(NamedTuple):
     nudge: Callable[[Array], Array]
 
 
-def equilibria(graph, conductances, task: ResistorTask, *, solver="auto",
-               current: CurrentFn | None = None, initial=None, rtol=None) -> Equilibria:
+def equilibria(graph: Graph, conductances: Real[ArrayLike, " e"], task: ResistorTask, *,
+               solver: SolverLike = "auto", current: CurrentFn | None = None,
+               initial: Real[ArrayLike, "ex n"] | None = None,
+               rtol: float | None = None) -> Equilibria:
     """Free state plus the clamped and nudged states as functions of ``eta``/``beta``; for
     linear networks all three come from one factorization (the clamped and nudged states
     add the response of the targets' Green's function to the free state).  No input
@@ -565,9 +590,10 @@ def _free_state(graph, k, task, solver, current, initial, rtol):
                             None, None, current, initial, rtol, solver)
 
 
-def free_state(graph, conductances, task: ResistorTask, *, solver="auto",
-               current: CurrentFn | None = None, initial=None, rtol: float | None = None,
-               check: bool = True) -> Array:
+def free_state(graph: Graph, conductances: Real[ArrayLike, " e"], task: ResistorTask, *,
+               solver: SolverLike = "auto", current: CurrentFn | None = None,
+               initial: Real[ArrayLike, "ex n"] | None = None, rtol: float | None = None,
+               check: bool = True) -> Float[Array, "ex n"]:
     r"""Free state :math:`V^F = \arg\min_V P(V)` with the task's inputs imposed.
 
     Returns voltages of shape ``(n_examples, n_nodes)``.  ``current`` makes the resistors
@@ -583,14 +609,17 @@ def free_state(graph, conductances, task: ResistorTask, *, solver="auto",
     return _free_state(graph, jnp.asarray(conductances), task, solver, current, initial, rtol)
 
 
-def residuals(graph, conductances, task: ResistorTask, *, free=None, **kwargs) -> Array:
+def residuals(graph: Graph, conductances: Real[ArrayLike, " e"], task: ResistorTask, *,
+              free: Float[ArrayLike, "ex n"] | None = None,
+              **kwargs: Any) -> Float[Array, "ex k"]:
     r"""Target errors :math:`V_T^F - V_T^{desired}`, shape ``(n_examples, n_targets)``."""
     if free is None:
         free = free_state(graph, conductances, task, **kwargs)
     return free[:, np.asarray(task.target_nodes)] - task.desired
 
 
-def cost(graph, conductances, task: ResistorTask, **kwargs) -> Array:
+def cost(graph: Graph, conductances: Real[ArrayLike, " e"], task: ResistorTask,
+         **kwargs: Any) -> Float[Array, ""]:
     r"""Cost :math:`C = \frac{1}{n_{ex}}\sum_\mu \tfrac12 \sum_T (V_T^F - V_T^{desired})^2`
     (seed 000's :math:`C` averaged over input examples)."""
     r = residuals(graph, conductances, task, **kwargs)
@@ -612,9 +641,11 @@ def _clamped_state(graph, k, task, eta, free, solver, current, initial, rtol):
                             solver)
 
 
-def clamped_state(graph, conductances, task: ResistorTask, eta, *, free=None,
-                  solver="auto", current: CurrentFn | None = None, initial=None,
-                  rtol: float | None = None, check: bool = True) -> Array:
+def clamped_state(graph: Graph, conductances: Real[ArrayLike, " e"], task: ResistorTask,
+                  eta: Scalar, *, free: Float[ArrayLike, "ex n"] | None = None,
+                  solver: SolverLike = "auto", current: CurrentFn | None = None,
+                  initial: Real[ArrayLike, "ex n"] | None = None, rtol: float | None = None,
+                  check: bool = True) -> Float[Array, "ex n"]:
     r"""Clamped state of coupled learning: the target voltages are held at
     :math:`V_T^C = V_T^F + \eta\,(V_T^{desired} - V_T^F)` and the rest relaxes.
 
@@ -644,9 +675,11 @@ def _nudged_state(graph, k, task, beta, solver, current, initial, rtol):
                             diag, nudge_values, current, initial, rtol, solver)
 
 
-def nudged_state(graph, conductances, task: ResistorTask, beta, *, solver="auto",
-                 current: CurrentFn | None = None, initial=None, rtol: float | None = None,
-                 check: bool = True) -> Array:
+def nudged_state(graph: Graph, conductances: Real[ArrayLike, " e"], task: ResistorTask,
+                 beta: Scalar, *, solver: SolverLike = "auto",
+                 current: CurrentFn | None = None,
+                 initial: Real[ArrayLike, "ex n"] | None = None, rtol: float | None = None,
+                 check: bool = True) -> Float[Array, "ex n"]:
     r"""Nudged state of equilibrium propagation: :math:`\arg\min_V [P(V) + \beta\,
     \tfrac12\sum_T (V_T - V_T^{desired})^2]` -- a current :math:`\beta(V_T^{desired} - V_T)`
     pulls each target.  ``beta`` may be negative (the negative nudge) as long as the
@@ -663,7 +696,8 @@ def nudged_state(graph, conductances, task: ResistorTask, beta, *, solver="auto"
 
 # --------------------------------------------------------------------------- for learning
 
-def power_partials(graph, voltages, *, current: CurrentFn | None = None) -> Array:
+def power_partials(graph: Graph, voltages: Real[ArrayLike, "ex *batch n"], *,
+                   current: CurrentFn | None = None) -> Float[Array, "*batch e"]:
     r""":math:`\partial P/\partial k_e = \int_0^{\Delta V_e} f` at fixed voltages
     (``(n_examples, N)``), averaged over examples (:math:`\tfrac12\Delta V_e^2` for ohmic
     edges)."""
@@ -672,7 +706,7 @@ def power_partials(graph, voltages, *, current: CurrentFn | None = None) -> Arra
     return jnp.mean(co_content(current, dv), axis=0)
 
 
-def task_cost(task: ResistorTask, voltages) -> Array:
+def task_cost(task: ResistorTask, voltages: Real[ArrayLike, "ex n"]) -> Float[Array, ""]:
     r""":math:`C = \frac{1}{n_{ex}}\sum_\mu \tfrac12 \sum_T (V_T - V_T^{desired})^2` of the
     voltages ``(n_examples, N)``."""
     if jnp.ndim(voltages) != 2 or jnp.shape(voltages)[0] != task.n_examples:
@@ -682,8 +716,10 @@ def task_cost(task: ResistorTask, voltages) -> Array:
     return 0.5 * jnp.sum(r**2) / task.n_examples
 
 
-def cost_gradient(graph, conductances, task: ResistorTask, *, solver="auto",
-                  current: CurrentFn | None = None, initial=None, rtol=None):
+def cost_gradient(graph: Graph, conductances: Real[ArrayLike, " e"], task: ResistorTask, *,
+                  solver: SolverLike = "auto", current: CurrentFn | None = None,
+                  initial: Real[ArrayLike, "ex n"] | None = None, rtol: float | None = None,
+                  ) -> tuple[Float[Array, ""], Float[Array, " e"], Float[Array, "ex n"]]:
     r""":math:`\nabla_k C` through the free state (adjoint method); returns
     ``(C, grad, V_F)``, no input checks.
 

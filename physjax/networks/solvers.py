@@ -57,6 +57,7 @@ from typing import Any, NamedTuple
 
 import equinox as eqx
 import jax.numpy as jnp
+from jax.typing import DTypeLike
 
 __all__ = [
     "AUTO_BANDED_MAX_BLOCK",
@@ -83,7 +84,7 @@ DEFAULT_RTOL = {"float64": 1e-12, "float32": 1e-5}
 SOLVER_NAMES = ("auto", "dense", "banded", "multifrontal", "cg")
 
 
-def default_rtol(dtype) -> float:
+def default_rtol(dtype: DTypeLike) -> float:
     """:data:`DEFAULT_RTOL` of ``dtype`` (float32 for anything narrower than float64)."""
     return DEFAULT_RTOL["float64" if jnp.dtype(dtype) == jnp.float64 else "float32"]
 
@@ -199,11 +200,14 @@ class Auto(AbstractNetworkSolver):
         return Multifrontal(info.build_plan("multifrontal"))
 
 
+#: What a ``solver=`` argument takes: a name from :data:`SOLVER_NAMES` or a solver instance.
+SolverLike = str | AbstractNetworkSolver
+
 _BY_NAME = {"auto": Auto, "dense": Dense, "banded": Banded, "multifrontal": Multifrontal,
             "cg": CG}
 
 
-def as_solver(solver, name: str = "solver") -> AbstractNetworkSolver:
+def as_solver(solver: SolverLike, name: str = "solver") -> AbstractNetworkSolver:
     """``solver`` as an :class:`AbstractNetworkSolver`: instances pass through, names
     (:data:`SOLVER_NAMES`) become default instances; anything else is refused naming
     ``name``."""
@@ -222,7 +226,8 @@ def as_solver(solver, name: str = "solver") -> AbstractNetworkSolver:
                     f"Auto()), got {type(solver).__name__}")
 
 
-def resolve(solver, info: SystemInfo, rtol: float | None = None) -> AbstractNetworkSolver:
+def resolve(solver: SolverLike, info: SystemInfo,
+            rtol: float | None = None) -> AbstractNetworkSolver:
     """``solver`` (a name or instance) resolved for the system ``info`` describes; ``rtol``
     (the families' older keyword) sets the tolerance of a :class:`CG` that has none."""
     s = as_solver(solver).resolve(info)

@@ -30,6 +30,7 @@ removes the degrees of freedom of pinned nodes.
 
 from __future__ import annotations
 
+from collections.abc import Callable, Sequence
 from typing import NamedTuple
 
 import equinox as eqx
@@ -39,6 +40,7 @@ import numpy as np
 
 from physjax import graphs as _graphs
 from physjax._checks import check_finite, is_concrete
+from physjax._typing import Array, ArrayLike, Float, Indices, Real, Scalar, Size
 from physjax.networks import _spring_core as _spc
 from physjax.networks._spring_core import SpringNetwork
 
@@ -63,14 +65,14 @@ __all__ = [
     "stiffness_matrix",
 ]
 
-Array = jax.Array
-
 #: Largest number of degrees of freedom for which the host-side rigidity check (a dense
 #: eigen-decomposition of RᵀR) runs; above it the check is skipped.
 DENSE_RIGIDITY_MAX_DOF = 2500
 
 
-def spring_network(graph: _graphs.Graph, *, rest_lengths=None, box=None) -> SpringNetwork:
+def spring_network(graph: _graphs.Graph, *,
+                   rest_lengths: Real[ArrayLike, " e"] | Sequence[Scalar] | None = None,
+                   box: Real[ArrayLike, " d"] | Sequence[Scalar] | None = None) -> SpringNetwork:
     """Validated :class:`SpringNetwork` from a graph with positions (2-D or 3-D).
 
     Raises ``ValueError`` when two joined nodes overlap (a zero-length spring has no
@@ -114,7 +116,8 @@ def spring_network(graph: _graphs.Graph, *, rest_lengths=None, box=None) -> Spri
     return SpringNetwork(graph, rest_lengths, box)
 
 
-def check_stiffnesses(network: SpringNetwork, stiffnesses, name: str = "stiffnesses"):
+def check_stiffnesses(network: SpringNetwork, stiffnesses: Real[ArrayLike, "*batch e"],
+                      name: str = "stiffnesses") -> Real[Array, "*batch e"]:
     """Stiffnesses of shape ``(..., n_edges)``, finite and > 0 (concrete values)."""
     k = jnp.asarray(stiffnesses)
     if k.ndim < 1 or k.shape[-1] != network.n_edges:
@@ -133,25 +136,31 @@ def check_stiffnesses(network: SpringNetwork, stiffnesses, name: str = "stiffnes
 
 # --------------------------------------------------------------------------- energy
 
-def bond_vectors(network: SpringNetwork, positions=None) -> Array:
+def bond_vectors(network: SpringNetwork, positions: Real[ArrayLike, "*batch n d"] | None = None
+                 ) -> Real[Array, "*batch e d"]:
     """:math:`r_j = x_a - x_b` (minimum image if periodic), shape ``(n_edges, d)``."""
     _spc.check_network(network)
     return _spc.bond_vectors_at(network, _spc.checked_positions(network, positions))
 
 
-def bond_lengths(network: SpringNetwork, positions=None) -> Array:
+def bond_lengths(network: SpringNetwork, positions: Real[ArrayLike, "*batch n d"] | None = None
+                 ) -> Float[Array, "*batch e"]:
     """:math:`\\ell_j = |x_a - x_b|`, shape ``(n_edges,)``."""
     return jnp.linalg.norm(bond_vectors(network, positions), axis=-1)
 
 
-def edge_strains(network: SpringNetwork, positions=None, *, rest_lengths=None) -> Array:
+def edge_strains(network: SpringNetwork, positions: Real[ArrayLike, "*#batch n d"] | None = None,
+                 *, rest_lengths: Real[ArrayLike, "*#batch e"] | None = None
+                 ) -> Float[Array, "*#batch e"]:
     r"""Bond strains :math:`\varepsilon_j = (\ell_j - \ell_{0j})/\ell_{0j}`."""
     l0 = _spc.checked_rest_lengths(network, rest_lengths)
     return (bond_lengths(network, positions) - l0) / l0
 
 
-def elastic_energy(network: SpringNetwork, stiffnesses, positions=None, *,
-                   rest_lengths=None) -> Array:
+def elastic_energy(network: SpringNetwork, stiffnesses: Real[ArrayLike, "*#batch e"],
+                   positions: Real[ArrayLike, "*#batch n d"] | None = None, *,
+                   rest_lengths: Real[ArrayLike, "*#batch e"] | None = None
+                   ) -> Float[Array, "*#batch"]:
     r""":math:`E = \tfrac12\sum_j k_j(\ell_j - \ell_{0j})^2`; leading axes of ``positions``
     are batch axes."""
     check_stiffnesses(network, stiffnesses)
@@ -160,8 +169,10 @@ def elastic_energy(network: SpringNetwork, stiffnesses, positions=None, *,
     return 0.5 * jnp.sum(jnp.asarray(stiffnesses) * ext**2, axis=-1)
 
 
-def spring_forces(network: SpringNetwork, stiffnesses, positions=None, *,
-                  rest_lengths=None) -> Array:
+def spring_forces(network: SpringNetwork, stiffnesses: Real[ArrayLike, "*#batch e"],
+                  positions: Real[ArrayLike, "*#batch n d"] | None = None, *,
+                  rest_lengths: Real[ArrayLike, "*#batch e"] | None = None
+                  ) -> Float[Array, "*#batch n d"]:
     r"""Forces :math:`F = -\partial E/\partial x` on the nodes, shape ``(n_nodes, d)``:
     :math:`F_a = -\sum_{j\ni a} t_j \hat n_j` (signed), tension :math:`t_j = k_j(\ell_j -
     \ell_{0j})`."""
@@ -173,8 +184,10 @@ def spring_forces(network: SpringNetwork, stiffnesses, positions=None, *,
     return -_graphs.node_divergence(network.graph, f_edge, axis=-2)
 
 
-def dynamical_matrix(network: SpringNetwork, stiffnesses, positions=None, *,
-                     rest_lengths=None) -> Array:
+def dynamical_matrix(network: SpringNetwork, stiffnesses: Real[ArrayLike, " e"],
+                     positions: Real[ArrayLike, "n d"] | None = None, *,
+                     rest_lengths: Real[ArrayLike, " e"] | None = None
+                     ) -> Float[Array, "nd nd"]:
     r"""Dynamical matrix :math:`D = \partial^2E/\partial x\partial x` by ``jax.hessian``,
     shape ``(N d, N d)``, node-major degrees of freedom (unit masses)."""
     _spc.check_network(network)
@@ -191,7 +204,8 @@ def _dynamical_matrix(network, k, x, rest_lengths):
     return jax.hessian(energy)(x.reshape(-1))
 
 
-def rigidity_matrix(network: SpringNetwork, positions=None) -> Array:
+def rigidity_matrix(network: SpringNetwork, positions: Real[ArrayLike, "n d"] | None = None
+                    ) -> Float[Array, "e nd"]:
     r"""Rigidity matrix :math:`R` (:math:`N_e \times Nd`): :math:`(Ru)_j = \hat n_j\cdot
     (u_a - u_b)`, the first-order change of bond length :math:`j` under displacements u."""
     _spc.check_network(network)
@@ -199,8 +213,10 @@ def rigidity_matrix(network: SpringNetwork, positions=None) -> Array:
 
 
 @eqx.filter_jit
-def stiffness_matrix(network: SpringNetwork, stiffnesses, positions=None, *,
-                     rest_lengths=None, prestress: bool = False) -> Array:
+def stiffness_matrix(network: SpringNetwork, stiffnesses: Real[ArrayLike, " e"],
+                     positions: Real[ArrayLike, "n d"] | None = None, *,
+                     rest_lengths: Real[ArrayLike, " e"] | None = None,
+                     prestress: bool = False) -> Float[Array, "nd nd"]:
     r"""Dynamical matrix in rigidity-matrix form, :math:`R^\top K R`, plus the prestress
     term :math:`\sum_j (t_j/\ell_j)\Delta_j^\top(I-\hat n_j\hat n_j^\top)\Delta_j` when
     ``prestress=True`` (then it equals :func:`dynamical_matrix` at any state)."""
@@ -217,7 +233,9 @@ def stiffness_matrix(network: SpringNetwork, stiffnesses, positions=None, *,
     return out + _spc.assemble_blocks(network, g)
 
 
-def dynamical_matvec(network: SpringNetwork, stiffnesses, positions=None):
+def dynamical_matvec(network: SpringNetwork, stiffnesses: Real[ArrayLike, " e"],
+                     positions: Real[ArrayLike, "n d"] | None = None
+                     ) -> Callable[[Float[Array, " ..."]], Float[Array, " ..."]]:
     r"""Matrix-free linear response :math:`u \mapsto R^\top K R\,u` (``u`` of shape
     ``(N, d)`` or flat ``(N d,)``): a gather and a segment sum over the bonds, no dense
     matrix; the operator of the iterative solves of :mod:`physjax.networks.strain`."""
@@ -240,7 +258,8 @@ def dynamical_matvec(network: SpringNetwork, stiffnesses, positions=None):
 
 # --------------------------------------------------------------------------- modes
 
-def rigid_body_modes(network: SpringNetwork, positions=None) -> Array:
+def rigid_body_modes(network: SpringNetwork, positions: Real[ArrayLike, "n d"] | None = None
+                     ) -> Float[Array, "nd r"]:
     r"""Orthonormal basis of the rigid-body motions, shape ``(N d, n_rigid)``: the d
     translations, and (free networks only) the rotations :math:`\omega\times(x - x_{cm})`
     (1 in 2-D, 3 in 3-D), orthonormalized by QR."""
@@ -259,12 +278,12 @@ class NormalModes(NamedTuple):
             freedom).
     """
 
-    eigenvalues: Array
-    vectors: Array
+    eigenvalues: Float[Array, "*batch m"]
+    vectors: Float[Array, "*batch nd m"]
     n_excluded: int
 
     @property
-    def frequencies(self) -> Array:
+    def frequencies(self) -> Float[Array, "*batch m"]:
         return jnp.sqrt(jnp.clip(self.eigenvalues, 0.0))
 
 
@@ -274,8 +293,11 @@ def _complement(q):
     return full[:, q.shape[1]:]
 
 
-def normal_modes(network: SpringNetwork, stiffnesses, positions=None, *, pinned=None,
-                 rest_lengths=None, check: bool = True) -> NormalModes:
+def normal_modes(network: SpringNetwork, stiffnesses: Real[ArrayLike, " e"],
+                 positions: Real[ArrayLike, "n d"] | None = None, *,
+                 pinned: Indices | Size | None = None,
+                 rest_lengths: Real[ArrayLike, " e"] | None = None,
+                 check: bool = True) -> NormalModes:
     r"""Normal modes of the dynamical matrix (``jax.hessian``; at a stressed state the
     prestress term is included).
 
@@ -326,8 +348,8 @@ def _node_indices(nodes, n_nodes, name):
     return arr
 
 
-def floppy_mode_count(network: SpringNetwork, positions=None, *,
-                      relative_tolerance: float = 1e-9) -> int:
+def floppy_mode_count(network: SpringNetwork, positions: Real[ArrayLike, "n d"] | None = None,
+                      *, relative_tolerance: Scalar = 1e-9) -> int:
     r"""Number of floppy modes: zero modes of :math:`R^\top R` beyond the rigid-body ones
     (host-side, dense eigenvalues of :math:`R^\top R` in float64; independent of k > 0).
     A mode counts as zero below ``relative_tolerance`` times the largest eigenvalue."""
@@ -340,7 +362,8 @@ def floppy_mode_count(network: SpringNetwork, positions=None, *,
     return max(n_zero - network.n_rigid_modes, 0)
 
 
-def check_rigid(network: SpringNetwork, positions=None, *, name: str = "network") -> None:
+def check_rigid(network: SpringNetwork, positions: Real[ArrayLike, "n d"] | None = None, *,
+                name: str = "network") -> None:
     """Raise ``ValueError`` naming ``name`` and the number of floppy modes unless the
     network is rigid (skipped for concrete networks above :data:`DENSE_RIGIDITY_MAX_DOF`
     degrees of freedom and for traced ones)."""

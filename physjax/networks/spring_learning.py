@@ -44,12 +44,18 @@ from __future__ import annotations
 
 import equinox as eqx
 import jax.numpy as jnp
+import optax
 
 from physjax._checks import check_choice, check_finite, check_positive
+from physjax._typing import Array, ArrayLike, Float, Real, Scalar
 from physjax.networks import _spring_core as _spc
 from physjax.networks import _strain_core as _stc
 from physjax.networks import learning as _learning
+from physjax.networks import solvers as _solvers
 from physjax.networks import strain as _st
+from physjax.networks._spring_banded import SpringBandPlan
+from physjax.networks._spring_core import SpringNetwork
+from physjax.networks._strain_core import StrainTask
 
 __all__ = [
     "SPRING_RULES",
@@ -65,6 +71,9 @@ __all__ = [
 SPRING_RULES = _learning.RULES
 SpringTrainResult = _learning.TrainResult  # one result type for every network kind
 
+_Solver = str | _solvers.AbstractNetworkSolver | SpringBandPlan  # a name, instance or plan
+_Edges = Real[ArrayLike, " e"]                                   # one value per spring
+
 
 def _check(network, k, task, eta=None, l0=None, energy_regularization=0.0):
     _stc.check_task(network, k, task, True, l0)
@@ -73,8 +82,9 @@ def _check(network, k, task, eta=None, l0=None, energy_regularization=0.0):
     check_finite(energy_regularization, "energy_regularization")
 
 
-def strain_cost(network, stiffnesses, task, *, rest_lengths=None, solver="auto",
-                check=True):
+def strain_cost(network: SpringNetwork, stiffnesses: _Edges, task: StrainTask, *,
+                rest_lengths: _Edges | None = None, solver: _Solver = "auto",
+                check: bool = True) -> Float[Array, ""]:
     r""":math:`C = \frac1{n_{ex}}\sum_\mu\tfrac12\sum_T(\varepsilon_T^F - \Delta_T)^2`
     (linear response)."""
     if check:
@@ -89,8 +99,10 @@ def _cost(network, k, task, l0, solver):
     return _st.task_cost(task, eq.free_strains)
 
 
-def regularized_contrast(network, stiffnesses, task, eta, *, energy_regularization=0.0,
-                         rest_lengths=None, solver="auto", check=True):
+def regularized_contrast(network: SpringNetwork, stiffnesses: _Edges, task: StrainTask,
+                         eta: Scalar, *, energy_regularization: Scalar = 0.0,
+                         rest_lengths: _Edges | None = None, solver: _Solver = "auto",
+                         check: bool = True) -> Float[Array, ""]:
     r"""Contrast :math:`\frac1\eta\,\overline{[(E^C - E^F) - \lambda E^F]}` (mean over
     examples), :math:`\lambda` = ``energy_regularization`` (sign: see the module docs).
     Non-negative for :math:`\lambda = 0`."""
@@ -110,9 +122,12 @@ def _contrast(network, k, task, eta, lam, l0, solver):
     return jnp.mean(ec - ef - lam * ef) / eta
 
 
-def regularized_contrast_gradient(network, stiffnesses, task, eta, *,
-                                  energy_regularization=0.0, rest_lengths=None,
-                                  solver="auto", check=True):
+def regularized_contrast_gradient(network: SpringNetwork, stiffnesses: _Edges,
+                                  task: StrainTask, eta: Scalar, *,
+                                  energy_regularization: Scalar = 0.0,
+                                  rest_lengths: _Edges | None = None, solver: _Solver = "auto",
+                                  check: bool = True
+                                  ) -> tuple[Float[Array, " e"], Float[Array, " e"]]:
     r"""Partial derivatives of :func:`regularized_contrast` at fixed free and clamped states,
     ``(∂C/∂k, ∂C/∂ℓ0)``; the coupled-learning update is minus these times :math:`\alpha`."""
     if check:
@@ -124,8 +139,10 @@ def regularized_contrast_gradient(network, stiffnesses, task, eta, *,
     return g
 
 
-def coupled_learning_step(network, stiffnesses, task, eta, *, energy_regularization=0.0,
-                          rest_lengths=None, solver="auto", check=True):
+def coupled_learning_step(network: SpringNetwork, stiffnesses: _Edges, task: StrainTask,
+                          eta: Scalar, *, energy_regularization: Scalar = 0.0,
+                          rest_lengths: _Edges | None = None, solver: _Solver = "auto",
+                          check: bool = True) -> tuple[Float[Array, " e"], Float[Array, " e"]]:
     r"""Coupled-learning update per unit learning rate, ``(Δk/α, Δℓ0/α)`` (seed 000):
     :math:`-\frac1{2\eta}[(\ell^C - \ell_0)^2 - (1+\lambda)(\ell^F - \ell_0)^2]` and
     :math:`\frac{k}{\eta}[(\ell^C - \ell_0) - (1+\lambda)(\ell^F - \ell_0)]`, averaged over
@@ -138,8 +155,11 @@ def coupled_learning_step(network, stiffnesses, task, eta, *, energy_regularizat
     return -g_k, -g_l0
 
 
-def double_optimization_gradient(network, stiffnesses, task, *, rest_lengths=None,
-                                 solver="auto", check=True):
+def double_optimization_gradient(network: SpringNetwork, stiffnesses: _Edges,
+                                 task: StrainTask, *, rest_lengths: _Edges | None = None,
+                                 solver: _Solver = "auto", check: bool = True
+                                 ) -> tuple[Float[Array, ""], Float[Array, " e"],
+                                            Float[Array, " e"]]:
     r"""Cost and its gradient through the equilibrium: ``(C, ∂C/∂k, ∂C/∂ℓ0)`` (reverse mode
     through the implicit linear solves)."""
     if check:
@@ -150,11 +170,15 @@ def double_optimization_gradient(network, stiffnesses, task, *, rest_lengths=Non
     return c, g_k, g_l0
 
 
-def train_springs(network, stiffnesses, task, *, rule: str = "coupled_learning",
-                  n_steps: int = 1000, learning_rate=0.1, optimizer=None, eta=1e-2,
-                  energy_regularization=0.0, learn_rest_lengths: bool = False,
-                  rest_lengths=None, k_min=1e-3, k_max=1e3, record_every: int | None = None,
-                  solver="auto", rtol: float | None = None, check: bool = True):
+def train_springs(network: SpringNetwork, stiffnesses: _Edges, task: StrainTask, *,
+                  rule: str = "coupled_learning", n_steps: int = 1000,
+                  learning_rate: Scalar = 0.1,
+                  optimizer: optax.GradientTransformation | None = None, eta: Scalar = 1e-2,
+                  energy_regularization: Scalar = 0.0, learn_rest_lengths: bool = False,
+                  rest_lengths: _Edges | None = None, k_min: Scalar = 1e-3,
+                  k_max: Scalar = 1e3, record_every: int | None = None,
+                  solver: _Solver = "auto", rtol: Scalar | None = None, check: bool = True
+                  ) -> _learning.TrainResult:
     r""":func:`physjax.networks.train` for a spring network with the spring defaults
     (``rule="coupled_learning"``, ``eta=1e-2``); returns its
     :class:`~physjax.networks.TrainResult` (``.stiffnesses``, ``.rest_lengths``,

@@ -63,19 +63,22 @@ imposed by stiff penalty springs, then polishes with Newton: for large strains.
 
 from __future__ import annotations
 
-from typing import NamedTuple
+from collections.abc import Callable, Sequence
+from typing import Any, NamedTuple
 
 import jax
 import jax.numpy as jnp
 import numpy as np
 
 from physjax._checks import check_choice, check_finite, check_positive, is_concrete
+from physjax._typing import Array, ArrayLike, Float, Int, Real, Scalar, Size
 from physjax.networks import _spring_banded as _banded
 from physjax.networks import _spring_core as _spc
 from physjax.networks import _strain_core as _stc
 from physjax.networks import solvers as _solvers
 from physjax.networks import spring as _sp
 from physjax.networks._spring_banded import SpringBandPlan
+from physjax.networks._spring_core import SpringNetwork
 from physjax.networks._strain_core import LinearResponse, StrainTask
 
 __all__ = [
@@ -109,14 +112,23 @@ __all__ = [
     "task_cost",
 ]
 
-Array = jax.Array
 DENSE_MAX_DOF = _solvers.AUTO_TRACED_DENSE_MAX_DOF  # Auto on a traced network: dense to here
 AUTO_DENSE_MAX_DOF = _solvers.AUTO_DENSE_MAX_DOF  # Auto: dense up to here
 SOLVERS = _solvers.SOLVER_NAMES
 METHODS = ("linear", "newton", "fire")
 
+# Annotation aliases: node pairs (one pair (2,) or (n_pairs, 2)), one pair, per-example
+# arrays of make_strain_task (one example (n_pairs,) or (n_examples, n_pairs)), solvers.
+_Pairs = Int[ArrayLike, "p 2"] | Int[ArrayLike, " 2"] | Sequence[Sequence[int]] | Sequence[int]
+_Pair = Int[ArrayLike, " 2"] | Sequence[int]
+_PerExample = (Real[ArrayLike, "k p"] | Real[ArrayLike, " p"] | Sequence[Sequence[Scalar]]
+               | Sequence[Scalar])
+_Solver = str | _solvers.AbstractNetworkSolver | SpringBandPlan
 
-def make_strain_task(network, pairs, *, sources, targets, inputs, desired) -> StrainTask:
+
+def make_strain_task(network: SpringNetwork, pairs: _Pairs, *, sources: _PerExample,
+                     targets: _PerExample, inputs: _PerExample, desired: _PerExample
+                     ) -> StrainTask:
     """Validated :class:`StrainTask`: ``pairs`` (n_pairs, 2); ``sources``, ``targets``,
     ``inputs``, ``desired`` of shape (n_examples, n_pairs) (1-D: one example)."""
     _spc.check_network(network)
@@ -147,8 +159,10 @@ def make_strain_task(network, pairs, *, sources, targets, inputs, desired) -> St
     return StrainTask(p, s, t, arrays["inputs"] * s, arrays["desired"] * t)
 
 
-def allostery_task(network, source_pair, target_pair, *, ratio=1.0,
-                   source_strain=1.0) -> StrainTask:
+def allostery_task(network: SpringNetwork, source_pair: _Pairs, target_pair: _Pairs, *,
+                   ratio: Scalar | Real[ArrayLike, " _t"] | Sequence[Scalar] = 1.0,
+                   source_strain: Scalar | Real[ArrayLike, " _s"] | Sequence[Scalar] = 1.0
+                   ) -> StrainTask:
     r"""Allostery: strain ``source_pair`` by :math:`\varepsilon_S`; ``target_pair`` should
     strain by :math:`\Delta\,\varepsilon_S` (``ratio`` :math:`= \Delta`, a scalar or one per
     target when ``target_pair`` lists several pairs)."""
@@ -166,7 +180,8 @@ def allostery_task(network, source_pair, target_pair, *, ratio=1.0,
         desired=z + np.r_[np.zeros(ns), ratio * eps.mean()])
 
 
-def cooperative_binding_task(network, site_a, site_b, *, strain=1.0) -> StrainTask:
+def cooperative_binding_task(network: SpringNetwork, site_a: _Pair, site_b: _Pair, *,
+                             strain: Scalar = 1.0) -> StrainTask:
     r"""Cooperative binding (seed 000): two examples, A bound (strained by ``strain``)
     :math:`\to` B should strain by ``strain``, and B bound :math:`\to` A by ``strain``."""
     pairs = np.stack([np.asarray(site_a), np.asarray(site_b)])
@@ -177,7 +192,8 @@ def cooperative_binding_task(network, site_a, site_b, *, strain=1.0) -> StrainTa
                             inputs=strain * eye, desired=strain * eye[::-1])
 
 
-def distant_sites(network, node: int = 0):
+def distant_sites(network: SpringNetwork, node: Size = 0
+                  ) -> tuple[Int[np.ndarray, " 2"], Int[np.ndarray, " 2"]]:
     """Two binding sites far apart: ``(site_a, site_b)``, each a node and its nearest
     *unbonded* node (minimum image), site A at ``node`` and site B at the node farthest from
     it -- the source/target geometry of the allostery and cooperative-binding tasks."""
@@ -206,14 +222,17 @@ def distant_sites(network, node: int = 0):
 
 # --------------------------------------------------------------------------- geometry
 
-def pair_strain_matrix(network, pairs, positions=None) -> Array:
+def pair_strain_matrix(network: SpringNetwork, pairs: _Pairs,
+                       positions: Real[ArrayLike, "n d"] | None = None) -> Float[Array, "p nd"]:
     r"""Linearized pair strains :math:`P` (``(n_pairs, N d)``): :math:`(Pu)_p =
     \hat m_p\cdot(u_i - u_j)/r_p` about ``positions`` (default: the reference)."""
     return _stc.pair_strain_matrix_at(network, _stc.check_pairs(network, pairs),
                                       _spc.checked_positions(network, positions))
 
 
-def pair_strains(network, pairs, displacements, *, linear: bool = True) -> Array:
+def pair_strains(network: SpringNetwork, pairs: _Pairs,
+                 displacements: Real[ArrayLike, "*batch n d"], *, linear: bool = True
+                 ) -> Float[Array, "*batch p"]:
     r"""Pair strains for displacements u (``(..., N, d)``): linear :math:`Pu`, or the exact
     :math:`(|x_i - x_j| - r_p)/r_p` with :math:`x = X + u` when ``linear=False``."""
     p = _stc.check_pairs(network, pairs)
@@ -228,7 +247,10 @@ def pair_strains(network, pairs, displacements, *, linear: bool = True) -> Array
     return (jnp.linalg.norm(v, axis=-1) - r0) / r0
 
 
-def linear_energy(network, stiffnesses, displacements, *, rest_lengths=None) -> Array:
+def linear_energy(network: SpringNetwork, stiffnesses: Real[ArrayLike, "*#batch e"],
+                  displacements: Real[ArrayLike, "*#batch n d"], *,
+                  rest_lengths: Real[ArrayLike, "*#batch e"] | None = None
+                  ) -> Float[Array, "*#batch"]:
     r"""Linear-response energy :math:`\tfrac12\sum_j k_j((Ru)_j + s_j)^2`,
     :math:`s = \ell(X) - \ell_0`; leading axes of ``displacements`` (``(..., N, d)``) are
     batch axes."""
@@ -257,7 +279,7 @@ def _extensions(network, u, rest_lengths):
 
 # --------------------------------------------------------------------------- solves
 
-def banded_plan(network) -> _solvers.Banded:
+def banded_plan(network: SpringNetwork) -> _solvers.Banded:
     r"""The :class:`~physjax.networks.solvers.Banded` solver of ``network`` (concrete), with
     its plan: reverse Cuthill--McKee order of the nodes, block size (the bandwidth in
     degrees of freedom) and the pinned degrees of freedom that fix the rigid-body modes.
@@ -269,7 +291,7 @@ def banded_plan(network) -> _solvers.Banded:
     return _solvers.Banded(_banded.spring_band_plan(network))
 
 
-def multifrontal_plan(network) -> _solvers.Multifrontal:
+def multifrontal_plan(network: SpringNetwork) -> _solvers.Multifrontal:
     r"""The :class:`~physjax.networks.solvers.Multifrontal` solver of ``network``
     (concrete), with its plan: nested dissection of the nodes (Fiedler-vector bisection),
     the fronts of the elimination tree grouped by level, the storage indices of every bond,
@@ -290,7 +312,7 @@ def _check_plan(plan, kind, network):
     _banded.check_plan(plan, network, "solver")
 
 
-def system_info(network) -> _solvers.SystemInfo:
+def system_info(network: SpringNetwork) -> _solvers.SystemInfo:
     """The :class:`~physjax.networks.solvers.SystemInfo` of a spring network's linear
     response (``N d`` unknowns)."""
     concrete = is_concrete(network.graph.edges) and is_concrete(network.positions)
@@ -300,14 +322,17 @@ def system_info(network) -> _solvers.SystemInfo:
         check_plan=lambda plan, kind: _check_plan(plan, kind, network), family="spring")
 
 
-def resolve_solver(solver, network, *, rtol=None):
+def resolve_solver(solver: _Solver, network: SpringNetwork, *, rtol: Scalar | None = None
+                   ) -> _solvers.AbstractNetworkSolver:
     """``solver`` (a name or :mod:`~physjax.networks.solvers` instance) resolved for
     ``network``; ``rtol`` (older API) sets the tolerance of a CG that has none."""
     return _solvers.resolve(solver, system_info(network), rtol)
 
 
-def linear_response(network, stiffnesses, pairs, *, rest_lengths=None, solver="auto",
-                    initial: LinearResponse | None = None, rtol=None) -> LinearResponse:
+def linear_response(network: SpringNetwork, stiffnesses: Real[ArrayLike, " e"], pairs: _Pairs,
+                    *, rest_lengths: Real[ArrayLike, " e"] | None = None,
+                    solver: _Solver = "auto", initial: LinearResponse | None = None,
+                    rtol: Scalar | None = None) -> LinearResponse:
     r"""Solve :math:`(H + cQQ^\top) [Y, y_0] = [P^\top, -R^\top K s]` (``solver``: a
     :mod:`~physjax.networks.solvers` instance or name; a CG is warm-started from
     ``initial``; see the module docs) and return the :class:`LinearResponse`."""
@@ -318,7 +343,9 @@ def linear_response(network, stiffnesses, pairs, *, rest_lengths=None, solver="a
 
 
 @jax.jit
-def constrained_state(response: LinearResponse, imposed, values):
+def constrained_state(response: LinearResponse, imposed: Real[ArrayLike, "*#batch p"],
+                      values: Real[ArrayLike, "*#batch p"]
+                      ) -> tuple[Float[Array, "*#batch nd"], Float[Array, "*#batch p"]]:
     r"""Displacements (flat, ``(..., N d)``) and strains of all pairs (``(..., n_pairs)``)
     with the pairs of the 0/1 mask ``imposed`` held at ``values``: :math:`u = y_0 + Y W\mu`,
     :math:`(WCW + I - W)\mu = W(\varepsilon - Py_0)`.  Leading axes are examples."""
@@ -332,9 +359,11 @@ def constrained_state(response: LinearResponse, imposed, values):
     return u, strains
 
 
-def free_state(network, stiffnesses, task: StrainTask, *, rest_lengths=None,
-               method: str = "linear", solver: str = "auto", response=None,
-               check: bool = True, **nonlinear_kw):
+def free_state(network: SpringNetwork, stiffnesses: Real[ArrayLike, " e"], task: StrainTask,
+               *, rest_lengths: Real[ArrayLike, " e"] | None = None, method: str = "linear",
+               solver: _Solver = "auto", response: LinearResponse | None = None,
+               check: bool = True, **nonlinear_kw: Any
+               ) -> tuple[Float[Array, "k n d"], Float[Array, "k p"]]:
     r"""Free state: sources held at ``task.inputs``, everything else relaxed.
 
     Returns ``(displacements, strains)``: ``(n_examples, N, d)`` and the strains of all task
@@ -356,9 +385,12 @@ def free_state(network, stiffnesses, task: StrainTask, *, rest_lengths=None,
     return u.reshape(shape), eps
 
 
-def clamped_state(network, stiffnesses, task: StrainTask, eta, *, free_strains=None,
-                  rest_lengths=None, solver: str = "auto", response=None,
-                  check: bool = True):
+def clamped_state(network: SpringNetwork, stiffnesses: Real[ArrayLike, " e"],
+                  task: StrainTask, eta: Scalar, *,
+                  free_strains: Real[ArrayLike, "k p"] | None = None,
+                  rest_lengths: Real[ArrayLike, " e"] | None = None, solver: _Solver = "auto",
+                  response: LinearResponse | None = None, check: bool = True
+                  ) -> tuple[Float[Array, "k n d"], Float[Array, "k p"]]:
     r"""Clamped state of coupled learning (linear response): sources held at the inputs and
     targets at :math:`\varepsilon_T^C = \varepsilon_T^F + \eta(\Delta - \varepsilon_T^F)`.
     Returns ``(displacements, strains)`` as :func:`free_state`."""
@@ -379,17 +411,19 @@ class BindingEnergies(NamedTuple):
     """Linear-response energies to impose strains at sites A, B and both (cooperative
     binding); ``b_after_a = ab - a`` is the energy to bind B once A is bound."""
 
-    a: Array
-    b: Array
-    ab: Array
+    a: Float[Array, "*batch"]
+    b: Float[Array, "*batch"]
+    ab: Float[Array, "*batch"]
 
     @property
-    def b_after_a(self) -> Array:
+    def b_after_a(self) -> Float[Array, "*batch"]:
         return self.ab - self.a
 
 
-def binding_energies(network, stiffnesses, site_a, site_b, *, strain=1.0, rest_lengths=None,
-                     solver="auto") -> BindingEnergies:
+def binding_energies(network: SpringNetwork, stiffnesses: Real[ArrayLike, " e"],
+                     site_a: _Pair, site_b: _Pair, *, strain: Scalar = 1.0,
+                     rest_lengths: Real[ArrayLike, " e"] | None = None,
+                     solver: _Solver = "auto") -> BindingEnergies:
     r""":math:`E^A, E^B, E^{A+B}`: minimum energies with the strain imposed at A, at B, and
     at both (linear response; :math:`E = \tfrac12\varepsilon^\top C^{-1}\varepsilon` at zero
     prestress)."""
@@ -407,7 +441,7 @@ def binding_energies(network, stiffnesses, site_a, site_b, *, strain=1.0, rest_l
 
 # --------------------------------------------------------------------------- for learning
 
-def task_cost(task: StrainTask, strains) -> Array:
+def task_cost(task: StrainTask, strains: Real[ArrayLike, "... p"]) -> Float[Array, ""]:
     r""":math:`C = \frac1{n_{ex}}\sum_\mu\tfrac12\sum_T(\varepsilon_T - \Delta_T)^2` of the
     pair ``strains`` (``(n_examples, n_pairs)``)."""
     if jnp.shape(strains)[-1:] != task.targets.shape[-1:]:
@@ -417,17 +451,24 @@ def task_cost(task: StrainTask, strains) -> Array:
     return 0.5 * jnp.sum(r**2) / task.n_examples
 
 
-def energy_partials(network, stiffnesses, displacements, *, rest_lengths=None):
+def energy_partials(network: SpringNetwork, stiffnesses: Real[ArrayLike, " e"],
+                    displacements: Real[ArrayLike, "k n d"], *,
+                    rest_lengths: Real[ArrayLike, " e"] | None = None
+                    ) -> tuple[Float[Array, " e"], Float[Array, " e"]]:
     r"""Partial derivatives of the linear-response energy at fixed displacements
     (``(n_examples, N, d)``), averaged over examples: :math:`\partial E/\partial k_j =
     \tfrac12 e_j^2` and :math:`\partial E/\partial \ell_{0j} = -k_j e_j`, :math:`e_j` the bond
     extension.  Returns ``(∂E/∂k, ∂E/∂ℓ0)``."""
+    if jnp.ndim(displacements) != 3:      # a single (N, d) example would average over bonds
+        raise ValueError("displacements must have shape (n_examples, n_nodes, dim), got "
+                         f"shape {jnp.shape(displacements)}")
     ext = _extensions(network, displacements, rest_lengths)
     return (0.5 * jnp.mean(ext**2, axis=0),
             -_spc.check_edge_array(network, stiffnesses, "stiffnesses") * jnp.mean(ext, axis=0))
 
 
-def nudged_constrained_state(response: LinearResponse, task: StrainTask, beta):
+def nudged_constrained_state(response: LinearResponse, task: StrainTask, beta: Scalar
+                             ) -> tuple[Float[Array, "k nd"], Float[Array, "k p"]]:
     r"""Nudged state of equilibrium propagation (linear response): sources held at the
     inputs, every target pulled by the force :math:`\beta(\Delta_T - \varepsilon_T)`, i.e.
     :math:`\arg\min_u [E(u) + \beta\,\tfrac12\sum_T(\varepsilon_T - \Delta_T)^2]`.  With
@@ -452,15 +493,16 @@ class Equilibria(NamedTuple):
     ``beta -> nudged`` displacements, all from one :class:`LinearResponse` (``response``,
     also the warm start of the next CG solve); ``free_strains`` of the task pairs."""
 
-    free: Array
-    clamp: object
-    nudge: object
-    free_strains: Array
+    free: Float[Array, "k n d"]
+    clamp: Callable[[Scalar], Float[Array, "k n d"]]
+    nudge: Callable[[Scalar], Float[Array, "k n d"]]
+    free_strains: Float[Array, "k p"]
     response: LinearResponse
 
 
-def equilibria(network, stiffnesses, task: StrainTask, *, rest_lengths=None,
-               solver="auto", initial: LinearResponse | None = None) -> Equilibria:
+def equilibria(network: SpringNetwork, stiffnesses: Real[ArrayLike, " e"], task: StrainTask,
+               *, rest_lengths: Real[ArrayLike, " e"] | None = None, solver: _Solver = "auto",
+               initial: LinearResponse | None = None) -> Equilibria:
     """Free, clamped and nudged states of a linear spring network from one linear response
     (no input checks; ``solver`` is resolved for ``network`` first)."""
     solver = resolve_solver(solver, network)
@@ -479,8 +521,11 @@ def equilibria(network, stiffnesses, task: StrainTask, *, rest_lengths=None,
     return Equilibria(uf.reshape(shape), clamp, nudge, ef, resp)
 
 
-def cost_gradient(network, stiffnesses, task: StrainTask, *, rest_lengths=None,
-                  solver="auto", initial: LinearResponse | None = None):
+def cost_gradient(network: SpringNetwork, stiffnesses: Real[ArrayLike, " e"],
+                  task: StrainTask, *, rest_lengths: Real[ArrayLike, " e"] | None = None,
+                  solver: _Solver = "auto", initial: LinearResponse | None = None
+                  ) -> tuple[Float[Array, ""], tuple[Float[Array, " e"], Float[Array, " e"]],
+                             LinearResponse]:
     r"""Cost and its gradient through the equilibrium (reverse mode through the implicit
     linear solves): ``(C, (∂C/∂k, ∂C/∂ℓ0), response)``."""
     solver = resolve_solver(solver, network)

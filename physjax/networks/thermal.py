@@ -32,6 +32,7 @@ of :math:`k\ell^2`; :math:`\propto\varepsilon_S^2`).
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import NamedTuple
 
 import equinox as eqx
@@ -40,6 +41,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from physjax._checks import check_nonnegative, check_positive, check_positive_int
+from physjax._typing import Array, ArrayLike, Float, Int, Key, Real, Scalar
 from physjax.networks import _spring_core as _spc
 from physjax.networks import _strain_core as _stc
 from physjax.networks import spring as _sp
@@ -72,7 +74,8 @@ class StrainStatistics(NamedTuple):
     temperature: jax.Array
 
 
-def mode_compliance(modes: _sp.NormalModes, strain_matrix) -> jax.Array:
+def mode_compliance(modes: _sp.NormalModes,
+                    strain_matrix: Real[ArrayLike, "pairs dof"]) -> Float[Array, "pairs pairs"]:
     r""":math:`C = \sum_j (Pe_j)(Pe_j)^\top/\omega_j^2` for a strain matrix P
     (``(n_pairs, N d)``)."""
     p = jnp.asarray(strain_matrix)
@@ -93,7 +96,9 @@ def _modes_and_offset(network, k, pairs, rest_lengths, modes):
     return comp, pm @ y0
 
 
-def strain_statistics(network, stiffnesses, task, temperature, *, rest_lengths=None,
+def strain_statistics(network: _sp.SpringNetwork, stiffnesses: Real[ArrayLike, " e"],
+                      task: _st.StrainTask, temperature: Scalar, *,
+                      rest_lengths: Real[ArrayLike, " e"] | None = None,
                       modes: _sp.NormalModes | None = None) -> StrainStatistics:
     r"""Mean and standard deviation of every task pair's strain at ``temperature``, with and
     without the input strain, from the normal modes (module docs).  ``modes`` defaults to
@@ -123,8 +128,10 @@ def _statistics(network, stiffnesses, task, temperature, rest_lengths, modes):
                             jnp.sqrt(t * jnp.diagonal(comp)), t)
 
 
-def crossover_temperature(network, stiffnesses, task, *, rest_lengths=None,
-                          modes: _sp.NormalModes | None = None) -> jax.Array:
+def crossover_temperature(network: _sp.SpringNetwork, stiffnesses: Real[ArrayLike, " e"],
+                          task: _st.StrainTask, *,
+                          rest_lengths: Real[ArrayLike, " e"] | None = None,
+                          modes: _sp.NormalModes | None = None) -> Float[Array, "ex pairs"]:
     r""":math:`T^* = \delta^2/(s + s_0)^2` for every (example, pair) of the task: the
     temperature where the response :math:`\delta` equals :math:`\sigma_{\varepsilon_T} +
     \sigma^0_{\varepsilon_T}` (criterion in the module docs).  Shape ``(n_examples,
@@ -161,10 +168,13 @@ class LangevinStrains(NamedTuple):
     diverged: jax.Array
 
 
-def langevin_strain_samples(key, network, stiffnesses, pairs, temperature, *,
-                            n_replicas: int = 256, n_samples: int = 100,
-                            sample_every: int = 200, burn_in: int = 2000, dt: float | None =
-                            None, friction: float | None = None) -> LangevinStrains:
+def langevin_strain_samples(key: Key, network: _sp.SpringNetwork,
+                            stiffnesses: Real[ArrayLike, " e"],
+                            pairs: Int[ArrayLike, "pairs 2"] | Sequence[Sequence[int]],
+                            temperature: Scalar, *, n_replicas: int = 256,
+                            n_samples: int = 100, sample_every: int = 200,
+                            burn_in: int = 2000, dt: Scalar | None = None,
+                            friction: Scalar | None = None) -> LangevinStrains:
     r"""Sample the *nonlinear* network at ``temperature`` with underdamped Langevin dynamics
     (BAOAB, :class:`physjax.dynamics.UnderdampedLangevin`, unit masses), no input strain.
 
