@@ -31,18 +31,19 @@ This module sits above the families (it builds their task types); no family impo
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from functools import lru_cache, partial
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
 import equinox as eqx
 import jax
 import jax.numpy as jnp
 import numpy as np
-from jax import Array
+from jax.typing import DTypeLike
 
 from physjax._checks import check_choice, check_finite, check_positive_int, check_temperature
 from physjax._optional import require
+from physjax._typing import Array, ArrayLike, Float, Int, Key, Real, Scalar, Shaped
 from physjax.curvature.losses import Dataset
 from physjax.dynamics._common import check_activation
 from physjax.dynamics.sgd import SupervisedTask
@@ -82,7 +83,8 @@ def _load_digits():
     return digits
 
 
-def binarized_digits(*, threshold: float = 7.5, units: str = "binary") -> tuple[Array, Array]:
+def binarized_digits(*, threshold: Scalar = 7.5, units: str = "binary"
+                     ) -> tuple[Float[Array, "m 64"], Int[Array, " m"]]:
     """scikit-learn's 8x8 digits (1797 images, pixel values 0..16) as (1797, 64) units:
     on where the pixel exceeds ``threshold`` (default: at least 8 of 16).  Returns
     (images, labels)."""
@@ -94,7 +96,8 @@ def binarized_digits(*, threshold: float = 7.5, units: str = "binary") -> tuple[
     return jnp.asarray(x, dtype=float), jnp.asarray(d.target)
 
 
-def digits_task(key: Array, *, n_test: int = 297, dtype=None) -> SupervisedTask:
+def digits_task(key: Key, *, n_test: int = 297, dtype: DTypeLike | None = None
+                ) -> SupervisedTask:
     """scikit-learn's bundled 8x8 digits (1797 images, 10 classes) as a classification task:
     pixels / 16 flattened to 64 inputs in [0, 1], shuffled with ``key``, the last ``n_test``
     images held out; cross-entropy loss."""
@@ -111,7 +114,7 @@ def digits_task(key: Array, *, n_test: int = 297, dtype=None) -> SupervisedTask:
     return SupervisedTask(x[:k], y[:k], x[k:], y[k:], "cross_entropy")
 
 
-def digits_data(key: jax.Array, n_test: int = 297) -> Dataset:
+def digits_data(key: Key, n_test: int = 297) -> Dataset:
     r"""scikit-learn's bundled 8×8 handwritten digits, shuffled with ``key`` and split.
 
     Images are scaled to :math:`[0, 1]` (pixel / 16) with shape ``(m, 1, 8, 8)``
@@ -136,17 +139,19 @@ class IsingConfigurations(NamedTuple):
     """Ising training data: ``spins`` (n_T, n_samples, L*L) in the requested units,
     ``energy`` and ``magnetization`` per spin (n_T, n_samples), ``temperatures`` (n_T,)."""
 
-    spins: Array
-    energy: Array
-    magnetization: Array
-    temperatures: Array
+    spins: Float[Array, "n_T s n"]
+    energy: Float[Array, "n_T s"]
+    magnetization: Float[Array, "n_T s"]
+    temperatures: Float[Array, " n_T"]
 
 
 def _to_units(s, units):
     return (s + 1) / 2 if units == "binary" else s
 
 
-def ising_configurations(key, L: int, temperatures, n_samples: int, *, burn_in: int = 1000,
+def ising_configurations(key: Key, L: int,
+                         temperatures: Scalar | Real[ArrayLike, " n_T"] | Sequence[Scalar],
+                         n_samples: int, *, burn_in: int = 1000,
                          units: str = "spin", rule: str = "metropolis",
                          engine: str = "auto") -> IsingConfigurations:
     """``n_samples`` independent equilibrium configurations of the L x L periodic Ising model
@@ -172,7 +177,9 @@ def ising_configurations(key, L: int, temperatures, n_samples: int, *, burn_in: 
                                res.magnetization[:, -1].reshape(shape), jnp.asarray(temps))
 
 
-def ising_observables(configurations, L: int, *, units: str = "spin") -> tuple[Array, Array]:
+def ising_observables(configurations: Real[ArrayLike, "s n"] | Sequence[Sequence[Scalar]],
+                      L: int, *, units: str = "spin"
+                      ) -> tuple[Float[Array, " s"], Float[Array, " s"]]:
     """Energy per spin :math:`-\\frac1N\\sum_{\\langle ij\\rangle}s_is_j` (periodic L x L,
     J = 1) and :math:`|m|` of each row of ``configurations`` (n, L*L)."""
     L = check_positive_int(L, "L", minimum=2)
@@ -190,10 +197,10 @@ def _observables(x, L, units):
 
 # ------------------------------------------------------------- teacher-student and toy sets
 
-def teacher_student_task(key: Array, *, in_size: int = 16, teacher_width: int = 8,
+def teacher_student_task(key: Key, *, in_size: int = 16, teacher_width: int = 8,
                          n_train: int = 256, n_test: int = 1024, depth: int = 1,
-                         activation: Callable = jnp.tanh, noise: float = 0.0,
-                         dtype=None) -> SupervisedTask:
+                         activation: Callable[..., Any] = jnp.tanh, noise: Scalar = 0.0,
+                         dtype: DTypeLike | None = None) -> SupervisedTask:
     """Regression on the outputs of a random teacher MLP (``depth`` hidden layers of
     ``teacher_width`` units, scalar output): inputs :math:`x\\sim\\mathcal N(0, I)`,
     teacher weights :math:`\\mathcal N(0, 1/\\text{fan-in})` and zero biases (so the
@@ -232,7 +239,8 @@ def _teacher_data(key, noise, in_size, teacher_width, m, depth, activation, dtyp
     return x, jax.vmap(teacher)(x) + noise * jax.random.normal(k_n, (m, 1), dtype)
 
 
-def function_approximation_target(x) -> jax.Array:
+def function_approximation_target(x: Real[ArrayLike, "*batch"] | Sequence[Scalar]
+                                  ) -> Float[Array, "*batch"]:
     r"""The seed's eq. (48): :math:`f(x) = \log(\sin(10x) + 2) + \sin(x)`."""
     x = jnp.asarray(x)
     return jnp.log(jnp.sin(10.0 * x) + 2.0) + jnp.sin(x)
@@ -264,7 +272,9 @@ def function_approximation_data(n_train: int = 50, n_test: int = 50) -> Dataset:
 
 # ------------------------------------------------------------------------------ splits
 
-def split_data(key, data, test_fraction: float = 0.2) -> tuple[Array, Array]:
+def split_data(key: Key, data: Shaped[ArrayLike, " m *rest"] | Sequence[Any],
+               test_fraction: Scalar = 0.2
+               ) -> tuple[Shaped[Array, " _m_train *rest"], Shaped[Array, " _m_test *rest"]]:
     """Random (train, test) split of the rows of ``data``."""
     data = jnp.asarray(check_finite(data, "data"))
     if not 0 < float(test_fraction) < 1:

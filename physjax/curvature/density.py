@@ -23,15 +23,17 @@ off); Lanczos uses full reorthogonalization (see :mod:`physjax.curvature.lanczos
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from typing import Any, NamedTuple
+from collections.abc import Callable, Sequence
+from typing import NamedTuple
 
 import equinox as eqx
 import jax
 import jax.numpy as jnp
 import numpy as np
+from jax.typing import DTypeLike
 
 from physjax._checks import check_choice, check_positive_int, is_concrete
+from physjax._typing import Array, ArrayLike, Float, Key, PyTree, Real, Scalar
 from physjax.curvature._krylov import batched_map, check_matvec, draw_probe, lanczos_core
 from physjax.curvature.hvp import (
     HVP_MODES,
@@ -42,8 +44,6 @@ from physjax.curvature.hvp import (
 )
 from physjax.curvature.lanczos import tridiagonal_eigh_float64
 from physjax.curvature.trace import PROBES
-
-PyTree = Any
 
 __all__ = ["SpectralDensity", "spectral_density", "spectral_density_matvec"]
 
@@ -60,10 +60,10 @@ class SpectralDensity(NamedTuple):
             to 1.
     """
 
-    grid: jax.Array
-    density: jax.Array
-    nodes: jax.Array
-    weights: jax.Array
+    grid: Float[Array, " g"]
+    density: Float[Array, " g"]
+    nodes: Float[Array, "r m"]
+    weights: Float[Array, "r m"]
 
 
 def _slq_core(matvec, key, dim, dtype, n_runs, n_steps, grid, sigma, probe, batch_size,
@@ -113,11 +113,12 @@ def _check_density_args(n_runs, n_steps, grid, sigma, probe, batch_size, n_grid,
     return n_runs, n_steps, n_grid
 
 
-def spectral_density_matvec(key: jax.Array, matvec: Callable[[jax.Array], jax.Array],
+def spectral_density_matvec(key: Key, matvec: Callable[[Float[Array, " p"]], Float[Array, " p"]],
                             dim: int, *, n_runs: int = 10, n_steps: int = 80,
-                            grid: Any = None, sigma: Any = None, probe: str = "rademacher",
+                            grid: Real[ArrayLike, " g"] | Sequence[Scalar] | None = None,
+                            sigma: Scalar | None = None, probe: str = "rademacher",
                             batch_size: int | None = 1, n_grid: int = 1000,
-                            dtype: Any = None) -> SpectralDensity:
+                            dtype: DTypeLike | None = None) -> SpectralDensity:
     r"""Spectral density of a symmetric operator on :math:`\mathbb R^{\rm dim}` by SLQ.
 
     Args:
@@ -143,8 +144,10 @@ def spectral_density_matvec(key: jax.Array, matvec: Callable[[jax.Array], jax.Ar
                     n_grid)
 
 
-def spectral_density(key: jax.Array, f: Callable[[PyTree], jax.Array], params: PyTree, *,
-                     n_runs: int = 10, n_steps: int = 80, grid: Any = None, sigma: Any = None,
+def spectral_density(key: Key, f: Callable[[PyTree], Float[Array, ""]], params: PyTree, *,
+                     n_runs: int = 10, n_steps: int = 80,
+                     grid: Real[ArrayLike, " g"] | Sequence[Scalar] | None = None,
+                     sigma: Scalar | None = None,
                      probe: str = "rademacher", mode: str = "fwd-rev",
                      batch_size: int | None = 1, n_grid: int = 1000) -> SpectralDensity:
     r"""Hessian eigenvalue density of ``f`` at ``params`` by stochastic Lanczos quadrature

@@ -22,16 +22,18 @@ reuse the same function object across calls.
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from typing import Any, NamedTuple
+from collections.abc import Callable, Sequence
+from typing import NamedTuple
 
 import equinox as eqx
 import jax
 import jax.numpy as jnp
 import numpy as np
 from jax.flatten_util import ravel_pytree
+from jax.typing import DTypeLike
 
 from physjax._checks import check_choice, check_positive_int
+from physjax._typing import Array, ArrayLike, Bool, Float, Int, Key, PyTree, Scalar
 from physjax.curvature._krylov import HI, check_matvec, check_start_vector, krylov_steps
 from physjax.curvature.hvp import (
     HVP_MODES,
@@ -45,8 +47,6 @@ from physjax.curvature.lanczos import (
     lanczos,
     symmetric_eigh,
 )
-
-PyTree = Any
 
 __all__ = [
     "EigenResult",
@@ -81,12 +81,12 @@ class EigenResult(NamedTuple):
         n_matvecs: total number of operator applications (Lanczos + verification).
     """
 
-    eigenvalues: jax.Array
+    eigenvalues: Float[Array, " k"]
     eigenvectors: PyTree
-    eigenvectors_flat: jax.Array
-    residuals: jax.Array
-    converged: jax.Array
-    n_matvecs: jax.Array
+    eigenvectors_flat: Float[Array, "k p"]
+    residuals: Float[Array, " k"]
+    converged: Bool[Array, " k"]
+    n_matvecs: Int[Array, ""]
 
 
 class ExtremeCurvature(NamedTuple):
@@ -95,13 +95,13 @@ class ExtremeCurvature(NamedTuple):
     ``residuals``/``converged`` are ``(2,)`` arrays ordered ``[max, min]``.
     """
 
-    max_eigenvalue: jax.Array
+    max_eigenvalue: Float[Array, ""]
     max_eigenvector: PyTree
-    min_eigenvalue: jax.Array
+    min_eigenvalue: Float[Array, ""]
     min_eigenvector: PyTree
-    residuals: jax.Array
-    converged: jax.Array
-    n_matvecs: jax.Array
+    residuals: Float[Array, " 2"]
+    converged: Bool[Array, " 2"]
+    n_matvecs: Int[Array, ""]
 
 
 class PowerIterationResult(NamedTuple):
@@ -112,11 +112,11 @@ class PowerIterationResult(NamedTuple):
     Rayleigh quotient fell below ``tol`` before ``n_iter``; ``n_matvecs`` counts all.
     """
 
-    eigenvalues: jax.Array
+    eigenvalues: Float[Array, " k"]
     eigenvectors: PyTree
-    residuals: jax.Array
-    converged: jax.Array
-    n_matvecs: jax.Array
+    residuals: Float[Array, " k"]
+    converged: Bool[Array, " k"]
+    n_matvecs: Int[Array, ""]
 
 
 # --------------------------------------------------------------------------- eigen-solver
@@ -253,10 +253,11 @@ def _random_start(key, dim, dtype):
     return jax.random.normal(key, (dim,), dtype)
 
 
-def lanczos_eigenpairs(key: jax.Array | None, matvec: Callable[[jax.Array], jax.Array],
+def lanczos_eigenpairs(key: Key | None, matvec: Callable[[Float[Array, " p"]], Float[Array, " p"]],
                        dim: int, k: int = 5, *, which: str = "top", n_steps: int | None = None,
-                       tol: float = 1e-6, max_restarts: int = 30, v0: jax.Array | None = None,
-                       dtype: Any = None) -> EigenResult:
+                       tol: Scalar = 1e-6, max_restarts: int = 30,
+                       v0: Float[ArrayLike, " p"] | Sequence[Scalar] | None = None,
+                       dtype: DTypeLike | None = None) -> EigenResult:
     r"""``k`` eigenpairs of a symmetric operator on :math:`\mathbb R^{\rm dim}` by
     thick-restart Lanczos with full reorthogonalization.
 
@@ -303,9 +304,9 @@ def lanczos_eigenpairs(key: jax.Array | None, matvec: Callable[[jax.Array], jax.
     return EigenResult(lam, vecs, vecs, res, conv, nmv)
 
 
-def hessian_eigenpairs(key: jax.Array, f: Callable[[PyTree], jax.Array], params: PyTree,
+def hessian_eigenpairs(key: Key, f: Callable[[PyTree], Float[Array, ""]], params: PyTree,
                        k: int = 5, *, which: str = "top", n_steps: int | None = None,
-                       tol: float = 1e-6, mode: str = "fwd-rev",
+                       tol: Scalar = 1e-6, mode: str = "fwd-rev",
                        max_restarts: int = 30) -> EigenResult:
     r"""``k`` eigenpairs :math:`H v = \lambda v` of the Hessian of ``f`` at ``params``.
 
@@ -361,11 +362,12 @@ def _extreme_core(matvec, v0, n_steps, tol, max_restarts):
 _extreme_jit = eqx.filter_jit(_extreme_core)
 
 
-def extreme_curvature_directions_matvec(key: jax.Array,
-                                        matvec: Callable[[jax.Array], jax.Array], dim: int,
+def extreme_curvature_directions_matvec(key: Key,
+                                        matvec: Callable[[Float[Array, " p"]],
+                                                         Float[Array, " p"]], dim: int,
                                         *, n_steps: int | None = None,
-                                        tol: float = 1e-6, max_restarts: int = 30,
-                                        dtype: Any = None) -> ExtremeCurvature:
+                                        tol: Scalar = 1e-6, max_restarts: int = 30,
+                                        dtype: DTypeLike | None = None) -> ExtremeCurvature:
     """Algorithm 1 of seed 001 on a flat symmetric operator; see
     :func:`extreme_curvature_directions`.  ``key`` (the PRNG key of the Gaussian start
     vector) comes first; eigenvectors are flat ``(dim,)`` arrays."""
@@ -378,9 +380,9 @@ def extreme_curvature_directions_matvec(key: jax.Array,
     return ExtremeCurvature(*_extreme_jit(matvec, v0, n_steps, tol, max_restarts))
 
 
-def extreme_curvature_directions(key: jax.Array, f: Callable[[PyTree], jax.Array],
+def extreme_curvature_directions(key: Key, f: Callable[[PyTree], Float[Array, ""]],
                                  params: PyTree, *, n_steps: int | None = None,
-                                 tol: float = 1e-6, mode: str = "fwd-rev",
+                                 tol: Scalar = 1e-6, mode: str = "fwd-rev",
                                  max_restarts: int = 30) -> ExtremeCurvature:
     r"""Dominant Hessian directions, Algorithm 1 of seed 001.
 
@@ -477,9 +479,10 @@ def _check_power_args(k, dim, n_iter, tol):
     return k, n_iter
 
 
-def power_iteration_matvec(key: jax.Array, matvec: Callable[[jax.Array], jax.Array],
+def power_iteration_matvec(key: Key, matvec: Callable[[Float[Array, " p"]], Float[Array, " p"]],
                            dim: int, k: int = 1, *, n_iter: int = 100,
-                           tol: float = 1e-3, dtype: Any = None) -> PowerIterationResult:
+                           tol: Scalar = 1e-3, dtype: DTypeLike | None = None
+                           ) -> PowerIterationResult:
     r"""Top-``k`` largest-magnitude eigenpairs by power iteration with deflation (PyHessian).
 
     For each pair: start from a Gaussian vector, repeat :math:`v \leftarrow P v/\|Pv\|`,
@@ -507,8 +510,8 @@ def power_iteration_matvec(key: jax.Array, matvec: Callable[[jax.Array], jax.Arr
                                             jnp.asarray(tol)))
 
 
-def power_iteration(key: jax.Array, f: Callable[[PyTree], jax.Array], params: PyTree,
-                    k: int = 1, *, n_iter: int = 100, tol: float = 1e-3,
+def power_iteration(key: Key, f: Callable[[PyTree], Float[Array, ""]], params: PyTree,
+                    k: int = 1, *, n_iter: int = 100, tol: Scalar = 1e-3,
                     mode: str = "fwd-rev") -> PowerIterationResult:
     """Power iteration with deflation on the Hessian of ``f`` (see
     :func:`power_iteration_matvec`; ``key`` first, as there); eigenvectors as pytrees with a

@@ -31,8 +31,7 @@ import numpy as np
 from jax.flatten_util import ravel_pytree
 
 from physjax._checks import check_choice, is_concrete
-
-PyTree = Any
+from physjax._typing import Array, ArrayLike, Float, PyTree, Shaped
 
 __all__ = [
     "HVP_MODES",
@@ -50,7 +49,7 @@ HVP_MODES = ("fwd-rev", "rev-rev", "rev-fwd")
 # --------------------------------------------------------------------------- helpers
 
 
-def flatten(tree: PyTree) -> tuple[jax.Array, Callable[[jax.Array], PyTree]]:
+def flatten(tree: PyTree) -> tuple[Shaped[Array, " p"], Callable[[Array], PyTree]]:
     """Concatenate the leaves of ``tree`` into one vector.
 
     Returns ``(vector, unflatten)`` where ``unflatten(vector)`` rebuilds the pytree
@@ -60,7 +59,7 @@ def flatten(tree: PyTree) -> tuple[jax.Array, Callable[[jax.Array], PyTree]]:
     return ravel_pytree(tree)
 
 
-def unflatten(like: PyTree, vector: jax.Array) -> PyTree:
+def unflatten(like: PyTree, vector: Shaped[ArrayLike, " p"]) -> PyTree:
     """Inverse of :func:`flatten`: reshape ``vector`` into a pytree shaped like ``like``."""
     flat, unravel = ravel_pytree(like)
     if jnp.shape(vector) != flat.shape:
@@ -69,7 +68,7 @@ def unflatten(like: PyTree, vector: jax.Array) -> PyTree:
     return unravel(vector)
 
 
-def _tree_vdot(a: PyTree, b: PyTree) -> jax.Array:
+def _tree_vdot(a: PyTree, b: PyTree) -> Array:
     leaves = [jnp.vdot(x, y) for x, y in zip(jax.tree.leaves(a), jax.tree.leaves(b),
                                              strict=True)]
     return sum(leaves[1:], leaves[0])
@@ -102,7 +101,7 @@ def check_params(params: PyTree, name: str = "params") -> int:
     return size
 
 
-def check_scalar_function(f: Callable, params: PyTree, name: str = "f") -> None:
+def check_scalar_function(f: Callable[..., Any], params: PyTree, name: str = "f") -> None:
     """``f(params)`` must return a real floating scalar (checked abstractly, no FLOPs)."""
     if not callable(f):
         raise TypeError(f"{name} must be a callable f(params) -> scalar, got "
@@ -134,7 +133,7 @@ def check_direction(v: PyTree, params: PyTree, name: str = "v") -> None:
             raise ValueError(f"{name} must be finite, got NaN or infinite entries")
 
 
-def guard_finite(x: jax.Array, name: str) -> jax.Array:
+def guard_finite(x: Shaped[Array, "*shape"], name: str) -> Shaped[Array, "*shape"]:
     """Runtime (under-``jit``) guard: error if a traced array has non-finite entries."""
     if is_concrete(x):
         return x
@@ -150,8 +149,8 @@ def guarded_params(params: PyTree, name: str = "params") -> PyTree:
     return unravel(guard_finite(flat, name))
 
 
-def flat_hvp(f: Callable, params: PyTree, mode: str = "fwd-rev"
-             ) -> tuple[Callable[[jax.Array], jax.Array], int, Any]:
+def flat_hvp(f: Callable[..., Any], params: PyTree, mode: str = "fwd-rev"
+             ) -> tuple[Callable[[Float[Array, " p"]], Float[Array, " p"]], int, Any]:
     """The Hessian as a linear map on flat vectors: ``(matvec, dim, dtype)`` (no checks).
 
     Traceable: call it inside a jitted function so that ``params`` are traced arguments.
@@ -181,7 +180,7 @@ _hvp_jit = eqx.filter_jit(_hvp_unchecked)
 # --------------------------------------------------------------------------- public API
 
 
-def hvp(f: Callable[[PyTree], jax.Array], params: PyTree, v: PyTree, *,
+def hvp(f: Callable[[PyTree], Float[Array, ""]], params: PyTree, v: PyTree, *,
         mode: str = "fwd-rev") -> PyTree:
     r"""Hessian-vector product :math:`(Hv)_i = \sum_j \partial_i\partial_j f(\theta)\, v_j`.
 
@@ -209,8 +208,8 @@ def hvp(f: Callable[[PyTree], jax.Array], params: PyTree, v: PyTree, *,
     return _hvp_jit(f, guarded_params(params), v, mode)
 
 
-def hvp_fn(f: Callable[[PyTree], jax.Array], params: PyTree, *, mode: str = "fwd-rev",
-           flat: bool = False) -> Callable[[Any], Any]:
+def hvp_fn(f: Callable[[PyTree], Float[Array, ""]], params: PyTree, *, mode: str = "fwd-rev",
+           flat: bool = False) -> Callable[[PyTree], PyTree]:
     r"""A jitted closure :math:`v \mapsto Hv` at the fixed point ``params``.
 
     Checks ``f`` and ``params`` once, then returns ``matvec`` compiled once per input shape.
@@ -239,7 +238,7 @@ def hvp_fn(f: Callable[[PyTree], jax.Array], params: PyTree, *, mode: str = "fwd
     return lambda v: _tree(params, v)
 
 
-def ggn_vp(model_fn: Callable[[PyTree], Any], loss_fn: Callable[[Any], jax.Array],
+def ggn_vp(model_fn: Callable[[PyTree], PyTree], loss_fn: Callable[[PyTree], Float[Array, ""]],
            params: PyTree, v: PyTree) -> PyTree:
     r"""Generalized Gauss-Newton product :math:`G v = J^\top H_\ell\, J v`.
 
@@ -276,8 +275,8 @@ def _ggn_jit(model_fn, loss_fn, params, v):
     return vjp_fn(hjv)[0]
 
 
-def full_hessian(f: Callable[[PyTree], jax.Array], params: PyTree, *,
-                 flat: bool = True) -> Any:
+def full_hessian(f: Callable[[PyTree], Float[Array, ""]], params: PyTree, *,
+                 flat: bool = True) -> Float[Array, "p p"] | PyTree:
     r"""The dense Hessian :math:`H_{ij} = \partial_i\partial_j f(\theta)` via ``jax.hessian``.
 
     For small models only: memory :math:`N^2` and cost :math:`N` HVPs.

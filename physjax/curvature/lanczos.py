@@ -29,7 +29,7 @@ float64 quadrature weights.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import NamedTuple
 
 import equinox as eqx
@@ -38,6 +38,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from physjax._checks import check_positive_int
+from physjax._typing import Array, ArrayLike, Float, Scalar
 from physjax.curvature._krylov import check_matvec, check_start_vector, lanczos_core
 
 __all__ = ["LanczosResult", "lanczos", "symmetric_eigh", "tridiagonal_eigh_float64"]
@@ -54,9 +55,9 @@ class LanczosResult(NamedTuple):
             residual direction).
     """
 
-    alphas: jax.Array
-    betas: jax.Array
-    basis: jax.Array
+    alphas: Float[Array, " m"]
+    betas: Float[Array, " m"]
+    basis: Float[Array, "m+1 n"]
 
 
 def _float64_available() -> bool:
@@ -73,7 +74,8 @@ def _round_robin(n: int) -> np.ndarray:
     return np.asarray(rounds, dtype=np.int32)
 
 
-def symmetric_eigh(A: jax.Array, *, max_sweeps: int = 30) -> tuple[jax.Array, jax.Array]:
+def symmetric_eigh(A: Float[ArrayLike, "n n"], *, max_sweeps: int = 30
+                   ) -> tuple[Float[Array, " n"], Float[Array, "n n"]]:
     r"""Eigendecomposition :math:`A = V\,\mathrm{diag}(w)\,V^\top` of a small symmetric
     matrix by parallel cyclic Jacobi (Brent-Luk ordering), in pure XLA.
 
@@ -141,8 +143,9 @@ def symmetric_eigh(A: jax.Array, *, max_sweeps: int = 30) -> tuple[jax.Array, ja
     return w[order], V[:, order]
 
 
-def tridiagonal_eigh_float64(alphas: jax.Array, offdiag: jax.Array
-                             ) -> tuple[jax.Array, jax.Array]:
+def tridiagonal_eigh_float64(alphas: Float[ArrayLike, "batch k"],
+                             offdiag: Float[ArrayLike, "batch k-1"]
+                             ) -> tuple[Float[Array, "batch k"], Float[Array, "batch k k"]]:
     """Eigendecomposition of symmetric tridiagonal matrices (batched over a leading axis)
     in float64: Jacobi under jit when float64 is enabled, else one host ``numpy`` call
     (``jax.pure_callback``) whose result is cast back to the input dtype."""
@@ -171,7 +174,8 @@ def _lanczos_jit(matvec, v0, n_steps, reortho):
     return LanczosResult(*lanczos_core(matvec, v0, n_steps, reortho))
 
 
-def lanczos(matvec: Callable[[jax.Array], jax.Array], v0: jax.Array, n_steps: int, *,
+def lanczos(matvec: Callable[[Float[Array, " n"]], Float[Array, " n"]],
+            v0: Float[ArrayLike, " n"] | Sequence[Scalar], n_steps: int, *,
             reorthogonalize: bool = True) -> LanczosResult:
     r"""``n_steps`` Lanczos steps on a symmetric operator: :math:`H Q_m = Q_m T_m + \beta_m
     q_m e_m^\top`.

@@ -55,7 +55,7 @@ Plots: :func:`physjax.plotting.plot_loss_heatmap` and
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any, NamedTuple
 
 import equinox as eqx
@@ -65,8 +65,9 @@ import numpy as np
 from jax.flatten_util import ravel_pytree
 
 from physjax._checks import check_choice, check_positive_int, is_concrete
+from physjax._typing import Array, ArrayLike, Float, Key, PyTree, Real, Scalar
 from physjax.curvature._krylov import batched_map
-from physjax.curvature.eigen import extreme_curvature_directions
+from physjax.curvature.eigen import ExtremeCurvature, extreme_curvature_directions
 from physjax.curvature.hvp import (
     HVP_MODES,
     check_params,
@@ -74,8 +75,6 @@ from physjax.curvature.hvp import (
     guarded_params,
     hvp,
 )
-
-PyTree = Any
 
 __all__ = [
     "HessianDirections",
@@ -121,7 +120,7 @@ class _OfArrays(eqx.Module):
         return self.f(eqx.combine(p, self.static))
 
 
-def _tree_vdot(a: PyTree, b: PyTree) -> jax.Array:
+def _tree_vdot(a: PyTree, b: PyTree) -> Array:
     terms = [jnp.vdot(x, y) for x, y in zip(jax.tree.leaves(a), jax.tree.leaves(b), strict=True)]
     return sum(terms[1:], terms[0])
 
@@ -158,7 +157,7 @@ def _check_direction(direction: PyTree, dyn: PyTree, name: str) -> PyTree:
     return unravel(eqx.error_if(flat, bad, f"{name} must be finite and nonzero"))
 
 
-def _check_coordinates(x, name: str) -> jax.Array:
+def _check_coordinates(x, name: str) -> Array:
     x = jnp.asarray(x)
     if x.ndim != 1 or x.shape[0] == 0:
         raise ValueError(f"{name} must be a non-empty 1-D array of step sizes, got shape "
@@ -188,7 +187,7 @@ def _shift(dyn: PyTree, coefficients, directions) -> PyTree:
 
 
 def random_direction(
-    key: jax.Array,
+    key: Key,
     params: PyTree,
     *,
     normalization: str | None = None,
@@ -259,13 +258,13 @@ class HessianDirections(NamedTuple):
 
     max_direction: PyTree
     min_direction: PyTree
-    max_eigenvalue: jax.Array
-    min_eigenvalue: jax.Array
-    result: Any
+    max_eigenvalue: Float[Array, ""]
+    min_eigenvalue: Float[Array, ""]
+    result: ExtremeCurvature
 
 
 def hessian_directions(
-    key: jax.Array, f: Callable[[PyTree], jax.Array], params: PyTree, **kwargs
+    key: Key, f: Callable[[PyTree], Float[Array, ""]], params: PyTree, **kwargs: Any
 ) -> HessianDirections:
     r"""Most positive and most negative curvature directions of :math:`L` at ``params``.
 
@@ -307,13 +306,13 @@ def _sweep(f, dyn, static, directions, coords, batch_size):
 
 
 def loss_line(
-    f: Callable[[PyTree], jax.Array],
+    f: Callable[[PyTree], Float[Array, ""]],
     params: PyTree,
     direction: PyTree,
-    alphas,
+    alphas: Real[ArrayLike, " a"] | Sequence[Scalar],
     *,
     batch_size: int | None = None,
-) -> jax.Array:
+) -> Float[Array, " a"]:
     r"""The loss along a line, :math:`\ell_k = L(\theta^* + \alpha_k\,\eta)`.
 
     Args:
@@ -338,15 +337,15 @@ def loss_line(
 
 
 def loss_plane(
-    f: Callable[[PyTree], jax.Array],
+    f: Callable[[PyTree], Float[Array, ""]],
     params: PyTree,
     d1: PyTree,
     d2: PyTree,
-    alphas,
-    betas,
+    alphas: Real[ArrayLike, " a"] | Sequence[Scalar],
+    betas: Real[ArrayLike, " b"] | Sequence[Scalar],
     *,
     batch_size: int | None = None,
-) -> jax.Array:
+) -> Float[Array, "a b"]:
     r"""The loss on a plane, :math:`\ell_{jk} = L(\theta^* + \alpha_j\,\eta + \beta_k\,\delta)`.
 
     Seed eq. (32) with :math:`\eta` = ``d1`` and :math:`\delta` = ``d2``.  Row ``j`` is
@@ -374,7 +373,9 @@ def loss_plane(
     return values.reshape(alphas.shape[0], betas.shape[0])
 
 
-def plane_minimum(values, alphas, betas) -> tuple[float, float, float]:
+def plane_minimum(values: Real[ArrayLike, "a b"] | Sequence[Sequence[Scalar]],
+                  alphas: Real[ArrayLike, " a"] | Sequence[Scalar],
+                  betas: Real[ArrayLike, " b"] | Sequence[Scalar]) -> tuple[float, float, float]:
     r"""Where the sampled plane is lowest: :math:`(\alpha, \beta, \ell)` at the smallest entry.
 
     ``values`` has shape ``(len(alphas), len(betas))`` as returned by :func:`loss_plane`.
@@ -409,13 +410,13 @@ _projected_jit = eqx.filter_jit(_projected)
 
 
 def projected_hessian(
-    f: Callable[[PyTree], jax.Array],
+    f: Callable[[PyTree], Float[Array, ""]],
     params: PyTree,
     d1: PyTree,
     d2: PyTree,
     *,
     mode: str = "fwd-rev",
-) -> jax.Array:
+) -> Float[Array, "2 2"]:
     r"""The 2×2 Hessian of :math:`L(\theta^* + \alpha\eta + \beta\delta)` at :math:`\alpha=\beta=0`.
 
     .. math::
@@ -437,7 +438,9 @@ def projected_hessian(
     return _projected_jit(f_dyn, dyn, d1, d2, mode)
 
 
-def principal_curvatures(hessian_2x2) -> tuple[jax.Array, jax.Array]:
+def principal_curvatures(
+    hessian_2x2: Real[ArrayLike, "*batch 2 2"] | Sequence[Any],
+) -> tuple[Float[Array, "*batch"], Float[Array, "*batch"]]:
     r"""Principal curvatures :math:`(\kappa_+, \kappa_-)` of a projected Hessian (seed eq. 35).
 
     .. math::
@@ -471,16 +474,16 @@ class ProjectionCurvatures(NamedTuple):
             exactly count in neither.
     """
 
-    kappa_plus: jax.Array
-    kappa_minus: jax.Array
-    projected_hessians: jax.Array
-    saddle_fraction: jax.Array
-    hidden_fraction: jax.Array
+    kappa_plus: Float[Array, " s"]
+    kappa_minus: Float[Array, " s"]
+    projected_hessians: Float[Array, "s 2 2"]
+    saddle_fraction: Float[Array, ""]
+    hidden_fraction: Float[Array, ""]
 
 
 def random_projection_curvatures(
-    key: jax.Array,
-    f: Callable[[PyTree], jax.Array],
+    key: Key,
+    f: Callable[[PyTree], Float[Array, ""]],
     params: PyTree,
     n_planes: int,
     *,

@@ -46,7 +46,7 @@ optimizer (Adam by default) inside one ``lax.scan``.
 from __future__ import annotations
 
 import numbers
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from functools import partial
 from typing import Any, NamedTuple
 
@@ -55,8 +55,20 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import optax
+from jax.typing import DTypeLike
 
 from physjax._checks import check_finite, check_positive_int
+from physjax._typing import (
+    Array,
+    ArrayLike,
+    Float,
+    Int,
+    Key,
+    PyTree,
+    Real,
+    Scalar,
+    Size,
+)
 
 __all__ = [
     "Dataset",
@@ -123,7 +135,8 @@ def _float_array(theta):
     return theta
 
 
-def saddle_loss(theta, n_positive: int | None = None) -> jax.Array:
+def saddle_loss(theta: Real[ArrayLike, " p"] | Sequence[Scalar],
+                n_positive: Size | None = None) -> Float[Array, ""]:
     r"""Seed 001's saddle loss, eq. (40) (``n_positive=None``) or eq. (45).
 
     .. math::
@@ -153,7 +166,7 @@ def _saddle_loss(theta, n, n_pos):
     return 0.5 * theta[-1] * jnp.sum(s * theta[:-1] ** 2)
 
 
-def saddle_critical_point(n: int, *, dtype=None) -> jax.Array:
+def saddle_critical_point(n: int, *, dtype: DTypeLike | None = None) -> Float[Array, " p"]:
     r"""The critical point :math:`\theta^* = (0,\dots,0,1)\in\mathbb{R}^{2n+1}` (eq. 41).
 
     At :math:`\theta^*` the gradient of :func:`saddle_loss` vanishes for every
@@ -164,7 +177,8 @@ def saddle_critical_point(n: int, *, dtype=None) -> jax.Array:
     return jnp.zeros(2 * n + 1, dtype).at[-1].set(1)
 
 
-def saddle_hessian(theta, n_positive: int | None = None) -> jax.Array:
+def saddle_hessian(theta: Real[ArrayLike, " p"] | Sequence[Scalar],
+                   n_positive: Size | None = None) -> Float[Array, "p p"]:
     r"""Exact Hessian of :func:`saddle_loss` at ``theta``, shape ``(N, N)``.
 
     .. math::
@@ -189,7 +203,8 @@ def _saddle_hessian(theta, n, n_pos):
     return jnp.block([[top, column], [column.T, jnp.zeros((1, 1), theta.dtype)]])
 
 
-def saddle_hessian_diagonal(theta, n_positive: int | None = None) -> jax.Array:
+def saddle_hessian_diagonal(theta: Real[ArrayLike, " p"] | Sequence[Scalar],
+                            n_positive: Size | None = None) -> Float[Array, " p"]:
     r"""Diagonal of :func:`saddle_hessian`.
 
     :math:`(s_1\theta_{2n+1},\dots,s_{2n}\theta_{2n+1},0)`.
@@ -201,7 +216,8 @@ def saddle_hessian_diagonal(theta, n_positive: int | None = None) -> jax.Array:
     return jnp.concatenate([s * theta[-1], jnp.zeros(1, theta.dtype)])
 
 
-def saddle_hessian_trace(n: int, n_positive: int | None = None, theta_last: float = 1.0) -> float:
+def saddle_hessian_trace(n: int, n_positive: Size | None = None,
+                         theta_last: Scalar = 1.0) -> float:
     r"""Exact :math:`\mathrm{tr}\,H = 2(\tilde n - n)\,\theta_{2n+1}`.
 
     At :math:`\theta^*` (``theta_last = 1``) this is 0 for eq. (40) and
@@ -226,17 +242,17 @@ class ParameterLoss(eqx.Module):
     in as constants, and the training and test losses of one model share compiled code.
     """
 
-    loss: Callable[..., jax.Array]
-    static: Any
-    batch: tuple
+    loss: Callable[..., Float[Array, ""]]
+    static: PyTree
+    batch: tuple[Any, ...]
 
-    def __call__(self, params):
+    def __call__(self, params: PyTree) -> Float[Array, ""]:
         return self.loss(eqx.combine(params, self.static), *self.batch)
 
 
 def loss_of_parameters(
-    loss: Callable[..., jax.Array], model: Any, *batch: Any
-) -> tuple[ParameterLoss, Any]:
+    loss: Callable[..., Float[Array, ""]], model: PyTree, *batch: Any
+) -> tuple[ParameterLoss, PyTree]:
     r"""Expose ``loss(model, *batch)`` as a pure function of the model's parameters.
 
     The model is split with ``eqx.partition(model, eqx.is_inexact_array)`` into
@@ -253,14 +269,14 @@ def loss_of_parameters(
 
 
 def train(
-    model: Any,
-    loss: Callable[..., jax.Array],
-    batch: tuple,
+    model: PyTree,
+    loss: Callable[..., Float[Array, ""]],
+    batch: tuple[Any, ...],
     *,
     n_steps: int,
     optimizer: optax.GradientTransformation | None = None,
-    learning_rate: float = 1e-3,
-) -> tuple[Any, jax.Array]:
+    learning_rate: Scalar = 1e-3,
+) -> tuple[PyTree, Float[Array, " t"]]:
     r"""Full-batch training :math:`\theta_{t+1} = \theta_t + \mathrm{opt}(\nabla L(\theta_t))`.
 
     Runs ``n_steps`` steps of ``optimizer`` (default ``optax.adam(learning_rate)``) on
@@ -316,13 +332,13 @@ def _train(params, static, batch, opt, loss, n_steps):
 class Dataset(NamedTuple):
     """Train and test arrays of a supervised task."""
 
-    x_train: jax.Array
-    y_train: jax.Array
-    x_test: jax.Array
-    y_test: jax.Array
+    x_train: Float[Array, "m_train ..."]
+    y_train: Real[Array, "m_train ..."]
+    x_test: Float[Array, "m_test ..."]
+    y_test: Real[Array, "m_test ..."]
 
 
-def fcnn(key: jax.Array, depth: int, width: int = 100) -> eqx.nn.MLP:
+def fcnn(key: Key, depth: int, width: int = 100) -> eqx.nn.MLP:
     r"""Fully connected ReLU network :math:`\mathbb{R}\to\mathbb{R}` with ``depth`` hidden layers.
 
     :math:`h_0 = x,\ h_{l} = \mathrm{ReLU}(W_l h_{l-1} + b_l)\ (l = 1..\text{depth}),\
@@ -339,7 +355,8 @@ def fcnn(key: jax.Array, depth: int, width: int = 100) -> eqx.nn.MLP:
 
 
 @eqx.filter_jit
-def mse_loss(model: Callable, x: jax.Array, y: jax.Array) -> jax.Array:
+def mse_loss(model: Callable[..., Any], x: Real[ArrayLike, "m ..."],
+             y: Real[ArrayLike, "m ..."]) -> Float[Array, ""]:
     r"""Mean squared error :math:`\frac1m\sum_k \lVert \text{model}(x_k) - y_k\rVert^2 / d`.
 
     ``x`` has shape ``(m, d_in)``, ``y`` shape ``(m, d_out)``; the model maps one input.
@@ -393,27 +410,29 @@ class DigitsCNN(eqx.Module):
     conv2: eqx.nn.Conv2d
     head: eqx.nn.Linear
 
-    def __init__(self, key: jax.Array, channels: tuple[int, int] = (8, 16)):
+    def __init__(self, key: Key, channels: tuple[int, int] = (8, 16)):
         k1, k2, k3 = jax.random.split(key, 3)
         c1, c2 = channels
         self.conv1 = eqx.nn.Conv2d(1, c1, kernel_size=3, padding=1, key=k1)
         self.conv2 = eqx.nn.Conv2d(c1, c2, kernel_size=3, padding=1, key=k2)
         self.head = eqx.nn.Linear(c2 * 4, 10, key=k3)
 
-    def __call__(self, x: jax.Array) -> jax.Array:
+    def __call__(self, x: Float[Array, "1 8 8"]) -> Float[Array, " 10"]:
         h = _avg_pool2(jax.nn.relu(_conv_same(self.conv1, x)))
         h = _avg_pool2(jax.nn.relu(_conv_same(self.conv2, h)))
         return self.head(h.reshape(-1))
 
 
 @eqx.filter_jit
-def cross_entropy_loss(model: Callable, x: jax.Array, y: jax.Array) -> jax.Array:
+def cross_entropy_loss(model: Callable[..., Any], x: Real[ArrayLike, "m ..."],
+                       y: Int[ArrayLike, " m"]) -> Float[Array, ""]:
     r"""Mean softmax cross-entropy :math:`-\frac1m\sum_k \log\mathrm{softmax}(z_k)_{y_k}`."""
     logits = jax.vmap(model)(x)
     return jnp.mean(optax.softmax_cross_entropy_with_integer_labels(logits, y))
 
 
 @eqx.filter_jit
-def accuracy(model: Callable, x: jax.Array, y: jax.Array) -> jax.Array:
+def accuracy(model: Callable[..., Any], x: Real[ArrayLike, "m ..."],
+             y: Int[ArrayLike, " m"]) -> Float[Array, ""]:
     """Fraction of inputs whose largest logit is the label."""
     return jnp.mean(jnp.argmax(jax.vmap(model)(x), axis=-1) == y)

@@ -21,16 +21,18 @@ Gaussian probes of :func:`hutchinson_trace` and the directions of
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from typing import Any, NamedTuple
+from collections.abc import Callable, Sequence
+from typing import NamedTuple
 
 import equinox as eqx
 import jax
 import jax.numpy as jnp
 import numpy as np
 from jax.flatten_util import ravel_pytree
+from jax.typing import DTypeLike
 
 from physjax._checks import check_choice, check_positive_int, is_concrete
+from physjax._typing import Array, ArrayLike, Float, Key, PyTree, Real, Scalar
 from physjax.curvature._krylov import batched_map, check_matvec, draw_probe
 from physjax.curvature.hvp import (
     HVP_MODES,
@@ -40,8 +42,6 @@ from physjax.curvature.hvp import (
     guard_finite,
     guarded_params,
 )
-
-PyTree = Any
 
 __all__ = [
     "PROBES",
@@ -67,9 +67,9 @@ class TraceEstimate(NamedTuple):
         samples: the i.i.d. single-probe estimates (e.g. :math:`z_i^\top H z_i`).
     """
 
-    estimate: jax.Array
-    standard_error: jax.Array
-    samples: jax.Array
+    estimate: Float[Array, ""]
+    standard_error: Float[Array, ""]
+    samples: Float[Array, " m"]
 
 
 def _summarize(samples):
@@ -99,9 +99,9 @@ def _hutchinson_core(matvec, key, dim, dtype, n_probes, probe, batch_size):
 _hutchinson_jit = eqx.filter_jit(_hutchinson_core)
 
 
-def hutchinson_trace_matvec(key: jax.Array, matvec: Callable[[jax.Array], jax.Array],
+def hutchinson_trace_matvec(key: Key, matvec: Callable[[Float[Array, " p"]], Float[Array, " p"]],
                             dim: int, n_probes: int, *, probe: str = "rademacher",
-                            batch_size: int | None = None, dtype: Any = None
+                            batch_size: int | None = None, dtype: DTypeLike | None = None
                             ) -> TraceEstimate:
     r"""Hutchinson's estimate of :math:`\mathrm{tr}\,A` for a symmetric operator on
     :math:`\mathbb R^{\rm dim}`: the mean of :math:`z_i^\top A z_i`, :math:`i=1..m`.
@@ -127,7 +127,7 @@ def hutchinson_trace_matvec(key: jax.Array, matvec: Callable[[jax.Array], jax.Ar
     return _hutchinson_jit(matvec, key, dim, dtype, n_probes, probe, batch_size)
 
 
-def hutchinson_trace(key: jax.Array, f: Callable[[PyTree], jax.Array], params: PyTree,
+def hutchinson_trace(key: Key, f: Callable[[PyTree], Float[Array, ""]], params: PyTree,
                      n_probes: int, *, probe: str = "rademacher", mode: str = "fwd-rev",
                      batch_size: int | None = None) -> TraceEstimate:
     r"""Hutchinson's estimate of the Hessian trace :math:`\mathrm{tr}\,H = \mathbb
@@ -172,9 +172,9 @@ def _hpp_core(matvec, key, dim, dtype, n_matvecs, probe):
 _hpp_jit = eqx.filter_jit(_hpp_core)
 
 
-def hutch_plus_plus_matvec(key: jax.Array, matvec: Callable[[jax.Array], jax.Array],
+def hutch_plus_plus_matvec(key: Key, matvec: Callable[[Float[Array, " p"]], Float[Array, " p"]],
                            dim: int, n_matvecs: int, *, probe: str = "rademacher",
-                           dtype: Any = None) -> TraceEstimate:
+                           dtype: DTypeLike | None = None) -> TraceEstimate:
     r"""Hutch++ estimate of :math:`\mathrm{tr}\,A` with ``n_matvecs`` matvecs (Meyer et al.
     2021, Algorithm 1).
 
@@ -199,7 +199,7 @@ def hutch_plus_plus_matvec(key: jax.Array, matvec: Callable[[jax.Array], jax.Arr
     return _hpp_jit(matvec, key, dim, dtype, n_matvecs, probe)
 
 
-def hutch_plus_plus(key: jax.Array, f: Callable[[PyTree], jax.Array], params: PyTree,
+def hutch_plus_plus(key: Key, f: Callable[[PyTree], Float[Array, ""]], params: PyTree,
                     n_matvecs: int, *, probe: str = "rademacher",
                     mode: str = "fwd-rev") -> TraceEstimate:
     r"""Hutch++ estimate of the Hessian trace with ``n_matvecs`` HVPs (see
@@ -276,9 +276,9 @@ def _curvature_core(f, params, key, n_directions, alphas, directions, batch_size
 _curvature_jit = eqx.filter_jit(_curvature_core)
 
 
-def curvature_trace_estimate(key: jax.Array | None, f: Callable[[PyTree], jax.Array],
+def curvature_trace_estimate(key: Key | None, f: Callable[[PyTree], Float[Array, ""]],
                              params: PyTree, n_directions: int, *,
-                             alphas: Any = DEFAULT_ALPHAS,
+                             alphas: Real[ArrayLike, " a"] | Sequence[Scalar] = DEFAULT_ALPHAS,
                              directions: PyTree | None = None,
                              batch_size: int | None = None) -> TraceEstimate:
     r"""Curvature-based trace estimate of seed 001 (eq. 37, Fig. 9), without HVPs.

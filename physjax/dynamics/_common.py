@@ -4,6 +4,8 @@ pytree layouts, per-replica keys."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import equinox as eqx
 import jax
 import jax.numpy as jnp
@@ -11,6 +13,11 @@ import numpy as np
 from jax import Array
 
 from physjax._checks import check_nonnegative, check_positive, is_concrete
+from physjax._typing import ArrayLike, Real, Scalar
+
+#: A static schedule of step indices (``record_steps``): a 1-D array or a list of
+#: integers (integral floats are accepted), ``t`` of them.
+Steps = Real[ArrayLike, " t"] | Sequence[Scalar]
 
 
 def check_scalar(x, name):

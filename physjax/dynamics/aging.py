@@ -22,13 +22,15 @@ positions are stored only at those steps.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import NamedTuple
 
 import jax.numpy as jnp
 import numpy as np
-from jax import Array
 
 from physjax._checks import check_finite, check_positive_int, check_step_schedule
+from physjax._typing import Array, ArrayLike, Float, Int, Real, Scalar
+from physjax.dynamics._common import Steps
 
 __all__ = [
     "aging_schedule",
@@ -57,8 +59,9 @@ def _steps_1d(steps, name, *, positive=False):
     return a.astype(np.int64)
 
 
-def aging_schedule(waiting_steps, lag_steps, *, n_steps: int | None = None,
-                   n_log: int = 0) -> np.ndarray:
+def aging_schedule(waiting_steps: Real[ArrayLike, " w"] | Scalar | Sequence[Scalar],
+                   lag_steps: Real[ArrayLike, " l"] | Scalar | Sequence[Scalar], *,
+                   n_steps: int | None = None, n_log: int = 0) -> Int[np.ndarray, " t"]:
     """Record steps for aging measurements: the sorted union of :math:`\\{0\\}`,
     :math:`\\{t_w\\}`, :math:`\\{t_w + t\\}` and, with ``n_log > 0``, ``n_log`` log-spaced
     steps up to ``n_steps`` (default: the largest :math:`t_w + t`)."""
@@ -103,8 +106,10 @@ def _pairs(positions, record_steps, waiting_steps, lag_steps):
     return x[..., iw, None, :], x[..., it, :]
 
 
-def two_time_correlation(positions: Array, record_steps, waiting_steps,
-                         lag_steps) -> Array:
+def two_time_correlation(positions: Real[ArrayLike, "*batch t n"], record_steps: Steps,
+                         waiting_steps: Real[ArrayLike, " w"] | Scalar | Sequence[Scalar],
+                         lag_steps: Real[ArrayLike, " l"] | Scalar | Sequence[Scalar]
+                         ) -> Float[Array, "*batch w l"]:
     """:math:`C(t_w, t_w + t) = x(t_w)\\cdot x(t_w + t)/N`.
 
     Args:
@@ -122,8 +127,10 @@ def two_time_correlation(positions: Array, record_steps, waiting_steps,
     return jnp.sum(xw * xt, axis=-1) / xw.shape[-1]
 
 
-def mean_square_displacement(positions: Array, record_steps, waiting_steps,
-                             lag_steps) -> Array:
+def mean_square_displacement(positions: Real[ArrayLike, "*batch t n"], record_steps: Steps,
+                             waiting_steps: Real[ArrayLike, " w"] | Scalar | Sequence[Scalar],
+                             lag_steps: Real[ArrayLike, " l"] | Scalar | Sequence[Scalar]
+                             ) -> Float[Array, "*batch w l"]:
     """:math:`\\Delta(t_w, t_w + t) = |x(t_w + t) - x(t_w)|^2/N`, shape ``(..., n_w, n_lag)``
     (arguments as :func:`two_time_correlation`)."""
     xw, xt = _pairs(positions, record_steps, waiting_steps, lag_steps)
@@ -147,7 +154,9 @@ class Collapse(NamedTuple):
     spread: Array
 
 
-def scaling_collapse(waiting_times, lag_times, curves, *, exponent: float = 1.0,
+def scaling_collapse(waiting_times: Real[ArrayLike, " w"] | Sequence[Scalar],
+                     lag_times: Real[ArrayLike, " l"] | Sequence[Scalar],
+                     curves: Real[ArrayLike, "w l"], *, exponent: Scalar = 1.0,
                      n_grid: int = 32) -> Collapse:
     """Collapse quality of curves :math:`f(t_w, t_w + t)` (``curves[w, l]`` at
     ``waiting_times[w]``, ``lag_times[l]``; e.g. the replica mean of
@@ -181,8 +190,10 @@ def scaling_collapse(waiting_times, lag_times, curves, *, exponent: float = 1.0,
     return Collapse(scaled_lag=jnp.asarray(np.exp(grid)), curves=interp, spread=spread)
 
 
-def loglog_slope(times, values, *, t_min: float | None = None,
-                 t_max: float | None = None) -> Array:
+def loglog_slope(times: Real[ArrayLike, " t"] | Sequence[Scalar],
+                 values: Real[ArrayLike, " t"] | Sequence[Scalar], *,
+                 t_min: Scalar | None = None,
+                 t_max: Scalar | None = None) -> Float[Array, ""]:
     """Least-squares slope of :math:`\\log|v|` against :math:`\\log t` for
     ``t_min <= t <= t_max``: the exponent :math:`\\alpha` of :math:`v\\propto t^{\\alpha}`
     (negative for a decay such as :math:`e(t) - e_\\infty`)."""

@@ -72,7 +72,6 @@ import equinox as eqx
 import jax
 import jax.numpy as jnp
 import numpy as np
-from jax import Array
 
 from physjax._checks import (
     check_finite,
@@ -80,6 +79,7 @@ from physjax._checks import (
     check_key,
     is_concrete,
 )
+from physjax._typing import Array, Float, Key, PyTree, Scalar
 from physjax.dynamics._common import (
     check_scalar,
     guard_hyperparameter,
@@ -115,10 +115,8 @@ __all__ = [
     "init_replicas",
 ]
 
-PyTree = Any
-
-
-def energy_and_gradient(energy: Callable, position: PyTree) -> tuple[Array, PyTree]:
+def energy_and_gradient(energy: Callable[..., Any],
+                        position: PyTree) -> tuple[Float[Array, ""], PyTree]:
     """:math:`(H(x), \\nabla H(x))`: ``energy.energy_and_gradient(x)`` when the energy provides
     it (analytic, e.g. the physjax models), else ``jax.value_and_grad(energy)(x)``."""
     method = getattr(energy, "energy_and_gradient", None)
@@ -176,7 +174,8 @@ class OverdampedLangevin(eqx.Module):
     temperature: Array
     spherical: bool = eqx.field(static=True)
 
-    def __init__(self, energy: Callable, dt, temperature, *, spherical: bool = False):
+    def __init__(self, energy: Callable[..., Any], dt: Scalar, temperature: Scalar, *,
+                 spherical: bool = False):
         self.energy = _as_energy(energy)
         self.dt = hyperparameter(dt, "dt", positive=True)
         self.temperature = hyperparameter(temperature, "temperature", positive=False)
@@ -209,8 +208,8 @@ class UnderdampedLangevin(eqx.Module):
     mass: Array
     spherical: bool = eqx.field(static=True)
 
-    def __init__(self, energy: Callable, dt, temperature, *, friction=1.0, mass=1.0,
-                 spherical: bool = False):
+    def __init__(self, energy: Callable[..., Any], dt: Scalar, temperature: Scalar, *,
+                 friction: Scalar = 1.0, mass: Scalar = 1.0, spherical: bool = False):
         self.energy = _as_energy(energy)
         self.dt = hyperparameter(dt, "dt", positive=True)
         self.temperature = hyperparameter(temperature, "temperature", positive=False)
@@ -243,7 +242,8 @@ class GradientFlow(eqx.Module):
     method: str = eqx.field(static=True)
     spherical: bool = eqx.field(static=True)
 
-    def __init__(self, energy: Callable, dt, *, method: str = "euler", spherical: bool = False):
+    def __init__(self, energy: Callable[..., Any], dt: Scalar, *, method: str = "euler",
+                 spherical: bool = False):
         self.energy = _as_energy(energy)
         if method not in ("euler", "heun"):
             raise ValueError(f"method must be 'euler' or 'heun', got {method!r}")
@@ -550,7 +550,7 @@ class _DynamicsKernel(Kernel):
 
     model_type: ClassVar[type]
 
-    def init(self, key: Array, model: Dynamics, position: PyTree,
+    def init(self, key: Key, model: Dynamics, position: PyTree,
              momentum: PyTree = None) -> DynamicsState:
         """Initial state at ``position`` (put on the sphere when ``model.spherical``); the
         momentum of :class:`UnderdampedLangevin` is drawn from :math:`\\mathcal N(0, mT)`
@@ -565,18 +565,19 @@ class _DynamicsKernel(Kernel):
                                 f"{jnp.result_type(leaf)}")
         return _init_jit(key, model, position, momentum)
 
-    def step(self, key: Array, model: Dynamics,
+    def step(self, key: Key, model: Dynamics,
              state: DynamicsState) -> tuple[DynamicsState, DynamicsInfo]:
         """One integration step (noise from ``key``).  A step that would produce a
         non-finite value leaves the state unchanged and sets ``diverged_at``.  (One
         compiled program when called eagerly; inlined when traced.)"""
         return _step_jit(key, model, state)
 
-    def energy(self, model: Dynamics, state: DynamicsState) -> Array:
+    def energy(self, model: Dynamics, state: DynamicsState) -> Float[Array, ""]:
         """:math:`H(x)` of ``state.position`` under ``model``."""
         return energy_and_gradient(model.energy, state.position)[0]
 
-    def check(self, model, state):
+    def check(self, model: Dynamics,
+              state: DynamicsState) -> tuple[Dynamics, DynamicsState]:
         """The model's type and hyperparameters (concrete: ``ValueError``; traced:
         ``equinox.error_if``) and the state's shapes and dtypes against the model."""
         check_instance(model, "model", (self.model_type,))
@@ -605,7 +606,7 @@ class GradientFlowKernel(_DynamicsKernel):
 
 # ------------------------------------------------------------------- checked entry points
 
-def init_dynamics(key: Array, dynamics: Dynamics, position: PyTree, *,
+def init_dynamics(key: Key, dynamics: Dynamics, position: PyTree, *,
                   momentum: PyTree = None) -> DynamicsState:
     """Initial state of one replica at ``position`` (put on the sphere :math:`|x|^2 = N`
     by radial rescaling when ``dynamics.spherical``).  For :class:`UnderdampedLangevin` the
@@ -630,7 +631,7 @@ def init_dynamics(key: Array, dynamics: Dynamics, position: PyTree, *,
 
 
 @eqx.filter_jit
-def dynamics_step(key: Array, dynamics: Dynamics, state: DynamicsState) -> DynamicsState:
+def dynamics_step(key: Key, dynamics: Dynamics, state: DynamicsState) -> DynamicsState:
     """One integration step of one replica (noise drawn from ``key``): the state of
     ``dynamics.kernel.step``.  A step that would produce a non-finite value leaves the
     state unchanged and sets ``diverged_at``; a diverged state is never stepped again."""
@@ -647,7 +648,7 @@ def _init_replicas(key, dynamics, positions, momenta):
     return jax.vmap(lambda k, x, p: _init(k, dynamics, x, p))(keys, positions, momenta)
 
 
-def init_replicas(key: Array, dynamics: Dynamics, positions: PyTree, *,
+def init_replicas(key: Key, dynamics: Dynamics, positions: PyTree, *,
                   momenta: PyTree = None) -> DynamicsState:
     """:func:`init_dynamics` vmapped over the leading (replica) axis of ``positions``;
     replica ``r`` uses ``fold_in(key, r)``."""

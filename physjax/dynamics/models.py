@@ -61,14 +61,16 @@ from __future__ import annotations
 
 import itertools
 import math
+from collections.abc import Sequence
 
 import equinox as eqx
 import jax
 import jax.numpy as jnp
 import numpy as np
-from jax import Array
+from jax.typing import DTypeLike
 
 from physjax._checks import check_positive, check_positive_int, is_concrete
+from physjax._typing import Array, ArrayLike, Float, Key, Real, Scalar, Size
 
 __all__ = [
     "SpikedWigner",
@@ -94,7 +96,8 @@ def _normal(key, shape, dtype):
     return jax.random.normal(key, (math.prod(shape),), dtype).reshape(shape)
 
 
-def uniform_sphere(key: Array, n: int, *, shape: tuple[int, ...] = (), dtype=None) -> Array:
+def uniform_sphere(key: Key, n: int, *, shape: Sequence[Size] = (),
+                   dtype: DTypeLike | None = None) -> Float[Array, "*batch n"]:
     """Points uniform on the sphere :math:`|x|^2 = n` in :math:`\\mathbb R^n`, of shape
     ``shape + (n,)`` (e.g. ``shape=(R,)`` for R replicas): :math:`\\sqrt n\\,g/|g|`,
     :math:`g\\sim\\mathcal N(0, I_n)`."""
@@ -103,7 +106,8 @@ def uniform_sphere(key: Array, n: int, *, shape: tuple[int, ...] = (), dtype=Non
     return jnp.sqrt(n) * g / jnp.linalg.norm(g, axis=-1, keepdims=True)
 
 
-def signal_overlap(x: Array, signal: Array) -> Array:
+def signal_overlap(x: Real[ArrayLike, "*#batch n"],
+                   signal: Real[ArrayLike, "*#batch n"]) -> Float[Array, "*batch"]:
     """Overlap :math:`m = x\\cdot v/N` with the signal (last axis is the site axis)."""
     if np.shape(signal)[-1:] != np.shape(x)[-1:]:
         raise ValueError(f"signal must have the last axis of x, got shapes "
@@ -179,11 +183,12 @@ class SpikedWigner(eqx.Module):
     def __call__(self, x: Array) -> Array:
         return -0.5 * x @ (self.matrix @ x)
 
-    def energy_and_gradient(self, x: Array) -> tuple[Array, Array]:
+    def energy_and_gradient(self, x: Real[ArrayLike, " n"]
+                            ) -> tuple[Float[Array, ""], Float[Array, " n"]]:
         g = -(self.matrix @ x)
         return 0.5 * x @ g, g
 
-    def overlap(self, x: Array) -> Array:
+    def overlap(self, x: Real[ArrayLike, "*batch n"]) -> Float[Array, "*batch"]:
         """:math:`m = x\\cdot v/N`."""
         return signal_overlap(x, self.signal)
 
@@ -192,8 +197,9 @@ class SpikedWigner(eqx.Module):
         return self.signal.shape[-1]
 
 
-def spiked_wigner(key: Array, n: int, snr, *, signal: Array | None = None,
-                  dtype=None) -> SpikedWigner:
+def spiked_wigner(key: Key, n: int, snr: Scalar, *,
+                  signal: Real[ArrayLike, " n"] | Sequence[Scalar] | None = None,
+                  dtype: DTypeLike | None = None) -> SpikedWigner:
     """Draw a spiked Wigner matrix of size ``n`` with SNR ``snr`` (:math:`\\lambda > 0`);
     the signal is uniform on :math:`|v|^2 = N` unless given."""
     n = _check_n(n)
@@ -244,7 +250,8 @@ class SpikedMatrixTensor(eqx.Module):
             parts.append((p, gp))
         return parts
 
-    def energy_and_gradient(self, x: Array) -> tuple[Array, Array]:
+    def energy_and_gradient(self, x: Real[ArrayLike, " n"]
+                            ) -> tuple[Float[Array, ""], Float[Array, " n"]]:
         parts = self._gradients(x)
         energy = sum(x @ g / k for k, g in parts)
         return energy, sum(g for _, g in parts)
@@ -252,7 +259,7 @@ class SpikedMatrixTensor(eqx.Module):
     def __call__(self, x: Array) -> Array:
         return self.energy_and_gradient(x)[0]
 
-    def overlap(self, x: Array) -> Array:
+    def overlap(self, x: Real[ArrayLike, "*batch n"]) -> Float[Array, "*batch"]:
         """:math:`m = x\\cdot x^*/N`."""
         return signal_overlap(x, self.signal)
 
@@ -270,8 +277,10 @@ def _check_delta(delta, name):
     return delta
 
 
-def spiked_matrix_tensor(key: Array, n: int, *, delta2=1.0, deltap=1.0, p: int = 3,
-                         signal: Array | None = None, dtype=None) -> SpikedMatrixTensor:
+def spiked_matrix_tensor(key: Key, n: int, *, delta2: Scalar | None = 1.0,
+                         deltap: Scalar | None = 1.0, p: int = 3,
+                         signal: Real[ArrayLike, " n"] | Sequence[Scalar] | None = None,
+                         dtype: DTypeLike | None = None) -> SpikedMatrixTensor:
     """Draw the spiked matrix--tensor model of size ``n``: matrix channel with noise
     variance ``delta2``, order-``p`` tensor channel with noise variance ``deltap``
     (``None`` or ``inf`` switches a channel off).  The signal is uniform on
@@ -327,7 +336,8 @@ class SphericalPSpin(eqx.Module):
     couplings: Array
     p: int = eqx.field(static=True)
 
-    def energy_and_gradient(self, x: Array) -> tuple[Array, Array]:
+    def energy_and_gradient(self, x: Real[ArrayLike, " n"]
+                            ) -> tuple[Float[Array, ""], Float[Array, " n"]]:
         g = _contract(self.couplings, x, self.p - 1)
         return -(x @ g), -self.p * g
 
@@ -339,8 +349,8 @@ class SphericalPSpin(eqx.Module):
         return self.couplings.shape[0]
 
 
-def spherical_p_spin(key: Array, n: int, p: int = 3, *, distinct_indices: bool = False,
-                     dtype=None) -> SphericalPSpin:
+def spherical_p_spin(key: Key, n: int, p: int = 3, *, distinct_indices: bool = False,
+                     dtype: DTypeLike | None = None) -> SphericalPSpin:
     """Draw the couplings of a spherical p-spin glass with
     :math:`\\mathbb E[H(x)H(y)] = (x\\cdot y)^p/(2N^{p-1})` (paramagnetic energy per spin
     :math:`-1/(2T)`); ``distinct_indices=True`` keeps only the terms with all indices

@@ -22,11 +22,11 @@ import equinox as eqx
 import jax
 import jax.numpy as jnp
 import numpy as np
-from jax import Array
 from jax.flatten_util import ravel_pytree
 
 from physjax._checks import check_instance, check_positive_int, check_step_schedule
-from physjax.dynamics._common import replica_keys
+from physjax._typing import Array, ArrayLike, Int, Key, PyTree
+from physjax.dynamics._common import Steps, replica_keys
 from physjax.dynamics._recorded import recorded_run, static_steps
 from physjax.dynamics.integrators import Dynamics, DynamicsState
 from physjax.kernels import Kernel
@@ -38,9 +38,6 @@ __all__ = [
     "scan_with_records",
     "log_spaced_steps",
 ]
-
-PyTree = Any
-
 
 class DynamicsRecord(NamedTuple):
     """Observables recorded by :func:`run_dynamics` (leading axis: the record times;
@@ -104,8 +101,8 @@ def _run(key, dynamics, state, steps, observe, record_position):
 _run_jit = eqx.filter_jit(_run)
 
 
-def run_dynamics(key: Array, dynamics: Dynamics, state: DynamicsState, record_steps, *,
-                 observe: Callable | None = None,
+def run_dynamics(key: Key, dynamics: Dynamics, state: DynamicsState, record_steps: Steps, *,
+                 observe: Callable[..., Any] | None = None,
                  record_position: bool = False) -> tuple[DynamicsState, DynamicsRecord]:
     """Integrate one replica (``dynamics.kernel`` in :func:`physjax.kernels.run`, one
     compiled program) and record at ``record_steps``.
@@ -148,8 +145,8 @@ def _run_replicas(key, dynamics, states, steps, observe, record_position):
                                       record_position))(keys, states)
 
 
-def run_replicas(key: Array, dynamics: Dynamics, states: DynamicsState, record_steps, *,
-                 observe: Callable | None = None,
+def run_replicas(key: Key, dynamics: Dynamics, states: DynamicsState, record_steps: Steps,
+                 *, observe: Callable[..., Any] | None = None,
                  record_position: bool = False) -> tuple[DynamicsState, DynamicsRecord]:
     """:func:`run_dynamics` vmapped over the leading (replica) axis of ``states`` (from
     :func:`init_replicas`), all replicas sharing ``dynamics``; replica ``r`` uses
@@ -179,8 +176,9 @@ class _StateObserver(eqx.Module):
         return self.fn(state, n)
 
 
-def scan_with_records(key: Array, step: Callable, state: PyTree, record_steps,
-                      observe: Callable, *, start_step=0) -> tuple[PyTree, PyTree]:
+def scan_with_records(key: Key, step: Callable[..., Any], state: PyTree, record_steps: Steps,
+                      observe: Callable[..., Any], *,
+                      start_step: Int[ArrayLike, ""] = 0) -> tuple[PyTree, PyTree]:
     """Generic recorded loop for a bare ``step`` function (a thin wrapper over
     :func:`physjax.kernels.run`; a :class:`physjax.kernels.Kernel` is the better shape
     for a new dynamics).
@@ -198,7 +196,8 @@ def scan_with_records(key: Array, step: Callable, state: PyTree, record_steps,
                          _StateObserver(observe))
 
 
-def log_spaced_steps(n_steps: int, n_records: int, *, include_zero: bool = True) -> np.ndarray:
+def log_spaced_steps(n_steps: int, n_records: int, *,
+                     include_zero: bool = True) -> Int[np.ndarray, " t"]:
     """Record steps roughly evenly spaced in :math:`\\log t` from 1 to ``n_steps``
     (duplicates from rounding removed, so at most ``n_records`` of them), plus 0 when
     ``include_zero``.  A static ``int64`` array for :func:`run_dynamics`.

@@ -32,7 +32,8 @@ arguments), which is fine for data sets of the size of the digits.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import os
+from collections.abc import Callable, Sequence
 from typing import Any, NamedTuple
 
 import equinox as eqx
@@ -40,7 +41,6 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import optax
-from jax import Array
 
 from physjax._checks import (
     check_choice,
@@ -50,7 +50,9 @@ from physjax._checks import (
     check_step_schedule,
     is_concrete,
 )
+from physjax._typing import Array, ArrayLike, Float, Int, Key, PyTree, Real, Scalar, Size
 from physjax.dynamics._common import (
+    Steps,
     check_activation,
     check_scalar,
     guard_hyperparameter,
@@ -77,7 +79,6 @@ __all__ = [
     "sgd_width_sweep",
 ]
 
-PyTree = Any
 LOSSES = ("cross_entropy", "mse")
 
 
@@ -125,14 +126,16 @@ class SupervisedTask(eqx.Module):
     def n_train(self) -> int:
         return self.x_train.shape[0]
 
-    def mean_loss(self, net: Callable, x: Array, y: Array) -> Array:
+    def mean_loss(self, net: Callable[..., Any], x: Real[ArrayLike, "m d"],
+                  y: Real[ArrayLike, " m"] | Real[ArrayLike, "m k"]) -> Float[Array, ""]:
         """Mean loss of ``net`` (one input -> outputs) on ``(x, y)``."""
         out = jax.vmap(net)(x)
         if self.loss == "cross_entropy":
             return jnp.mean(optax.softmax_cross_entropy_with_integer_labels(out, y))
         return jnp.mean(jnp.square(out - y))
 
-    def accuracy(self, net: Callable, x: Array, y: Array) -> Array:
+    def accuracy(self, net: Callable[..., Any], x: Real[ArrayLike, "m d"],
+                 y: Real[ArrayLike, " m"]) -> Float[Array, ""]:
         """Fraction of correctly classified inputs (argmax of the logits)."""
         return jnp.mean(jnp.argmax(jax.vmap(net)(x), axis=-1) == y)
 
@@ -162,8 +165,8 @@ class MinibatchSGD(eqx.Module):
     momentum: Array | None
     batch_size: int = eqx.field(static=True)
 
-    def __init__(self, task: SupervisedTask, learning_rate, batch_size: int, *,
-                 momentum=None, weight_decay=0.0):
+    def __init__(self, task: SupervisedTask, learning_rate: Scalar, batch_size: int, *,
+                 momentum: Scalar | None = None, weight_decay: Scalar = 0.0):
         if not isinstance(task, SupervisedTask):
             raise TypeError(f"task must be a SupervisedTask, got {type(task).__name__}")
         self.learning_rate = hyperparameter(learning_rate, "learning_rate", positive=True)
@@ -336,7 +339,7 @@ class MinibatchSGDKernel(Kernel):
     """The kernel of :class:`MinibatchSGD` (its ``model``): one optax step on the minibatch
     drawn with ``key``.  No fields (``batch_size`` is a static field of the model)."""
 
-    def init(self, key: Array | None, model: MinibatchSGD, network: MaskedMLP) -> SGDState:
+    def init(self, key: Key | None, model: MinibatchSGD, network: MaskedMLP) -> SGDState:
         """Optimizer state and full training loss at ``network`` (``key`` is unused: the
         network is drawn by :func:`masked_mlp`).  Traceable."""
         del key
@@ -344,14 +347,15 @@ class MinibatchSGDKernel(Kernel):
         _check_network(network, model.task)
         return _init_jit(model, network)
 
-    def step(self, key: Array, model: MinibatchSGD,
+    def step(self, key: Key, model: MinibatchSGD,
              state: SGDState) -> tuple[SGDState, DynamicsInfo]:
         """One SGD step; a non-finite loss, gradient or parameter freezes the state and
         sets ``diverged_at``.  (One compiled program when called eagerly; inlined when
         traced.)"""
         return _step_jit(key, model, state)
 
-    def check(self, model, state):
+    def check(self, model: MinibatchSGD,
+              state: SGDState) -> tuple[MinibatchSGD, SGDState]:
         """The model's type and hyperparameters (``ValueError`` or ``equinox.error_if``)
         and the state's shapes and dtypes against the model."""
         _check_sgd(model, "model")
@@ -360,7 +364,8 @@ class MinibatchSGDKernel(Kernel):
         return model, state
 
 
-def init_sgd(key: Array, sgd: MinibatchSGD, network: MaskedMLP | None = None) -> SGDState:
+def init_sgd(key: Key | MinibatchSGD, sgd: MinibatchSGD | MaskedMLP,
+             network: MaskedMLP | None = None) -> SGDState:
     """Initial state (optimizer state, full training loss) of SGD from ``network``
     (``sgd.kernel.init`` with the input checks; ``key`` is unused, the first argument of
     every init).  The older form ``init_sgd(sgd, network)`` is still accepted."""
@@ -374,7 +379,7 @@ def init_sgd(key: Array, sgd: MinibatchSGD, network: MaskedMLP | None = None) ->
 
 
 @eqx.filter_jit
-def sgd_step(key: Array, sgd: MinibatchSGD, state: SGDState) -> SGDState:
+def sgd_step(key: Key, sgd: MinibatchSGD, state: SGDState) -> SGDState:
     """One SGD step on the minibatch drawn with ``key`` (the state of
     ``sgd.kernel.step``)."""
     return _step(key, sgd, state)[0]
@@ -412,7 +417,7 @@ def _run(key, sgd, state, steps, record_parameters):
 _run_jit = eqx.filter_jit(_run)
 
 
-def run_sgd(key: Array, sgd: MinibatchSGD, state: SGDState, record_steps, *,
+def run_sgd(key: Key, sgd: MinibatchSGD, state: SGDState, record_steps: Steps, *,
             record_parameters: bool = True) -> tuple[SGDState, SGDRecord]:
     """Run SGD (``sgd.kernel`` in :func:`physjax.kernels.run`, one compiled program) and
     record at ``record_steps`` (static, strictly increasing, counted from the start of this
@@ -451,7 +456,10 @@ class WidthSweep(NamedTuple):
     n_parameters: np.ndarray
     max_width: int
 
-    def mean_square_displacement(self, waiting_steps, lag_steps) -> np.ndarray:
+    def mean_square_displacement(
+            self, waiting_steps: Real[ArrayLike, " w"] | Scalar | Sequence[Scalar],
+            lag_steps: Real[ArrayLike, " l"] | Scalar | Sequence[Scalar]
+    ) -> Float[np.ndarray, "g r w l"]:
         """:math:`\\Delta(t_w, t_w + t) = |w(t_w + t) - w(t_w)|^2/N_w` per *active*
         parameter (:math:`N_w` = ``n_parameters``), shape ``(G, R, n_w, n_lag)``."""
         if self.record.parameters is None:
@@ -464,11 +472,13 @@ class WidthSweep(NamedTuple):
         return msd * scale[:, None, None, None]
 
 
-def sgd_width_sweep(key: Array, sgd: MinibatchSGD, widths, n_replicas: int, record_steps,
-                    *, max_width: int | None = None, out_size: int | None = None,
-                    depth: int = 1, activation: Callable = jax.nn.relu,
+def sgd_width_sweep(key: Key, sgd: MinibatchSGD, widths: Int[ArrayLike, "*_g"] | Sequence[Size],
+                    n_replicas: int, record_steps: Steps, *, max_width: int | None = None,
+                    out_size: int | None = None, depth: int = 1,
+                    activation: Callable[..., Any] = jax.nn.relu,
                     record_parameters: bool = True, chunk_size: int | None = None,
-                    out_dir=None, progress: bool = False) -> WidthSweep:
+                    out_dir: str | os.PathLike[str] | None = None,
+                    progress: bool = False) -> WidthSweep:
     """SGD from independent random initializations for every (width, replica) pair, as one
     sharded :func:`physjax.ensemble.sweep` over the grid ``{"width": widths}``: one compiled
     function serves every width (a :class:`MaskedMLP` of ``max_width``, default

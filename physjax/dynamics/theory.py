@@ -5,12 +5,18 @@ channel of the spiked matrix--tensor model (Mannelli, Krzakala, Urbani and Zdebo
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import numpy as np
+
+from physjax._typing import ArrayLike, Float, Real, Scalar
 
 __all__ = ["wigner_equilibrium_overlap", "matrix_channel_overlap"]
 
 
-def wigner_equilibrium_overlap(snr, temperature):
+def wigner_equilibrium_overlap(snr: Real[ArrayLike, "*#batch"] | Sequence[Scalar],
+                               temperature: Real[ArrayLike, "*#batch"] | Sequence[Scalar]
+                               ) -> Float[np.ndarray, "*batch"]:
     r"""Squared overlap :math:`m^2` of the spherical spiked Wigner model in equilibrium at
     temperature :math:`T` (:math:`N\to\infty`): :math:`(1 - T/\lambda)(1 - 1/\lambda^2)` for
     :math:`\lambda > 1` and :math:`T < \lambda`, else 0 (gradient flow: :math:`T = 0`)."""
@@ -24,7 +30,9 @@ def wigner_equilibrium_overlap(snr, temperature):
     return np.where((lam > 1.0) & (temperature < lam), m2, 0.0)
 
 
-def matrix_channel_overlap(delta2, temperature):
+def matrix_channel_overlap(delta2: Real[ArrayLike, "*#batch"] | Sequence[Scalar],
+                           temperature: Real[ArrayLike, "*#batch"] | Sequence[Scalar]
+                           ) -> Float[np.ndarray, "*batch"]:
     r"""Squared overlap of the matrix channel of the spiked matrix--tensor model alone, in
     equilibrium at temperature :math:`T`: its Hessian is :math:`s\,Y_\lambda` with
     :math:`s = \lambda = \Delta_2^{-1/2}` (a spiked Wigner matrix), so

@@ -10,16 +10,15 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
-from typing import Any, NamedTuple
+from typing import NamedTuple
 
 import jax
 import numpy as np
 
 from physjax._checks import check_finite, check_positive_int, is_concrete
+from physjax._typing import ArrayLike, PyTree, Real, Scalar, Size
 
 __all__ = ["ProductGrid", "check_grid", "product_grid", "unflatten_grid"]
-
-PyTree = Any
 
 
 class ProductGrid(NamedTuple):
@@ -34,7 +33,7 @@ class ProductGrid(NamedTuple):
     shape: tuple[int, ...]
 
 
-def product_grid(**axes: Sequence[float] | np.ndarray) -> ProductGrid:
+def product_grid(**axes: Real[ArrayLike, " _g"] | Sequence[Scalar]) -> ProductGrid:
     """Cartesian product of named 1-D value lists, flattened to a grid for
     :func:`~physjax.ensemble.sweep`.
 
@@ -57,7 +56,7 @@ def product_grid(**axes: Sequence[float] | np.ndarray) -> ProductGrid:
     return ProductGrid({n: m.reshape(-1) for n, m in zip(values, mesh, strict=True)}, shape)
 
 
-def unflatten_grid(tree: PyTree, shape: Sequence[int]) -> PyTree:
+def unflatten_grid(tree: PyTree, shape: Sequence[Size]) -> PyTree:
     """Reshape the leading grid axis ``G`` of every leaf into ``shape`` (``prod(shape) == G``).
 
     ``unflatten_grid(result.values, pg.shape)`` turns ``(G, R, ...)`` into
@@ -75,7 +74,7 @@ def unflatten_grid(tree: PyTree, shape: Sequence[int]) -> PyTree:
     return jax.tree.map(reshape, tree)
 
 
-def check_grid(grid) -> tuple[PyTree, int]:
+def check_grid(grid: ProductGrid | PyTree) -> tuple[PyTree, int]:
     """Return the grid as a pytree of numpy arrays (JAX-canonical dtypes) and its size G.
 
     A :class:`ProductGrid` stands for its ``points``.  Leaves must be concrete (not traced),

@@ -19,6 +19,7 @@ import numpy as np
 from jax.sharding import Mesh, NamedSharding, PartitionSpec
 
 from physjax._checks import check_key, check_positive_int
+from physjax._typing import Key, PyTree
 from physjax.ensemble._checkpoint import (
     _FORMAT,
     _check_tag,
@@ -34,8 +35,6 @@ from physjax.ensemble._checkpoint import (
 from physjax.ensemble.grids import check_grid
 
 __all__ = ["DEFAULT_MAX_CHUNK", "MESH_AXIS", "SweepResult", "sweep"]
-
-PyTree = Any
 
 MESH_AXIS = "ensemble"
 DEFAULT_MAX_CHUNK = 2**16
@@ -122,7 +121,7 @@ def _evaluate_chunk(key_data, grid, g, r, *, fn, impl, sharding):
     return jax.lax.with_sharding_constraint(jax.vmap(fn.fn)(keys, params), sharding)
 
 
-def sweep(fn: Callable[[jax.Array, PyTree], PyTree], key: jax.Array, grid: PyTree,
+def sweep(fn: Callable[[Key, PyTree], PyTree], key: Key, grid: PyTree,
           n_replicas: int, *, chunk_size: int | None = None,
           out_dir: str | os.PathLike | None = None, progress: bool = True,
           tag: Any = None, devices: Sequence[jax.Device] | None = None,
