@@ -37,13 +37,12 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from functools import partial
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
 import equinox as eqx
 import jax
 import jax.numpy as jnp
 import numpy as np
-from jax import Array
 
 from physjax._checks import (
     check_choice,
@@ -53,6 +52,7 @@ from physjax._checks import (
     check_spins,
     is_concrete,
 )
+from physjax._typing import Array, ArrayLike, Float, Int, Key, Real, Scalar
 from physjax.kernels import Kernel, run
 from physjax.spins.models import DenseIsing, LowRankIsing
 
@@ -102,9 +102,10 @@ class DenseTrace(NamedTuple):
 
 
 DENSE_MODELS = (DenseIsing, LowRankIsing)  #: the models the dense samplers accept
+DenseModel = DenseIsing | LowRankIsing     #: their type, for annotations
 
 
-def check_dense_model(model, name="model"):
+def check_dense_model(model: Any, name: str = "model") -> None:
     """``TypeError`` naming ``name`` unless ``model`` is a dense spin model."""
     check_instance(model, name, DENSE_MODELS, "physjax.spins.DenseIsing or LowRankIsing")
 
@@ -175,7 +176,8 @@ def _guard_beta(rule, beta, name="state.beta"):
     return eqx.error_if(beta, bad, f"{name}: {_temperature_message(rule)}")
 
 
-def init_dense(key, model, temperature, *, spins=None) -> DenseState:
+def init_dense(key: Key, model: DenseModel, temperature: Scalar, *,
+               spins: Real[ArrayLike, " n"] | None = None) -> DenseState:
     """State of one replica at ``temperature`` (``jnp.inf`` allowed; 0 only for the
     zero-temperature rule, encoded as beta = inf).  Random spins unless ``spins`` given.
     ``temperature`` may be traced (vmap over a ladder)."""
@@ -319,7 +321,8 @@ class DenseSingleSpin(Kernel):
         check_choice(self.order, "order", _ORDERS)
         check_positive_int(self.block, "block")
 
-    def init(self, key, model, temperature=None, *, spins=None) -> DenseState:
+    def init(self, key: Key, model: DenseModel, temperature: Scalar | None = None, *,
+             spins: Real[ArrayLike, " n"] | None = None) -> DenseState:
         """:func:`init_dense`; ``temperature`` defaults to 0 for the zero-temperature rule."""
         if temperature is None:
             if self.rule != "zero_temperature":
@@ -327,14 +330,15 @@ class DenseSingleSpin(Kernel):
             temperature = 0.0
         return init_dense(key, model, temperature, spins=spins)
 
-    def step(self, key, model, state) -> tuple[DenseState, DenseInfo]:
+    def step(self, key: Key, model: DenseModel, state: DenseState,
+             ) -> tuple[DenseState, DenseInfo]:
         return _dense_step(self.rule, self.order, self.block, key, model, state)
 
-    def energy(self, model, state) -> Array:
+    def energy(self, model: DenseModel, state: DenseState) -> Float[Array, ""]:
         """:math:`H(\\sigma)` of the replica."""
         return model.energy(state.spins)
 
-    def check(self, model, state):
+    def check(self, model: DenseModel, state: DenseState) -> tuple[DenseModel, DenseState]:
         check_dense_model(model)
         _check_state(model, state)
         model = _guard_model(model)
@@ -343,8 +347,9 @@ class DenseSingleSpin(Kernel):
 
 # ------------------------------------------------------------------ convenience wrappers
 
-def dense_sweep(key, model, state: DenseState, *, rule="heat_bath", order="sequential",
-                block=DEFAULT_BLOCK) -> tuple[DenseState, Array]:
+def dense_sweep(key: Key, model: DenseModel, state: DenseState, *, rule: str = "heat_bath",
+                order: str = "sequential", block: int = DEFAULT_BLOCK,
+                ) -> tuple[DenseState, Int[Array, ""]]:
     """One sweep of single-spin updates (``DenseSingleSpin(rule, order, block).step``).
     Returns the new state and the number of flips."""
     check_dense_model(model)
@@ -365,8 +370,9 @@ class _DenseRecord(eqx.Module):
                           info.flips.astype(state.spins.dtype) / N, extra)
 
 
-def run_dense(key, model, state: DenseState, n_sweeps: int, *, rule="heat_bath",
-              order="sequential", record_every: int = 1, observe=None,
+def run_dense(key: Key, model: DenseModel, state: DenseState, n_sweeps: int, *,
+              rule: str = "heat_bath", order: str = "sequential", record_every: int = 1,
+              observe: Callable[..., Any] | None = None,
               block: int = DEFAULT_BLOCK) -> tuple[DenseState, DenseTrace]:
     """``n_sweeps`` sweeps of :class:`DenseSingleSpin` through :func:`physjax.kernels.run`,
     recording every ``record_every`` sweeps the energy per spin, the flip rate and
@@ -430,11 +436,13 @@ class SynchronousSign(Kernel):
     :math:`\\sigma \\leftarrow \\mathrm{sign}(J\\sigma + h)` for all spins at once (a spin
     with zero field is kept).  Deterministic; it can end in a 2-cycle."""
 
-    def init(self, key, model, spins) -> SynchronousState:
+    def init(self, key: Key, model: DenseModel, spins: Real[ArrayLike, " n"],
+             ) -> SynchronousState:
         s = init_dense(key, model, 0.0, spins=spins).spins
         return SynchronousState(s, s)
 
-    def step(self, key, model, state):
+    def step(self, key: Key, model: DenseModel, state: SynchronousState,
+             ) -> tuple[SynchronousState, SynchronousInfo]:
         check_dense_model(model)
         s = state.spins
         if jnp.shape(s) != (model.n_spins,):
@@ -446,10 +454,11 @@ class SynchronousSign(Kernel):
         return SynchronousState(new, s), SynchronousInfo(
             fixed, jnp.all(new == state.previous) & ~fixed)
 
-    def energy(self, model, state):
+    def energy(self, model: DenseModel, state: SynchronousState) -> Float[Array, ""]:
         return model.energy(state.spins)
 
-    def check(self, model, state):
+    def check(self, model: DenseModel, state: SynchronousState,
+              ) -> tuple[DenseModel, SynchronousState]:
         check_dense_model(model)
         if not isinstance(state, SynchronousState):
             raise TypeError(f"state must be a SynchronousState, got {type(state).__name__}")
@@ -464,7 +473,8 @@ def _fixed_or_cycle(model, state, info):
     return info.fixed_point | info.two_cycle
 
 
-def relax(key, model, spins, *, dynamics="asynchronous", max_sweeps: int = 100,
+def relax(key: Key, model: DenseModel, spins: Real[ArrayLike, " n"], *,
+          dynamics: str = "asynchronous", max_sweeps: int = 100,
           block: int = DEFAULT_BLOCK) -> RelaxResult:
     """Zero-temperature sign dynamics from ``spins`` (one replica; vmap for more) until a
     fixed point, a 2-cycle (synchronous only) or ``max_sweeps``.

@@ -37,6 +37,7 @@ from __future__ import annotations
 
 import functools
 import math
+from collections.abc import Sequence
 from typing import NamedTuple
 
 import numpy as np
@@ -49,6 +50,7 @@ from physjax._checks import (
     check_temperature,
 )
 from physjax._optional import require
+from physjax._typing import ArrayLike, Float, Real, Scalar
 
 __all__ = [
     "CRITICAL_TEMPERATURE_2D",
@@ -182,7 +184,9 @@ class IsingEnumeration(NamedTuple):
     r""":math:`P(E) = g(E) e^{-\beta E} / Z` for each level (last axis ``n_levels``)."""
 
 
-def enumerate_ising(shape, temperature, J: float = 1.0, h: float = 0.0) -> IsingEnumeration:
+def enumerate_ising(shape: Sequence[int],
+                    temperature: Scalar | Real[ArrayLike, " t"] | Sequence[float],
+                    J: Scalar = 1.0, h: Scalar = 0.0) -> IsingEnumeration:
     r"""Exact thermodynamics of the periodic Ising lattice by summing all :math:`2^N` states.
 
     With :math:`H(s) = -J \sum_i \sum_a s_i s_{i+e_a} - h \sum_i s_i` (module
@@ -390,7 +394,9 @@ def _kaufman(L, temperature, J, precision, by):
     return t, J, n, results
 
 
-def kaufman_log_partition(L, temperature, J: float = 1.0, precision: int = 60):
+def kaufman_log_partition(L: int | Sequence[int],
+                          temperature: Scalar | Real[ArrayLike, " t"] | Sequence[float],
+                          J: Scalar = 1.0, precision: int = 60) -> float | Float[np.ndarray, " t"]:
     r"""Kaufman's exact :math:`\ln Z` of the periodic square lattice at :math:`h = 0`.
 
     .. math::
@@ -425,8 +431,9 @@ def kaufman_log_partition(L, temperature, J: float = 1.0, precision: int = 60):
     return out[0] if t.ndim == 0 else out
 
 
-def exact_finite_lattice(L, temperature, J: float = 1.0,
-                         precision: int = 60) -> FiniteLatticeThermodynamics:
+def exact_finite_lattice(L: int | Sequence[int],
+                         temperature: Scalar | Real[ArrayLike, " t"] | Sequence[float],
+                         J: Scalar = 1.0, precision: int = 60) -> FiniteLatticeThermodynamics:
     r"""Exact :math:`\ln Z`, energy, specific heat and free energy of the finite periodic lattice.
 
     From Kaufman's :math:`Z(K)` (see :func:`kaufman_log_partition`), with
@@ -483,7 +490,8 @@ def _as_output(x: np.ndarray, t: np.ndarray):
     return x if t.ndim else float(x)
 
 
-def onsager_energy_per_spin(temperature, J: float = 1.0):
+def onsager_energy_per_spin(temperature: Real[ArrayLike, "*shape"] | Sequence[float],
+                            J: Scalar = 1.0) -> float | Float[np.ndarray, "*shape"]:
     r"""Onsager's energy per spin of the infinite square lattice (:math:`h = 0`).
 
     .. math::
@@ -509,7 +517,8 @@ def onsager_energy_per_spin(temperature, J: float = 1.0):
     return _as_output(u, t)
 
 
-def onsager_specific_heat(temperature, J: float = 1.0):
+def onsager_specific_heat(temperature: Real[ArrayLike, "*shape"] | Sequence[float],
+                          J: Scalar = 1.0) -> float | Float[np.ndarray, "*shape"]:
     r"""Onsager's specific heat per spin of the infinite square lattice (:math:`h = 0`).
 
     .. math::
@@ -535,7 +544,8 @@ def onsager_specific_heat(temperature, J: float = 1.0):
     return _as_output(np.where(kappa < 1.0, c, np.inf), t)
 
 
-def onsager_yang_magnetization(temperature, J: float = 1.0):
+def onsager_yang_magnetization(temperature: Real[ArrayLike, "*shape"] | Sequence[float],
+                               J: Scalar = 1.0) -> float | Float[np.ndarray, "*shape"]:
     r"""Spontaneous magnetization of the infinite square lattice (Onsager 1949, Yang 1952).
 
     .. math::

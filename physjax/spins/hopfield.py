@@ -24,9 +24,9 @@ from __future__ import annotations
 import jax
 import jax.numpy as jnp
 import numpy as np
-from jax import Array
 
 from physjax._checks import check_finite, check_positive_int, check_spins, is_concrete
+from physjax._typing import Array, ArrayLike, Float, Key, Real, Scalar
 from physjax.spins.models import LowRankIsing
 
 __all__ = [
@@ -52,7 +52,8 @@ def _check_patterns(patterns, name="patterns") -> Array:
     return xi.astype(float)
 
 
-def random_patterns(key, n_patterns: int, n_spins: int, *, bias: float = 0.0) -> Array:
+def random_patterns(key: Key, n_patterns: int, n_spins: int, *, bias: Scalar = 0.0,
+                    ) -> Float[Array, "k n"]:
     """K random patterns with :math:`P(\\xi_i = \\pm1) = (1\\pm b)/2` (``bias`` b)."""
     K = check_positive_int(n_patterns, "n_patterns")
     N = check_positive_int(n_spins, "n_spins")
@@ -63,7 +64,8 @@ def random_patterns(key, n_patterns: int, n_spins: int, *, bias: float = 0.0) ->
     return jnp.where(up, 1.0, -1.0)
 
 
-def correlated_patterns(key, n_patterns: int, n_spins: int, *, correlation: float) -> Array:
+def correlated_patterns(key: Key, n_patterns: int, n_spins: int, *, correlation: Scalar,
+                        ) -> Float[Array, "k n"]:
     """Patterns sharing a hidden ancestor: :math:`\\xi^\\mu_i = \\zeta_i` with probability
     (1+c)/2, else :math:`-\\zeta_i`, so :math:`\\langle\\xi^\\mu_i\\xi^\\nu_i\\rangle = c^2`
     for :math:`\\mu\\ne\\nu`."""
@@ -77,7 +79,8 @@ def correlated_patterns(key, n_patterns: int, n_spins: int, *, correlation: floa
     return jnp.where(keep, ancestor, -ancestor)
 
 
-def corrupt(key, spins, fraction: float) -> Array:
+def corrupt(key: Key, spins: Real[ArrayLike, "*batch n"], fraction: Scalar,
+            ) -> Real[Array, "*batch n"]:
     """Flip exactly ``round(fraction * N)`` randomly chosen spins (last axis)."""
     s = jnp.asarray(check_spins(spins, "spins"))
     if not 0 <= float(fraction) <= 1:
@@ -89,7 +92,8 @@ def corrupt(key, spins, fraction: float) -> Array:
     return jnp.where(ranks < n_flip, -s, s)
 
 
-def noisy_examples(key, archetypes, n_examples: int, quality: float) -> Array:
+def noisy_examples(key: Key, archetypes: Real[ArrayLike, "k n"], n_examples: int,
+                   quality: Scalar) -> Float[Array, "k m n"]:
     """M examples of each archetype: :math:`\\eta^{\\mu,a}_i = \\chi^{\\mu,a}_i\\xi^\\mu_i`,
     :math:`P(\\chi=+1) = (1+r)/2`.  Returns shape (K, M, N)."""
     xi = _check_patterns(archetypes, "archetypes")
@@ -101,12 +105,13 @@ def noisy_examples(key, archetypes, n_examples: int, quality: float) -> Array:
     return chi * xi[:, None, :]
 
 
-def hebbian(patterns, h=0.0) -> LowRankIsing:
+def hebbian(patterns: Real[ArrayLike, "k n"], h: Scalar | Real[ArrayLike, " n"] = 0.0,
+            ) -> LowRankIsing:
     """Hebbian couplings :math:`J = \\xi^T\\xi/N`, zero diagonal."""
     return LowRankIsing(_check_patterns(patterns), None, h)
 
 
-def dreaming_kernel(patterns, sleep_time) -> Array:
+def dreaming_kernel(patterns: Real[ArrayLike, "k n"], sleep_time: Scalar) -> Float[Array, "k k"]:
     """The K x K kernel :math:`(1+t)(I + tC)^{-1}`, :math:`C = \\xi\\xi^T/N`."""
     xi = _check_patterns(patterns)
     check_finite(sleep_time, "sleep_time")
@@ -119,12 +124,13 @@ def dreaming_kernel(patterns, sleep_time) -> Array:
     return 0.5 * (A + A.T)  # symmetric up to rounding
 
 
-def dreaming(patterns, sleep_time, h=0.0) -> LowRankIsing:
+def dreaming(patterns: Real[ArrayLike, "k n"], sleep_time: Scalar,
+             h: Scalar | Real[ArrayLike, " n"] = 0.0) -> LowRankIsing:
     """Dreaming couplings :math:`J(t) = \\xi^T (1+t)(I+tC)^{-1}\\xi / N`, zero diagonal."""
     return LowRankIsing(_check_patterns(patterns), dreaming_kernel(patterns, sleep_time), h)
 
 
-def projector_kernel(patterns) -> Array:
+def projector_kernel(patterns: Real[ArrayLike, "k n"]) -> Float[Array, "k k"]:
     """The K x K kernel :math:`C^{-1}`, :math:`C = \\xi\\xi^T/N` (the sleep time -> infinity
     limit of :func:`dreaming_kernel`).  The patterns must be linearly independent."""
     xi = _check_patterns(patterns)
@@ -144,7 +150,8 @@ def projector_kernel(patterns) -> Array:
     return 0.5 * (A + A.T)  # symmetric up to rounding
 
 
-def projector(patterns, h=0.0) -> LowRankIsing:
+def projector(patterns: Real[ArrayLike, "k n"], h: Scalar | Real[ArrayLike, " n"] = 0.0,
+              ) -> LowRankIsing:
     """Projector (Kohonen / pseudo-inverse) couplings :math:`J = \\xi^T C^{-1}\\xi/N`,
     :math:`C = \\xi\\xi^T/N`, zero diagonal.  J without its diagonal is
     :math:`P - \\mathrm{diag}(P)`, P the orthogonal projector onto the patterns' span, so
@@ -160,7 +167,8 @@ def _example_normalization(M, r):
     return r**2 * (1 + rho)
 
 
-def unsupervised_hebbian(examples, quality: float, h=0.0) -> LowRankIsing:
+def unsupervised_hebbian(examples: Real[ArrayLike, "k m n"], quality: Scalar,
+                         h: Scalar | Real[ArrayLike, " n"] = 0.0) -> LowRankIsing:
     """:math:`J = \\frac{1}{N M r^2(1+\\rho)}\\sum_{\\mu,a}\\eta^{\\mu,a}\\eta^{\\mu,a\\,T}`
     from examples of shape (K, M, N)."""
     eta = jnp.asarray(check_spins(check_finite(examples, "examples"), "examples"), float)
@@ -171,7 +179,8 @@ def unsupervised_hebbian(examples, quality: float, h=0.0) -> LowRankIsing:
     return LowRankIsing(eta.reshape(K * M, N), None, h, weights=jnp.full((K * M,), 1 / (M * c)))
 
 
-def supervised_hebbian(examples, quality: float, h=0.0) -> LowRankIsing:
+def supervised_hebbian(examples: Real[ArrayLike, "k m n"], quality: Scalar,
+                       h: Scalar | Real[ArrayLike, " n"] = 0.0) -> LowRankIsing:
     """:math:`J = \\frac{1}{N M^2 r^2(1+\\rho)}\\sum_\\mu (\\sum_a\\eta^{\\mu,a})
     (\\sum_b\\eta^{\\mu,b})^T` from examples of shape (K, M, N)."""
     eta = jnp.asarray(check_spins(check_finite(examples, "examples"), "examples"), float)

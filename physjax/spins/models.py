@@ -18,9 +18,9 @@ import equinox as eqx
 import jax
 import jax.numpy as jnp
 import numpy as np
-from jax import Array
 
 from physjax._checks import check_finite, check_shape, check_spins, check_square_symmetric
+from physjax._typing import Array, ArrayLike, Float, Int, Key, Real, Scalar
 
 __all__ = ["DenseIsing", "IsingLattice", "LowRankIsing", "curie_weiss", "lattice_energy",
            "magnetization", "neighbour_sum", "sherrington_kirkpatrick"]
@@ -80,7 +80,7 @@ def _check_lattice_spins(model: IsingLattice, spins) -> Array:
     return spins
 
 
-def neighbour_sum(spins: Array) -> Array:
+def neighbour_sum(spins: Real[Array | np.ndarray, "*lattice"]) -> Int[Array, "*lattice"]:
     """Sum of the 2d nearest neighbours of every site, :math:`\\sum_{j\\in\\partial i} s_j`."""
     s = spins.astype(jnp.int32)
     total = jnp.zeros_like(s)
@@ -89,7 +89,7 @@ def neighbour_sum(spins: Array) -> Array:
     return total
 
 
-def lattice_energy(model: IsingLattice, spins: Array) -> Array:
+def lattice_energy(model: IsingLattice, spins: Real[ArrayLike, "*lattice"]) -> Float[Array, ""]:
     """Total energy :math:`H(s) = -J\\sum_i\\sum_a s_i s_{i+e_a} - h\\sum_i s_i`."""
     spins = _check_lattice_spins(model, spins)
     s = spins.astype(jnp.int32)
@@ -97,7 +97,7 @@ def lattice_energy(model: IsingLattice, spins: Array) -> Array:
     return -model.J * bonds - model.h * jnp.sum(s)
 
 
-def magnetization(spins: Array) -> Array:
+def magnetization(spins: Real[Array | np.ndarray, "*lattice"]) -> Float[Array, ""]:
     """Magnetization per spin :math:`m = \\sum_i s_i / N` (over the trailing lattice axes of a
     single configuration)."""
     return jnp.mean(spins.astype(jnp.float32 if spins.dtype != jnp.float64 else spins.dtype))
@@ -144,7 +144,7 @@ class DenseIsing(eqx.Module):
     def n_spins(self) -> int:
         return self.J.shape[0]
 
-    def couplings(self) -> Array:
+    def couplings(self) -> Float[Array, "n n"]:
         """The (N, N) coupling matrix with zero diagonal."""
         return self.J
 
@@ -152,22 +152,24 @@ class DenseIsing(eqx.Module):
     #    phi_b = field_scale * (block_fields + block_couplings @ dspins_b) + h_b
     field_scale = 1.0
 
-    def field_cache(self, spins):
+    def field_cache(self, spins: Float[Array | np.ndarray, " n"]) -> Float[Array, " 0"]:
         return jnp.zeros((0,), spins.dtype)
 
-    def block_fields(self, cache, spins, idx):
+    def block_fields(self, cache: Float[ArrayLike, " 0"], spins: Float[ArrayLike, " n"],
+                     idx: Int[ArrayLike, " b"]) -> Float[Array, " b"]:
         return self.J[idx] @ spins
 
-    def block_couplings(self, idx):
+    def block_couplings(self, idx: Int[ArrayLike, " b"]) -> Float[Array, "b b"]:
         return self.J[idx][:, idx]
 
-    def update_cache(self, cache, idx, dspins):
+    def update_cache(self, cache: Float[Array, " 0"], idx: Int[ArrayLike, " b"],
+                     dspins: Float[ArrayLike, " b"]) -> Float[Array, " 0"]:
         return cache
 
-    def fields(self, spins):
+    def fields(self, spins: Real[ArrayLike, " n"]) -> Float[Array, " n"]:
         return self.J @ spins + self.h
 
-    def energy(self, spins):
+    def energy(self, spins: Real[ArrayLike, " n"]) -> Float[Array, ""]:
         s = jnp.asarray(spins, dtype=self.J.dtype)
         return -0.5 * s @ (self.J @ s) - self.h @ s
 
@@ -227,7 +229,7 @@ class LowRankIsing(eqx.Module):
         return self.patterns.shape[1]
 
     @property
-    def self_coupling(self) -> Array:
+    def self_coupling(self) -> Float[Array, " n"]:
         r""":math:`(\xi^TA\xi)_{ii}/N`, the diagonal removed from J."""
         return self.diagonal / self.n_spins
 
@@ -235,7 +237,7 @@ class LowRankIsing(eqx.Module):
     def field_scale(self) -> float:
         return 1.0 / self.n_spins
 
-    def apply_kernel(self, v):
+    def apply_kernel(self, v: Float[Array, " k *rest"]) -> Float[Array, " k *rest"]:
         r""":math:`A v` along the leading (pattern) axis of ``v``."""
         if self.kernel is not None:
             return jnp.tensordot(self.kernel, v, axes=1)
@@ -243,41 +245,44 @@ class LowRankIsing(eqx.Module):
             return self.weights.reshape(self.weights.shape + (1,) * (v.ndim - 1)) * v
         return v
 
-    def couplings(self) -> Array:
+    def couplings(self) -> Float[Array, "n n"]:
         """The dense (N, N) coupling matrix with zero diagonal (O(N^2) memory)."""
         J = self.patterns.T @ self.apply_kernel(self.patterns) / self.n_spins
         return J * (1 - jnp.eye(self.n_spins, dtype=J.dtype))
 
     # -- unscaled (times N) fields and couplings for the block-sequential samplers
-    def field_cache(self, spins):
+    def field_cache(self, spins: Real[ArrayLike, " n"]) -> Float[Array, " k"]:
         r"""The unnormalized overlaps :math:`M = \xi\sigma`."""
         return self.patterns @ spins
 
-    def block_fields(self, cache, spins, idx):
+    def block_fields(self, cache: Float[Array, " k"], spins: Float[ArrayLike, " n"],
+                     idx: Int[ArrayLike, " b"]) -> Float[Array, " b"]:
         return (self.patterns[:, idx].T @ self.apply_kernel(cache)
                 - self.diagonal[idx] * spins[idx])
 
-    def block_couplings(self, idx):
+    def block_couplings(self, idx: Int[Array | np.ndarray, " b"]) -> Float[Array, "b b"]:
         xb = self.patterns[:, idx]
         G = xb.T @ self.apply_kernel(xb)
         return G * (1 - jnp.eye(idx.shape[0], dtype=G.dtype))
 
-    def update_cache(self, cache, idx, dspins):
+    def update_cache(self, cache: Float[ArrayLike, " k"], idx: Int[ArrayLike, " b"],
+                     dspins: Float[ArrayLike, " b"]) -> Float[Array, " k"]:
         return cache + self.patterns[:, idx] @ dspins
 
-    def fields(self, spins):
+    def fields(self, spins: Real[ArrayLike, " n"]) -> Float[Array, " n"]:
         M = self.field_cache(spins)
         return (self.patterns.T @ self.apply_kernel(M) - self.diagonal * spins) / self.n_spins \
             + self.h
 
-    def energy(self, spins):
+    def energy(self, spins: Real[ArrayLike, " n"]) -> Float[Array, ""]:
         s = jnp.asarray(spins, dtype=self.patterns.dtype)
         M = self.field_cache(s)
         return -(M @ self.apply_kernel(M) - jnp.sum(self.diagonal)) / (2 * self.n_spins) \
             - self.h @ s
 
 
-def curie_weiss(n_spins: int, J: float = 1.0, h=0.0) -> DenseIsing:
+def curie_weiss(n_spins: int, J: Scalar = 1.0, h: Scalar | Real[ArrayLike, " n"] = 0.0,
+                ) -> DenseIsing:
     """Curie-Weiss model: all-to-all couplings J/N (mean-field ferromagnet)."""
     from physjax._checks import check_positive_int
     n = check_positive_int(n_spins, "n_spins", minimum=2)
@@ -285,7 +290,8 @@ def curie_weiss(n_spins: int, J: float = 1.0, h=0.0) -> DenseIsing:
     return DenseIsing(jnp.full((n, n), J / n), h)
 
 
-def sherrington_kirkpatrick(key, n_spins: int, J: float = 1.0, h=0.0) -> DenseIsing:
+def sherrington_kirkpatrick(key: Key, n_spins: int, J: Scalar = 1.0,
+                            h: Scalar | Real[ArrayLike, " n"] = 0.0) -> DenseIsing:
     """SK spin glass: :math:`J_{ij} = J_{ji} \\sim \\mathcal N(0, J^2/N)` for i < j."""
     from physjax._checks import check_positive_int
     n = check_positive_int(n_spins, "n_spins", minimum=2)

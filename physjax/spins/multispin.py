@@ -33,22 +33,22 @@ coding pay; the tests check the sampled physics against exact results.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from functools import partial
 from typing import NamedTuple
 
 import jax
 import jax.numpy as jnp
 import numpy as np
-from jax import Array
 
 from physjax._checks import check_choice
 from physjax._counter_rng import _u32, hashed_words
+from physjax._typing import Array, ArrayLike, Float, Int, Integer, Key, Real, Scalar
 
 __all__ = [
     "PackedIsingState",
     "pack_spins",
     "unpack_spins",
-    "flip_probabilities",
 ]
 
 WORD_BITS = 32
@@ -74,7 +74,8 @@ class PackedIsingState(NamedTuple):
 
 # ----------------------------------------------------------------------------- bits
 
-def random_words(seeds: Array, level, counter: Array, n: int) -> Array:
+def random_words(seeds: Integer[Array, " 2"], level: Integer[ArrayLike, ""],
+                 counter: Integer[Array, "*shape"], n: int) -> Integer[Array, "*shape"]:
     """Word ``level`` (an int, or a traced integer) of the counter-based stream: 32
     independent random bits per entry."""
     return hashed_words(seeds, counter + jnp.asarray(level, jnp.uint32) * _u32(n))
@@ -88,7 +89,7 @@ def _rotr1(x):
     return (x >> 1) | (x << (WORD_BITS - 1))
 
 
-def lane_sums(words: Array, n_lead: int = 1) -> Array:
+def lane_sums(words: Integer[Array, " ..."], n_lead: int = 1) -> Int[Array, "*lead 32"]:
     """Number of set bits of every lane summed over all but the first ``n_lead`` axes.
 
     Returns an int32 array of shape ``words.shape[:n_lead] + (32,)``.  Byte-sliced: the
@@ -169,7 +170,8 @@ def _class_masks(digits: list[Array], z: int) -> list[Array]:
 
 # ----------------------------------------------------------------- probabilities
 
-def flip_probabilities(beta: Array, J: Array, h: Array, z: int, rule: str) -> Array:
+def flip_probabilities(beta: Float[Array | np.ndarray, "*batch"], J: Scalar, h: Scalar,
+                       z: int, rule: str) -> Float[Array, "*batch 2 _classes"]:
     """Flip probability of a spin ``s`` with ``n`` aligned neighbours.
 
     Returns shape ``beta.shape + (2, z + 1)``: index 0 for ``s = +1``, 1 for ``s = -1``.
@@ -251,8 +253,9 @@ def _half_sweep(seeds, spins, other, colour, always, levels, *, layout, z, has_f
 
 
 @partial(jax.jit, static_argnames=("rule", "layout", "precision_bits", "has_field"))
-def packed_sweep(key, J, h, state: PackedIsingState, *, rule, layout, precision_bits=24,
-                 has_field=False) -> PackedIsingState:
+def packed_sweep(key: Key, J: Scalar, h: Scalar, state: PackedIsingState, *, rule: str,
+                 layout: str, precision_bits: int = 24, has_field: bool = False,
+                 ) -> PackedIsingState:
     d = state.black.ndim - 1
     z = 2 * d
     prob = flip_probabilities(state.beta, J, h, z, rule)
@@ -276,7 +279,8 @@ def _row_parity(shape) -> np.ndarray:
     return (sum(np.indices(shape[:-1])) % 2)[..., None] if len(shape) > 1 else np.zeros((1,))
 
 
-def pack_spins(spins: Array, layout: str) -> tuple[Array, Array]:
+def pack_spins(spins: Real[ArrayLike, " r *lattice"], layout: str,
+               ) -> tuple[Integer[Array, " g *words"], Integer[Array, " g *words"]]:
     """Pack ``(R, *shape)`` +-1 spins into (black, white) words (pure ``jax.numpy``).
 
     Black sites have an even coordinate sum; in row ``p`` (the parity of the other
@@ -310,7 +314,8 @@ def pack_spins(spins: Array, layout: str) -> tuple[Array, Array]:
     return out[0], out[1]
 
 
-def unpack_spins(black: Array, white: Array, layout: str, shape) -> Array:
+def unpack_spins(black: Integer[Array, " g *words"], white: Integer[Array, " g *words"],
+                 layout: str, shape: Sequence[int]) -> Int[Array, " r *lattice"]:
     """Inverse of :func:`pack_spins`: ``int8`` spins of shape ``(R, *shape)``."""
     check_choice(layout, "layout", ("strips", "replicas"))
     shape = tuple(shape)
@@ -343,7 +348,8 @@ def _group_counts(words: Array, layout: str) -> Array:
 
 
 @partial(jax.jit, static_argnames=("layout",))
-def packed_energy_magnetization(J, h, state: PackedIsingState, *, layout):
+def packed_energy_magnetization(J: Scalar, h: Scalar, state: PackedIsingState, *, layout: str,
+                                ) -> tuple[Float[Array, " r"], Float[Array, " r"]]:
     """Energy per spin and magnetization per spin of every replica, each of shape ``(R,)``."""
     black, white = state.black, state.white
     d = black.ndim - 1

@@ -32,7 +32,7 @@ and magnetization per spin :math:`m_t` of a lattice of :math:`N` spins at temper
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from functools import partial
 from typing import Any
 
@@ -48,6 +48,7 @@ from physjax._checks import (
     check_time_series,
     is_concrete,
 )
+from physjax._typing import Array, ArrayLike, Float, Int, PyTree, Real, Scalar, Size
 
 __all__ = [
     "autocorrelation",
@@ -61,9 +62,11 @@ __all__ = [
     "susceptibility",
 ]
 
-Array = jax.Array
-ArrayLike = jax.typing.ArrayLike
-
+#: A real time series (or a batch of them): an array, or a list of numbers.  The time axis
+#: is any one axis (``axis``), so the result shapes are written without binding it.
+Series = Real[ArrayLike, "..."] | Sequence[float]
+#: The number of spins: a static integer, or a traced integer scalar.
+NSpins = Size | Int[ArrayLike, ""]
 
 # ----------------------------------------------------------------------------- helpers
 
@@ -179,7 +182,7 @@ def _binning_analysis_last(x: Array) -> tuple[Array, Array]:
 # ------------------------------------------------------------------- autocorrelations
 
 
-def autocorrelation(x: ArrayLike, *, axis: int = -1) -> Array:
+def autocorrelation(x: Series, *, axis: int = -1) -> Float[Array, "*shape"]:
     r"""Normalized autocorrelation function :math:`\rho(t)`, ``t = 0 .. n-1``.
 
     .. math::  \rho(t) = C(t)/C(0), \qquad
@@ -200,7 +203,8 @@ def autocorrelation(x: ArrayLike, *, axis: int = -1) -> Array:
     return jnp.moveaxis(_autocorrelation_last(xs), -1, axis)
 
 
-def integrated_autocorrelation_time(x: ArrayLike, c: float = 5.0, *, axis: int = -1) -> Array:
+def integrated_autocorrelation_time(x: Series, c: Scalar = 5.0, *, axis: int = -1,
+                                    ) -> Float[Array, "*batch"]:
     r"""Integrated autocorrelation time with Sokal's automatic window.
 
     .. math::  \hat\tau_{\rm int}(W) = \tfrac12 + \sum_{t=1}^{W} \hat\rho(t),
@@ -246,7 +250,8 @@ def integrated_autocorrelation_time(x: ArrayLike, c: float = 5.0, *, axis: int =
 # ------------------------------------------------------------------------- blocking
 
 
-def binning_analysis(x: ArrayLike, *, axis: int = -1) -> tuple[Array, Array]:
+def binning_analysis(x: Series, *, axis: int = -1,
+                     ) -> tuple[Int[Array, " l"], Float[Array, "*batch l"]]:
     r"""Standard error of the mean against block size (blocking / Flyvbjerg-Petersen).
 
     For block sizes :math:`b = 1, 2, 4, \dots` (while at least 2 blocks remain) the series
@@ -273,7 +278,7 @@ def binning_analysis(x: ArrayLike, *, axis: int = -1) -> tuple[Array, Array]:
     return _binning_analysis_last(xs)
 
 
-def binning_error(x: ArrayLike, min_bins: int = 32, *, axis: int = -1) -> Array:
+def binning_error(x: Series, min_bins: int = 32, *, axis: int = -1) -> Float[Array, "*batch"]:
     r"""Standard error of the mean from blocking at the largest safe block size.
 
     Rule: :math:`\varepsilon(b)` of :func:`binning_analysis` at the largest power of two
@@ -299,8 +304,9 @@ def binning_error(x: ArrayLike, min_bins: int = 32, *, axis: int = -1) -> Array:
     return _binning_error_last(xs, min_bins)
 
 
-def mean_and_error(x: ArrayLike, method: str = "tau", *, c: float = 5.0,
-                   min_bins: int = 32, axis: int = -1) -> tuple[Array, Array]:
+def mean_and_error(x: Series, method: str = "tau", *, c: Scalar = 5.0,
+                   min_bins: int = 32, axis: int = -1,
+                   ) -> tuple[Float[Array, "*batch"], Float[Array, "*batch"]]:
     r"""Sample mean and its standard error, accounting for autocorrelation.
 
     ``method="tau"``:
@@ -338,8 +344,8 @@ def mean_and_error(x: ArrayLike, method: str = "tau", *, c: float = 5.0,
 # ------------------------------------------------------------------------- jackknife
 
 
-def jackknife(estimator: Callable[..., Any], *series: ArrayLike, n_blocks: int = 32,
-              axis: int = -1, bias_corrected: bool = False) -> tuple[Any, Any]:
+def jackknife(estimator: Callable[..., Any], *series: Series, n_blocks: int = 32,
+              axis: int = -1, bias_corrected: bool = False) -> tuple[PyTree, PyTree]:
     r"""Blocked jackknife value and error of an arbitrary (nonlinear) estimator.
 
     The series (all of the same length :math:`n` along ``axis``) are cut into
@@ -417,7 +423,7 @@ def jackknife(estimator: Callable[..., Any], *series: ArrayLike, n_blocks: int =
 # ---------------------------------------------------------- thermodynamic estimators
 
 
-def binder_cumulant(m: ArrayLike, *, axis: int = -1) -> Array:
+def binder_cumulant(m: Series, *, axis: int = -1) -> Float[Array, "*batch"]:
     r"""Binder cumulant :math:`U_4 = 1 - \langle m^4\rangle / (3 \langle m^2\rangle^2)`.
 
     Time averages over ``axis``.  :math:`U_4 \to 2/3` in an ordered phase with
@@ -442,8 +448,8 @@ def binder_cumulant(m: ArrayLike, *, axis: int = -1) -> Array:
     return 1.0 - m4 / (3.0 * m2**2)
 
 
-def specific_heat(e: ArrayLike, temperature: ArrayLike, n_spins: int, *,
-                  axis: int = -1) -> Array:
+def specific_heat(e: Series, temperature: Real[ArrayLike, "*#batch"], n_spins: NSpins, *,
+                  axis: int = -1) -> Float[Array, "*#batch"]:
     r"""Specific heat per spin from energy-per-spin samples (fluctuation formula).
 
     .. math::  c = \frac{N\,(\langle e^2\rangle - \langle e\rangle^2)}{T^2}
@@ -465,8 +471,8 @@ def specific_heat(e: ArrayLike, temperature: ArrayLike, n_spins: int, *,
     return n_spins * _central_moment2(es) / jnp.asarray(temperature) ** 2
 
 
-def susceptibility(m: ArrayLike, temperature: ArrayLike, n_spins: int,
-                   connected: bool = True, *, axis: int = -1) -> Array:
+def susceptibility(m: Series, temperature: Real[ArrayLike, "*#batch"], n_spins: NSpins,
+                   connected: bool = True, *, axis: int = -1) -> Float[Array, "*#batch"]:
     r"""Magnetic susceptibility per spin from magnetization-per-spin samples.
 
     .. math::  \chi = \frac{N\,(\langle m^2\rangle - \langle |m|\rangle^2)}{T}

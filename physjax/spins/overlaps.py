@@ -8,9 +8,9 @@ from __future__ import annotations
 
 import jax.numpy as jnp
 import numpy as np
-from jax import Array
 
 from physjax._checks import check_finite, check_positive_int, check_spins
+from physjax._typing import Array, ArrayLike, Float, Int, Real
 
 __all__ = ["mattis_overlaps", "replica_overlap", "overlap_matrix", "overlap_histogram",
            "hamming_to_nearest_pattern"]
@@ -30,21 +30,23 @@ def _site_axis(spins, n, name="spins"):
     return s
 
 
-def mattis_overlaps(patterns, spins) -> Array:
+def mattis_overlaps(patterns: Real[ArrayLike, "k n"], spins: Real[ArrayLike, "*batch n"],
+                    ) -> Float[Array, "*batch k"]:
     """:math:`m_\\mu = \\xi^\\mu\\cdot\\sigma/N` for all K patterns: shape (..., K)."""
     xi = _patterns(patterns)
     s = _site_axis(spins, xi.shape[1])
     return s.astype(xi.dtype) @ xi.T / xi.shape[1]
 
 
-def replica_overlap(spins_a, spins_b) -> Array:
+def replica_overlap(spins_a: Real[ArrayLike, "*#batch n"], spins_b: Real[ArrayLike, "*#batch n"],
+                    ) -> Float[Array, "*#batch"]:
     """:math:`q_{ab} = \\sigma^a\\cdot\\sigma^b/N` (site axis last)."""
     a = jnp.asarray(check_spins(spins_a, "spins_a"))
     b = _site_axis(spins_b, a.shape[-1], "spins_b")
     return jnp.sum(a * b, axis=-1) / a.shape[-1]
 
 
-def overlap_matrix(spins) -> Array:
+def overlap_matrix(spins: Real[ArrayLike, "*batch r n"]) -> Float[Array, "*batch r r"]:
     """All :math:`q_{ab}` of replicas on axis -2: shape (..., R, R)."""
     s = jnp.asarray(check_spins(spins, "spins"))
     if s.ndim < 2:
@@ -53,7 +55,8 @@ def overlap_matrix(spins) -> Array:
     return s @ jnp.swapaxes(s, -1, -2) / s.shape[-1]
 
 
-def overlap_histogram(spins, bins: int = 41):
+def overlap_histogram(spins: Real[ArrayLike, "*batch r n"], bins: int = 41,
+                      ) -> tuple[Float[np.ndarray, " bins"], Float[np.ndarray, " bins"]]:
     """Histogram P(q) of the overlaps of all distinct replica pairs (axis -2 = replicas,
     leading axes pooled, e.g. time).  Returns (bin centres, density)."""
     check_positive_int(bins, "bins")
@@ -67,7 +70,9 @@ def overlap_histogram(spins, bins: int = 41):
     return 0.5 * (edges[1:] + edges[:-1]), density
 
 
-def hamming_to_nearest_pattern(patterns, spins, *, symmetric: bool = True):
+def hamming_to_nearest_pattern(patterns: Real[ArrayLike, "k n"],
+                               spins: Real[ArrayLike, "*batch n"], *, symmetric: bool = True,
+                               ) -> tuple[Int[Array, "*batch"], Int[Array, "*batch"]]:
     """Smallest Hamming distance :math:`(N - \\xi^\\mu\\cdot\\sigma)/2` to any pattern, and its
     index.  With ``symmetric`` the reversed patterns :math:`-\\xi^\\mu` count too (the
     Hopfield energy is even in :math:`\\sigma`)."""

@@ -34,14 +34,14 @@ tempering.  Temperatures, ``J`` and ``h`` may all be traced (``jax.vmap``,
 from __future__ import annotations
 
 import math
+from collections.abc import Callable, Sequence
 from functools import partial
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
 import equinox as eqx
 import jax
 import jax.numpy as jnp
 import numpy as np
-from jax import Array
 
 from physjax._checks import (
     check_choice,
@@ -52,6 +52,7 @@ from physjax._checks import (
     is_concrete,
 )
 from physjax._counter_rng import hashed_words
+from physjax._typing import Array, ArrayLike, Float, Int, Key, Real, Scalar
 from physjax.kernels import Kernel, run
 from physjax.spins import multispin as _ms
 from physjax.spins.models import IsingLattice
@@ -76,6 +77,9 @@ __all__ = [
 
 RULES = ("metropolis", "heat_bath")
 _STARTS = ("random", "up", "down")
+
+#: Replica temperatures: a scalar (one replica) or a 1-D array or list, one per replica.
+Temperatures = Real[ArrayLike, ""] | Real[ArrayLike, " r"] | Sequence[float]
 
 
 class IsingState(NamedTuple):
@@ -177,8 +181,9 @@ class CheckerboardIsing(Kernel):
     def __check_init__(self):
         check_choice(self.rule, "rule", RULES)
 
-    def init(self, key: Array, model: IsingLattice, temperature, *, start: str = "random",
-             spins=None) -> IsingState:
+    def init(self, key: Key, model: IsingLattice,
+             temperature: Real[ArrayLike, "*batch"] | Sequence[float], *,
+             start: str = "random", spins: Real[ArrayLike, " ..."] | None = None) -> IsingState:
         """State at ``temperature`` (a scalar, or an array of replica temperatures: the
         spins get its shape as leading axes).  ``start``: ``"random"``, ``"up"`` or
         ``"down"``, or explicit ``spins`` of shape ``(*temperature.shape, *model.shape)``."""
@@ -215,16 +220,17 @@ class CheckerboardIsing(Kernel):
                              f"{beta.dtype} {beta.shape}")
         return beta.shape
 
-    def check(self, model, state):
+    def check(self, model: IsingLattice, state: IsingState) -> tuple[IsingLattice, IsingState]:
         model = _guarded_model(model)
         self._shapes(model, state)
         return model, state._replace(beta=_guard_positive(state.beta, "state.beta"))
 
-    def step(self, key: Array, model: IsingLattice, state: IsingState):
+    def step(self, key: Key, model: IsingLattice, state: IsingState,
+             ) -> tuple[IsingState, IsingInfo]:
         self._shapes(model, state)
         return _reference_sweep(key, model, state, self.rule), IsingInfo()
 
-    def energy(self, model: IsingLattice, state: IsingState) -> Array:
+    def energy(self, model: IsingLattice, state: IsingState) -> Float[Array, "*batch"]:
         """Energy :math:`H` of each replica, shape ``batch``."""
         self._shapes(model, state)
         e, m = _reference_sums(model, state)
@@ -270,8 +276,8 @@ def _reference_trace(model, state, info):
     return CheckerboardIsing().observables(model, state)
 
 
-def init_ising(key: Array, model: IsingLattice, temperature, *, start="random",
-               spins=None) -> IsingState:
+def init_ising(key: Key, model: IsingLattice, temperature: Scalar, *, start: str = "random",
+               spins: Real[ArrayLike, "*lattice"] | None = None) -> IsingState:
     """Initial state of one replica at ``temperature`` (``start``: random, up or down,
     or explicit ``spins`` of the lattice shape).  :meth:`CheckerboardIsing.init` also takes
     an array of temperatures."""
@@ -295,7 +301,7 @@ def _step(kernel, key, model, state):
     return kernel.step(key, model, state)[0]
 
 
-def checkerboard_sweep(key: Array, model: IsingLattice, state: IsingState, *,
+def checkerboard_sweep(key: Key, model: IsingLattice, state: IsingState, *,
                        rule: str = "metropolis") -> IsingState:
     """One checkerboard sweep (both colours) with the reference engine
     (:meth:`CheckerboardIsing.step`)."""
@@ -343,7 +349,7 @@ def _progress_chunks(n_units, target=50):
     return min(divisors, key=lambda d: abs(math.log(d / target)), default=target)
 
 
-def run_ising(key: Array, model: IsingLattice, state: IsingState, n_sweeps: int, *,
+def run_ising(key: Key, model: IsingLattice, state: IsingState, n_sweeps: int, *,
               rule: str = "metropolis", record_every: int = 1) -> tuple[IsingState, IsingTrace]:
     """Run ``n_sweeps`` reference sweeps (:class:`CheckerboardIsing` through
     :func:`physjax.kernels.run`), recording energy and magnetization per spin every
@@ -422,8 +428,9 @@ class MultispinIsing(Kernel):
         if not isinstance(self.zero_field, bool):
             raise TypeError(f"zero_field must be a bool, got {self.zero_field!r}")
 
-    def init(self, key: Array, model: IsingLattice, temperatures, *, layout: str = "auto",
-             start: str = "random", spins=None) -> _ms.PackedIsingState:
+    def init(self, key: Key, model: IsingLattice, temperatures: Temperatures, *,
+             layout: str = "auto", start: str = "random",
+             spins: Real[ArrayLike, " r *lattice"] | None = None) -> _ms.PackedIsingState:
         """State for ``R = len(temperatures)`` replicas (see :func:`init_multispin`)."""
         _check_model(model)
         check_key(key, traced=True)
@@ -459,7 +466,8 @@ class MultispinIsing(Kernel):
                 black = white = jnp.full(shape, 0xFFFFFFFF if start == "up" else 0, jnp.uint32)
         return _ms.PackedIsingState(black=black, white=white, beta=beta)
 
-    def check(self, model, state):
+    def check(self, model: IsingLattice, state: _ms.PackedIsingState,
+              ) -> tuple[IsingLattice, _ms.PackedIsingState]:
         model = _guarded_model(model)
         _state_layout(model, state)
         if self.zero_field:
@@ -472,14 +480,16 @@ class MultispinIsing(Kernel):
                     model.h, model.h != 0, "model.h must be 0 for zero_field=True"))
         return model, state._replace(beta=_guard_positive(state.beta, "state.beta"))
 
-    def step(self, key: Array, model: IsingLattice, state: _ms.PackedIsingState):
+    def step(self, key: Key, model: IsingLattice, state: _ms.PackedIsingState,
+             ) -> tuple[_ms.PackedIsingState, IsingInfo]:
         layout = _state_layout(model, state)
         new = _ms.packed_sweep(key, model.J, model.h, state, rule=self.rule, layout=layout,
                                precision_bits=self.precision_bits,
                                has_field=not self.zero_field)
         return new, IsingInfo()
 
-    def energy(self, model: IsingLattice, state: _ms.PackedIsingState) -> Array:
+    def energy(self, model: IsingLattice, state: _ms.PackedIsingState,
+               ) -> Float[Array, " lanes"]:
         """Energy :math:`H` of every lane, shape ``(n_lanes,)``."""
         return self.observables(model, state).energy * model.n_spins
 
@@ -494,8 +504,10 @@ def _packed_trace(model, state, info):
     return MultispinIsing().observables(model, state)
 
 
-def init_multispin(key: Array, model: IsingLattice, temperatures, *, layout: str = "auto",
-                   start: str = "random", spins=None) -> _ms.PackedIsingState:
+def init_multispin(key: Key, model: IsingLattice, temperatures: Temperatures, *,
+                   layout: str = "auto", start: str = "random",
+                   spins: Real[ArrayLike, " r *lattice"] | None = None,
+                   ) -> _ms.PackedIsingState:
     """Initial multi-spin state for ``R = len(temperatures)`` replicas
     (:meth:`MultispinIsing.init`).
 
@@ -517,7 +529,7 @@ def _multispin_kernel(model, rule, precision_bits):
     return MultispinIsing(rule, precision_bits, zero_field=not _has_field(model))
 
 
-def multispin_sweep(key: Array, model: IsingLattice, state: _ms.PackedIsingState, *,
+def multispin_sweep(key: Key, model: IsingLattice, state: _ms.PackedIsingState, *,
                     rule: str = "metropolis", precision_bits: int = 24,
                     ) -> _ms.PackedIsingState:
     """One checkerboard sweep of every packed replica (:meth:`MultispinIsing.step`).
@@ -535,7 +547,7 @@ def multispin_sweep(key: Array, model: IsingLattice, state: _ms.PackedIsingState
     return _step(kernel, key, model, state)
 
 
-def run_multispin(key: Array, model: IsingLattice, state: _ms.PackedIsingState, n_sweeps: int,
+def run_multispin(key: Key, model: IsingLattice, state: _ms.PackedIsingState, n_sweeps: int,
                   *, rule: str = "metropolis", record_every: int = 1, precision_bits: int = 24,
                   ) -> tuple[_ms.PackedIsingState, IsingTrace]:
     """Run ``n_sweeps`` multi-spin sweeps (:class:`MultispinIsing` through
@@ -549,7 +561,8 @@ def run_multispin(key: Array, model: IsingLattice, state: _ms.PackedIsingState, 
                         n_sweeps, record_every, 0, _packed_trace)
 
 
-def multispin_spins(model: IsingLattice, state: _ms.PackedIsingState) -> Array:
+def multispin_spins(model: IsingLattice, state: _ms.PackedIsingState,
+                    ) -> Int[Array, " lanes *lattice"]:
     """Unpack a multi-spin state into ``int8`` spins of shape ``(n_lanes, *model.shape)``."""
     return _ms.unpack_spins(state.black, state.white, _state_layout(model, state),
                             model.shape)
@@ -582,10 +595,10 @@ def _sample_result(kernel, model, state, trace, temps):
     return IsingSamples(trace.energy[:, :R].T, trace.magnetization[:, :R].T, spins, temps)
 
 
-def sample_ising(key: Array, model: IsingLattice, temperatures, n_sweeps: int, *,
+def sample_ising(key: Key, model: IsingLattice, temperatures: Temperatures, n_sweeps: int, *,
                  rule: str = "metropolis", burn_in: int = 0, record_every: int = 1,
-                 start: str = "random", engine: str = "auto",
-                 precision_bits: int = 24, progress=None) -> IsingSamples:
+                 start: str = "random", engine: str = "auto", precision_bits: int = 24,
+                 progress: bool | Callable[..., Any] | None = None) -> IsingSamples:
     """Sample ``R = len(temperatures)`` independent replicas of ``model``.
 
     Runs ``burn_in`` sweeps, then ``n_sweeps`` sweeps recording the energy and the

@@ -18,14 +18,13 @@ over ladders, or a ladder scale swept by :func:`physjax.ensemble.sweep`.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any, NamedTuple
 
 import equinox as eqx
 import jax
 import jax.numpy as jnp
 import numpy as np
-from jax import Array
 
 from physjax._checks import (
     check_choice,
@@ -33,6 +32,7 @@ from physjax._checks import (
     check_positive_int,
     is_concrete,
 )
+from physjax._typing import Array, ArrayLike, Float, Key, PyTree, Real
 from physjax.kernels import Kernel, run
 from physjax.spins import dense as _dense
 
@@ -64,7 +64,9 @@ class TemperingInfo(NamedTuple):
     energy: Array
 
 
-def check_temperature_ladder(temperatures, name="temperatures"):
+def check_temperature_ladder(temperatures: Real[ArrayLike, " r"] | Sequence[float],
+                             name: str = "temperatures",
+                             ) -> Float[np.ndarray, " r"] | Float[Array, " r"]:
     """A non-empty, finite, strictly increasing 1-D ladder of positive temperatures.
 
     Concrete ladders are checked here (ValueError naming ``name``) and returned as a NumPy
@@ -126,7 +128,8 @@ class ReplicaExchange(Kernel):
                             f"state); it cannot be tempered")
         check_positive_int(self.sweeps_per_round, "sweeps_per_round")
 
-    def init(self, key, model, temperatures, *, states=None, **inner_kwargs):
+    def init(self, key: Key, model: PyTree, temperatures: Real[ArrayLike, " r"] | Sequence[float],
+             *, states: PyTree | None = None, **inner_kwargs: Any) -> TemperingState:
         """Slot k at ``temperatures[k]`` (strictly increasing; may be traced).  Fresh
         replicas from ``inner.init(key_k, model, T_k, **inner_kwargs)``, or ``states``
         (leading axis R, e.g. an earlier run's ``replicas``) with their ``beta`` reset to
@@ -165,15 +168,16 @@ class ReplicaExchange(Kernel):
             raise ValueError(f"state.walker / state.accepted must have shapes ({R},) and "
                              f"({R - 1},) for {R} slots")
 
-    def step(self, key, model, state):
+    def step(self, key: Key, model: PyTree, state: TemperingState,
+             ) -> tuple[TemperingState, TemperingInfo]:
         self._check_shapes(state)
         return _exchange_round(self, key, model, state)
 
-    def energy(self, model, state) -> Array:
+    def energy(self, model: PyTree, state: TemperingState) -> Float[Array, " r"]:
         """Energy of every slot (R,)."""
         return jax.vmap(self.inner.energy, in_axes=(None, 0))(model, state.replicas)
 
-    def check(self, model, state):
+    def check(self, model: PyTree, state: TemperingState) -> tuple[PyTree, TemperingState]:
         self._check_shapes(state)
         beta = _guard_ladder(state.replicas.beta)
         # the inner kernel's own checks, slot by slot (shapes at trace time; values guarded)
@@ -248,8 +252,11 @@ class _TemperingRecord(eqx.Module):
         return info.energy / model.n_spins, extra
 
 
-def parallel_tempering(key, model, temperatures, n_rounds: int, *, sweeps_per_round: int = 1,
-                       rule: str = "heat_bath", states=None, observe=None,
+def parallel_tempering(key: Key, model: _dense.DenseModel,
+                       temperatures: Real[ArrayLike, " r"] | Sequence[float], n_rounds: int, *,
+                       sweeps_per_round: int = 1, rule: str = "heat_bath",
+                       states: _dense.DenseState | None = None,
+                       observe: Callable[..., Any] | None = None,
                        block: int = _dense.DEFAULT_BLOCK) -> TemperingResult:
     """Replica exchange of a dense spin model: :class:`ReplicaExchange` around
     :class:`~physjax.spins.dense.DenseSingleSpin` (sequential order), run for ``n_rounds``

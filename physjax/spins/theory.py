@@ -40,7 +40,11 @@ to 1e-4).  The spin-glass line is the AGS :math:`T_g(\alpha) = 1 + \sqrt\alpha`.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import numpy as np
+
+from physjax._typing import ArrayLike, Float, Real, Scalar
 
 __all__ = [
     "AGS_ALPHA_C",
@@ -122,7 +126,8 @@ def _alpha_of_noise(temperature, s):
     return alpha, m_out
 
 
-def ags_retrieval_line(temperatures):
+def ags_retrieval_line(temperatures: Real[ArrayLike, "*shape"] | Sequence[float],
+                       ) -> tuple[Float[np.ndarray, "*t"], Float[np.ndarray, "*t"]]:
     """AGS capacity :math:`\\alpha_c(T)` and overlap :math:`m_c(T)` at the end of the
     retrieval branch, for each temperature (0 and NaN for T >= 1).  Below T = 0.015 the
     T = 0 closed form is returned (the corrections there are below 3e-4 in alpha_c)."""
@@ -153,13 +158,14 @@ def ags_retrieval_line(temperatures):
     return alpha_c, m_c
 
 
-def ags_zero_temperature():
+def ags_zero_temperature() -> tuple[float, float]:
     """(alpha_c, m_c) of the AGS retrieval branch at T = 0: (0.1379, 0.9674)."""
     a, m = ags_retrieval_line([0.0])
     return float(a[0]), float(m[0])
 
 
-def spin_glass_temperature(alpha):
+def spin_glass_temperature(alpha: Real[ArrayLike, "*shape"] | Sequence[float],
+                           ) -> Float[np.ndarray | np.floating, "*shape"]:
     """AGS spin-glass (freezing) temperature :math:`T_g(\\alpha) = 1 + \\sqrt\\alpha`."""
     a = np.asarray(alpha, float)
     if not np.all(np.isfinite(a)) or np.any(a < 0):
@@ -167,7 +173,9 @@ def spin_glass_temperature(alpha):
     return 1.0 + np.sqrt(a)
 
 
-def retrieval_threshold(alphas, overlaps, level=AGS_M_C) -> float:
+def retrieval_threshold(alphas: Real[ArrayLike, " a"] | Sequence[float],
+                        overlaps: Real[ArrayLike, " a"] | Sequence[float],
+                        level: Scalar = AGS_M_C) -> float:
     """Load where the mean final overlap first falls below ``level``, by linear
     interpolation between the neighbouring grid loads; NaN if it stays above ``level`` on
     the whole grid or is already below it at the first load."""
