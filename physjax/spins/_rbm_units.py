@@ -11,11 +11,12 @@ import jax
 import jax.numpy as jnp
 
 from physjax import _counter_rng
+from physjax._typing import Array, Float, Key, PyTree
 
 HALF_LOG_2PI = 0.5 * math.log(2 * math.pi)
 
 
-def log_sum_unit(a, units):
+def log_sum_unit(a: Float[Array, "*shape"], units: str) -> Float[Array, "*shape"]:
     r""":math:`\log\sum_s e^{a s}` over the values s of one unit (elementwise)."""
     if units == "binary":
         return jax.nn.softplus(a)
@@ -24,13 +25,15 @@ def log_sum_unit(a, units):
     return 0.5 * a * a + HALF_LOG_2PI
 
 
-def visible_free_energy(rbm, v):
-    """:math:`F(v)` without checks (see :func:`physjax.spins.free_energy`)."""
+def visible_free_energy(rbm: PyTree, v: Float[Array, "*batch n_visible"]
+                        ) -> Float[Array, "*batch"]:
+    """:math:`F(v)` without checks (see :func:`physjax.spins.free_energy`); ``rbm`` is an
+    :class:`~physjax.spins.RBM` (not imported here: that module imports this one)."""
     a = v @ rbm.weights + rbm.hidden_bias
     return -(v @ rbm.visible_bias) - jnp.sum(log_sum_unit(a, rbm.hidden), axis=-1)
 
 
-def unit_mean(a, units):
+def unit_mean(a: Float[Array, "*shape"], units: str) -> Float[Array, "*shape"]:
     if units == "binary":
         return jax.nn.sigmoid(a)
     if units == "spin":
@@ -38,7 +41,7 @@ def unit_mean(a, units):
     return a
 
 
-def sample_units(key, a, units):
+def sample_units(key: Key, a: Float[Array, "*shape"], units: str) -> Float[Array, "*shape"]:
     if units == "gaussian":
         return a + jax.random.normal(key, a.shape, a.dtype)
     u = _counter_rng.uniform(key, a.shape, a.dtype)  # counter-based: 6x cheaper than Threefry

@@ -33,6 +33,7 @@ the error bar to be small.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from functools import partial
 from typing import NamedTuple
 
@@ -40,9 +41,9 @@ import equinox as eqx
 import jax
 import jax.numpy as jnp
 import numpy as np
-from jax import Array
 
 from physjax._checks import check_finite, check_positive_int
+from physjax._typing import Array, ArrayLike, Float, Key, Real, Scalar
 from physjax.spins._rbm_units import log_sum_unit, sample_units, unit_mean, visible_free_energy
 from physjax.spins.rbm import (
     RBM,
@@ -126,8 +127,9 @@ def _ais(key, rbm, b_A, betas, v0):
     return log_w
 
 
-def ais_log_partition(key, rbm: RBM, *, n_chains: int = 1000, n_betas: int = 10_000,
-                      betas=None, base_data=None) -> AISResult:
+def ais_log_partition(key: Key, rbm: RBM, *, n_chains: int = 1000, n_betas: int = 10_000,
+                      betas: Real[ArrayLike, " n_betas"] | Sequence[float | int] | None = None,
+                      base_data: Real[ArrayLike, "m n_visible"] | None = None) -> AISResult:
     """Estimate :math:`\\log Z` of ``rbm`` by AIS with ``n_chains`` independent chains.
 
     The schedule is ``n_betas`` inverse temperatures evenly spaced on [0, 1], or the given
@@ -179,7 +181,8 @@ def _ais_estimate(key, rbm, b_A, betas, M):
 
 # ------------------------------------------------------------------ data scores
 
-def log_likelihood(rbm: RBM, data, log_partition) -> Array:
+def log_likelihood(rbm: RBM, data: Real[ArrayLike, "m n_visible"],
+                   log_partition: Scalar | AISResult) -> Float[Array, ""]:
     """Mean log-likelihood per sample, :math:`\\frac1M\\sum_m[-F(v^m)] - \\log Z`, given
     :math:`\\log Z` (exact from :func:`~physjax.spins.rbm_log_partition` or an
     :class:`AISResult`'s ``log_partition``)."""
@@ -215,7 +218,7 @@ def _pseudo_ll(rbm, data, chunk):
     return jnp.mean(per[:M])
 
 
-def pseudo_log_likelihood(rbm: RBM, data) -> Array:
+def pseudo_log_likelihood(rbm: RBM, data: Real[ArrayLike, "m n_visible"]) -> Float[Array, ""]:
     r"""Mean over samples of the full pseudo-log-likelihood
     :math:`\sum_i \log p(v_i | v_{\setminus i}) = -\sum_i \log(1 + e^{F(v) - F(v^{(i)})})`,
     :math:`v^{(i)}` = v with unit i flipped (exact, all n_visible terms; scikit-learn's
@@ -226,7 +229,7 @@ def pseudo_log_likelihood(rbm: RBM, data) -> Array:
     return _pseudo_ll(rbm, data, chunk)
 
 
-def reconstruction_error(rbm: RBM, data) -> Array:
+def reconstruction_error(rbm: RBM, data: Real[ArrayLike, "m n_visible"]) -> Float[Array, ""]:
     """Mean squared error per unit of the mean-field reconstruction
     :math:`E[v | h = E[h|v]]` of the data."""
     check_rbm(rbm)

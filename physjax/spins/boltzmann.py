@@ -50,7 +50,6 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import optax
-from jax import Array
 
 from physjax._checks import (
     check_choice,
@@ -60,6 +59,7 @@ from physjax._checks import (
     check_square_symmetric,
     is_concrete,
 )
+from physjax._typing import Array, ArrayLike, Float, Key, Real, Scalar
 from physjax.kernels import Kernel, run
 
 __all__ = [
@@ -285,8 +285,8 @@ class BoltzmannMachine(eqx.Module):
         return self.n_units - self.n_visible
 
 
-def init_boltzmann_machine(key, n_visible: int, n_hidden: int = 0, *, units: str = "spin",
-                           scale: float = 0.01) -> BoltzmannMachine:
+def init_boltzmann_machine(key: Key, n_visible: int, n_hidden: int = 0, *, units: str = "spin",
+                           scale: Scalar = 0.01) -> BoltzmannMachine:
     """Small random symmetric couplings :math:`W_{ij} \\sim \\mathcal N(0, \\text{scale}^2)`,
     zero biases."""
     nv = check_positive_int(n_visible, "n_visible")
@@ -309,7 +309,7 @@ def _neg_energy(bm, x):
     return 0.5 * jnp.sum((x @ bm.weights) * x, axis=-1) + x @ bm.bias
 
 
-def bm_energy(bm: BoltzmannMachine, x) -> Array:
+def bm_energy(bm: BoltzmannMachine, x: Real[ArrayLike, "*batch n"]) -> Float[Array, "*batch"]:
     """:math:`E(x) = -\\frac12 x^TWx - b^Tx` of configurations ``x`` (..., n_units)."""
     _check_bm(bm)
     x = jnp.asarray(x, dtype=bm.weights.dtype)
@@ -325,7 +325,7 @@ def _log_partition(bm):
                             lambda x: _neg_energy(bm, x))[0]
 
 
-def bm_log_partition(bm: BoltzmannMachine) -> Array:
+def bm_log_partition(bm: BoltzmannMachine) -> Float[Array, ""]:
     """:math:`\\log Z = \\log\\sum_x e^{-E(x)}` by enumerating all :math:`2^{n}` states
     (n <= 24; at most ~20 is quick)."""
     _check_bm(bm)
@@ -350,7 +350,8 @@ def _log_likelihood(bm, data):
     return jnp.mean(jax.lax.map(partial(_clamped_log_weight, bm), data)) - _log_partition(bm)
 
 
-def bm_log_likelihood(bm: BoltzmannMachine, data) -> Array:
+def bm_log_likelihood(bm: BoltzmannMachine, data: Real[ArrayLike, "m n_visible"]
+                      ) -> Float[Array, ""]:
     """Exact mean log-likelihood :math:`\\frac1M\\sum_m \\log p(v^m)` of data (M, n_visible)
     by enumeration of the hidden units (per sample) and of all units (for Z)."""
     _check_bm(bm)
@@ -389,7 +390,8 @@ def _exact_correlations(bm, data):
     return BMCorrelations(clamped[0], clamped[1], free_pairs, free_means)
 
 
-def bm_exact_correlations(bm: BoltzmannMachine, data) -> BMCorrelations:
+def bm_exact_correlations(bm: BoltzmannMachine, data: Real[ArrayLike, "m n_visible"]
+                          ) -> BMCorrelations:
     """Clamped and free correlations by exact enumeration."""
     _check_bm(bm)
     check_enumerable(bm.n_units, "bm", what="machine")
@@ -508,8 +510,9 @@ class BMGibbs(Kernel):
         if not isinstance(self.clamp_visible, bool | np.bool_):
             raise TypeError(f"clamp_visible must be a bool, got {self.clamp_visible!r}")
 
-    def init(self, key, model: BoltzmannMachine, n_chains: int | None = None, *, x=None,
-             beta=1.0) -> BMState:
+    def init(self, key: Key, model: BoltzmannMachine, n_chains: int | None = None, *,
+             x: Real[ArrayLike, "*chains n"] | None = None,
+             beta: Real[ArrayLike, " ..."] = 1.0) -> BMState:
         """Uniformly random configurations (one chain, or ``n_chains``), or the given ``x``
         (..., n_units); every chain at inverse temperature ``beta`` (a scalar or one per
         chain)."""
@@ -526,14 +529,16 @@ class BMGibbs(Kernel):
         beta = check_inverse_temperature(beta, "beta")
         return BMState(x, jnp.broadcast_to(jnp.asarray(beta, dt), x.shape[:-1]))
 
-    def step(self, key, model: BoltzmannMachine, state: BMState):
+    def step(self, key: Key, model: BoltzmannMachine, state: BMState
+             ) -> tuple[BMState, BMGibbsInfo]:
         _check_bm_state_shapes(model, state)
         return _bm_step(key, model, state, model.n_visible if self.clamp_visible else 0)
 
-    def energy(self, model: BoltzmannMachine, state: BMState) -> Array:
+    def energy(self, model: BoltzmannMachine, state: BMState) -> Float[Array, "*chains"]:
         return -_neg_energy(model, state.x)
 
-    def check(self, model, state):
+    def check(self, model: BoltzmannMachine, state: BMState
+              ) -> tuple[BoltzmannMachine, BMState]:
         _check_bm_type(model)
         _check_bm_state_shapes(model, state)
         model = eqx.tree_at(lambda m: (m.weights, m.bias), model,
@@ -544,7 +549,8 @@ class BMGibbs(Kernel):
         return model, state
 
 
-def bm_gibbs_sweep(key, bm: BoltzmannMachine, x, *, clamp_visible: bool = False) -> Array:
+def bm_gibbs_sweep(key: Key, bm: BoltzmannMachine, x: Real[ArrayLike, " n"], *,
+                   clamp_visible: bool = False) -> Float[Array, " n"]:
     """One sequential heat-bath sweep of one configuration ``x`` (n_units,) in index order
     (one step of :class:`BMGibbs` at beta = 1); with ``clamp_visible`` only the hidden units
     move.  ``x`` must hold the machine's unit values (-1/+1 or 0/1).  ``jax.vmap`` makes
@@ -597,7 +603,8 @@ def _sampled_correlations(key, bm, data, n_chains, burn_in, n_sweeps):
     return BMCorrelations(clamped[0], clamped[1], free[0], free[1])
 
 
-def bm_sampled_correlations(key, bm: BoltzmannMachine, data, *, n_chains: int = 256,
+def bm_sampled_correlations(key: Key, bm: BoltzmannMachine,
+                            data: Real[ArrayLike, "m n_visible"], *, n_chains: int = 256,
                             n_sweeps: int = 200, burn_in: int = 50) -> BMCorrelations:
     """Clamped and free correlations estimated by Gibbs sampling (:class:`BMGibbs` through
     :func:`physjax.kernels.run`).
@@ -636,10 +643,12 @@ def _fit(key, bm, data, optimizer, opt_state, n_steps, method, n_chains, n_sweep
     return bm, sizes
 
 
-def fit_boltzmann_machine(key, bm: BoltzmannMachine, data, *, n_steps: int,
-                          learning_rate: float = 0.1, optimizer=None, method: str = "exact",
-                          n_chains: int = 256, n_sweeps: int = 100,
-                          ) -> tuple[BoltzmannMachine, Array]:
+def fit_boltzmann_machine(key: Key, bm: BoltzmannMachine,
+                          data: Real[ArrayLike, "m n_visible"], *, n_steps: int,
+                          learning_rate: Scalar = 0.1,
+                          optimizer: optax.GradientTransformation | None = None,
+                          method: str = "exact", n_chains: int = 256, n_sweeps: int = 100,
+                          ) -> tuple[BoltzmannMachine, Float[Array, " n_steps"]]:
     r"""Train with the Boltzmann-machine learning rule, ``n_steps`` full-batch steps in one
     ``lax.scan``.
 

@@ -65,13 +65,13 @@ the integrated autocorrelation time.
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from typing import NamedTuple
 
 import equinox as eqx
 import jax
 import jax.numpy as jnp
 import numpy as np
-from jax import Array
 
 from physjax._checks import (
     check_choice,
@@ -81,6 +81,7 @@ from physjax._checks import (
     check_shape,
     is_concrete,
 )
+from physjax._typing import Array, ArrayLike, Float, Key, Real, Scalar
 from physjax.kernels import Kernel, run
 
 __all__ = [
@@ -304,7 +305,7 @@ def _force(action, field):
             - 4 * action.lam * field * (field * field - 1))
 
 
-def phi4_action(action: Phi4, field) -> Array:
+def phi4_action(action: Phi4, field: Real[ArrayLike, " ..."]) -> Float[Array, "*batch"]:
     r"""The action :math:`S[\phi]` of each chain in ``field`` (shape
     ``(*batch, *action.shape)``), shape ``batch``."""
     field = _check_field(action, field, "field")
@@ -321,7 +322,7 @@ def phi4_observables(action: Phi4, state: Phi4State) -> Phi4Trace:
                      _site_sum(action, _action_density(action, field)) / v)
 
 
-def lattice_momenta(shape) -> Array:
+def lattice_momenta(shape: Sequence[int]) -> Float[Array, " d *lattice"]:
     r"""Momenta :math:`p_\mu = 2\pi n_\mu / L_\mu` on the FFT grid (``numpy.fft`` order), an
     array of shape ``(d, *shape)``."""
     shape = check_shape(shape, "shape", dims=(2, 3), minimum=2)
@@ -330,7 +331,7 @@ def lattice_momenta(shape) -> Array:
                        dtype=jnp.result_type(float))
 
 
-def free_propagator(shape, kappa) -> Array:
+def free_propagator(shape: Sequence[int], kappa: Scalar) -> Float[Array, "*lattice"]:
     r"""Exact free-field (:math:`\lambda = 0`) two-point function in momentum space,
 
     .. math::  G(p) = \frac1V\langle|\tilde\phi(p)|^2\rangle
@@ -347,7 +348,8 @@ def free_propagator(shape, kappa) -> Array:
     return 1.0 / (2.0 - 4.0 * kappa * jnp.sum(jnp.cos(p), axis=0))
 
 
-def two_point_function(field, ndim: int = 2) -> Array:
+def two_point_function(field: Real[ArrayLike, "*shape"], ndim: int = 2
+                       ) -> Float[Array, "*shape"]:
     r""":math:`|\tilde\phi(p)|^2 / V` with :math:`\tilde\phi(p) = \sum_x e^{-ip\cdot x}\phi_x`
     over the last ``ndim`` axes of ``field`` (FFT order; the other axes are batch).  Its
     average is the momentum-space two-point function; at :math:`p = 0` it is
@@ -389,8 +391,9 @@ def _check_field(action, field, name):
 class _Phi4Kernel(Kernel):
     """Shared init / check / energy of the three kernels."""
 
-    def init(self, key: Array, model: Phi4Steps, batch_shape=(), *, start: str = "random",
-             field=None) -> Phi4State:
+    def init(self, key: Key, model: Phi4Steps, batch_shape: int | Sequence[int] = (), *,
+             start: str = "random", field: Real[ArrayLike, " ..."] | None = None
+             ) -> Phi4State:
         """State of ``batch_shape`` independent chains (``()``: one chain).  ``start``:
         ``"random"`` (independent :math:`\\mathcal N(0,1)` sites), ``"zero"`` or ``"up"``
         (all sites 1), or an explicit ``field`` of shape ``(*batch_shape, *shape)``."""
@@ -426,12 +429,12 @@ class _Phi4Kernel(Kernel):
                              f"another lattice?")
         return f.shape[:f.ndim - d]
 
-    def check(self, model, state):
+    def check(self, model: Phi4Steps, state: Phi4State) -> tuple[Phi4Steps, Phi4State]:
         model = _guarded(model)
         self._shapes(model, state)
         return model, state
 
-    def energy(self, model: Phi4Steps, state: Phi4State) -> Array:
+    def energy(self, model: Phi4Steps, state: Phi4State) -> Float[Array, "*batch"]:
         """The action :math:`S` of each chain, shape ``batch``."""
         self._shapes(model, state)
         return _site_sum(model.action, _action_density(model.action, state.field))
@@ -461,7 +464,8 @@ class Phi4Langevin(_Phi4Kernel):
 
     adjusted: bool = eqx.field(static=True, default=True)
 
-    def step(self, key: Array, model: Phi4Steps, state: Phi4State):
+    def step(self, key: Key, model: Phi4Steps, state: Phi4State
+             ) -> tuple[Phi4State, Phi4Info]:
         batch = self._shapes(model, state)
         a, eps, phi = model.action, model.step_size, state.field
         d = a.dimension
@@ -489,12 +493,13 @@ class Phi4Metropolis(_Phi4Kernel):
     each, :math:`u \sim U(-1, 1)`, :math:`\delta` = ``model.step_size``), accepted with
     :math:`\min(1, e^{-\Delta S_x})`.  Needs even sides."""
 
-    def check(self, model, state):
+    def check(self, model: Phi4Steps, state: Phi4State) -> tuple[Phi4Steps, Phi4State]:
         model, state = super().check(model, state)
         _check_even(model.action.shape)
         return model, state
 
-    def step(self, key: Array, model: Phi4Steps, state: Phi4State):
+    def step(self, key: Key, model: Phi4Steps, state: Phi4State
+             ) -> tuple[Phi4State, Phi4Info]:
         batch = self._shapes(model, state)
         _check_even(model.action.shape)
         a, delta, phi = model.action, model.step_size, state.field
@@ -535,7 +540,8 @@ class Phi4HMC(_Phi4Kernel):
     :math:`n = \max(1, \mathrm{round}(\tau/\epsilon))` steps, :math:`\tau` =
     ``model.trajectory_length``; accept with :math:`\min(1, e^{-\Delta H})` per chain."""
 
-    def step(self, key: Array, model: Phi4Steps, state: Phi4State):
+    def step(self, key: Key, model: Phi4Steps, state: Phi4State
+             ) -> tuple[Phi4State, Phi4Info]:
         batch = self._shapes(model, state)
         a, eps, phi0 = model.action, model.step_size, state.field
         kp, ka = jax.random.split(key)
@@ -566,7 +572,7 @@ def _trace_and_two_point(model, state, info):
             two_point_function(state.field, model.action.dimension))
 
 
-def sample_phi4(key: Array, kernel: _Phi4Kernel, model: Phi4Steps, n_chains: int,
+def sample_phi4(key: Key, kernel: _Phi4Kernel, model: Phi4Steps, n_chains: int,
                 n_steps: int, *, burn_in: int = 0, record_every: int = 1,
                 start: str = "random", two_point: bool = False) -> Phi4Samples:
     """Run ``n_chains`` independent chains of ``kernel`` (a :class:`Phi4Langevin`,

@@ -57,7 +57,6 @@ from typing import NamedTuple
 import equinox as eqx
 import jax
 import jax.numpy as jnp
-from jax import Array
 
 from physjax._checks import (
     check_choice,
@@ -66,6 +65,7 @@ from physjax._checks import (
     check_positive,
     check_positive_int,
 )
+from physjax._typing import Array, ArrayLike, Float, Key, Real, Scalar
 from physjax.kernels import Kernel, run
 from physjax.spins._rbm_units import log_sum_unit, sample_units, unit_mean, visible_free_energy
 from physjax.spins.boltzmann import (
@@ -168,8 +168,9 @@ def check_visible_data(rbm: RBM, data, name: str = "data") -> Array:
     return check_unit_data(data, rbm.visible, name, rbm.n_visible).astype(rbm.weights.dtype)
 
 
-def init_rbm(key, n_visible: int, n_hidden: int, *, visible: str = "binary",
-             hidden: str = "binary", scale: float = 0.01, data=None) -> RBM:
+def init_rbm(key: Key, n_visible: int, n_hidden: int, *, visible: str = "binary",
+             hidden: str = "binary", scale: Scalar = 0.01,
+             data: Real[ArrayLike, "m n_visible"] | None = None) -> RBM:
     """Weights :math:`\\mathcal N(0, \\text{scale}^2)`, zero biases; with ``data`` the visible
     biases start at the data's base rates (:math:`\\log\\bar v/(1-\\bar v)` for binary units,
     :math:`\\mathrm{artanh}\\,\\bar v` for spins; Hinton's practical guide)."""
@@ -200,7 +201,8 @@ def _hidden_free_energy(rbm, h):
     return -(h @ rbm.hidden_bias) - jnp.sum(log_sum_unit(u, rbm.visible), axis=-1)
 
 
-def rbm_energy(rbm: RBM, v, h) -> Array:
+def rbm_energy(rbm: RBM, v: Real[ArrayLike, "*#batch n_visible"],
+               h: Real[ArrayLike, "*#batch n_hidden"]) -> Float[Array, "*batch"]:
     """:math:`E(v,h)` for configurations with leading batch axes."""
     check_rbm(rbm)
     v = jnp.asarray(v, dtype=rbm.weights.dtype)
@@ -213,7 +215,7 @@ def rbm_energy(rbm: RBM, v, h) -> Array:
     return e + 0.5 * jnp.sum(h * h, -1) if rbm.hidden == "gaussian" else e
 
 
-def free_energy(rbm: RBM, v) -> Array:
+def free_energy(rbm: RBM, v: Real[ArrayLike, "*batch n_visible"]) -> Float[Array, "*batch"]:
     """Free energy :math:`F(v) = -\\log\\sum_h e^{-E(v,h)}` (integral for Gaussian hidden
     units) of visible configurations (..., n_visible): 0/1 entries for binary visible units,
     -1/+1 for spin units (other concrete values raise a ``ValueError`` naming ``v``)."""
@@ -231,28 +233,32 @@ _jit_free_energy = jax.jit(visible_free_energy)
 # --------------------------------------------------------------- conditionals
 
 @jax.jit
-def hidden_mean(rbm: RBM, v) -> Array:
+def hidden_mean(rbm: RBM, v: Real[ArrayLike, "*batch n_visible"]
+                ) -> Float[Array, "*batch n_hidden"]:
     """:math:`E[h|v]`: :math:`\\sigma(a)`, :math:`\\tanh a` or :math:`a`, with
     :math:`a = c + W^Tv` (any leading batch axes)."""
     return unit_mean(jnp.asarray(v, rbm.weights.dtype) @ rbm.weights + rbm.hidden_bias, rbm.hidden)
 
 
 @jax.jit
-def visible_mean(rbm: RBM, h) -> Array:
+def visible_mean(rbm: RBM, h: Real[ArrayLike, "*batch n_hidden"]
+                 ) -> Float[Array, "*batch n_visible"]:
     """:math:`E[v|h]` with :math:`u = b + Wh` (any leading batch axes)."""
     return unit_mean(jnp.asarray(h, rbm.weights.dtype) @ rbm.weights.T + rbm.visible_bias,
                  rbm.visible)
 
 
 @jax.jit
-def sample_hidden(key, rbm: RBM, v) -> Array:
+def sample_hidden(key: Key, rbm: RBM, v: Real[ArrayLike, "*batch n_visible"]
+                  ) -> Float[Array, "*batch n_hidden"]:
     """Draw :math:`h \\sim p(h|v)` (any leading batch axes)."""
     return sample_units(key, jnp.asarray(v, rbm.weights.dtype) @ rbm.weights + rbm.hidden_bias,
                    rbm.hidden)
 
 
 @jax.jit
-def sample_visible(key, rbm: RBM, h) -> Array:
+def sample_visible(key: Key, rbm: RBM, h: Real[ArrayLike, "*batch n_hidden"]
+                   ) -> Float[Array, "*batch n_visible"]:
     """Draw :math:`v \\sim p(v|h)` (any leading batch axes)."""
     return sample_units(key, jnp.asarray(h, rbm.weights.dtype) @ rbm.weights.T + rbm.visible_bias,
                    rbm.visible)
@@ -347,8 +353,9 @@ class RBMGibbs(Kernel):
     replica-exchange ratios are those of :math:`E_{int}`).
     """
 
-    def init(self, key, model: RBM, n_chains: int | None = None, *, visible=None,
-             beta=1.0) -> RBMChains:
+    def init(self, key: Key, model: RBM, n_chains: int | None = None, *,
+             visible: Real[ArrayLike, "*chains n_visible"] | None = None,
+             beta: Real[ArrayLike, " ..."] = 1.0) -> RBMChains:
         r"""One chain (or ``n_chains``) from uniformly random visible states, or from the
         given ``visible`` (..., n_visible); hidden units drawn from
         :math:`p_\beta(h|v)`; every chain at inverse temperature ``beta`` (a scalar or one
@@ -371,16 +378,17 @@ class RBMGibbs(Kernel):
         beta = jnp.asarray(check_inverse_temperature(beta, "beta"), dt)
         return _chains_from_visible(k2, model, v, beta)
 
-    def step(self, key, model: RBM, state: RBMChains):
+    def step(self, key: Key, model: RBM, state: RBMChains
+             ) -> tuple[RBMChains, RBMGibbsInfo]:
         _check_rbm_state_shapes(model, state)
         return _block_gibbs(key, model, state.visible, state.beta)
 
-    def energy(self, model: RBM, state: RBMChains) -> Array:
+    def energy(self, model: RBM, state: RBMChains) -> Float[Array, "*chains"]:
         v, h = state.visible, state.hidden
         return (-jnp.sum((v @ model.weights) * h, -1) - v @ model.visible_bias
                 - h @ model.hidden_bias)
 
-    def check(self, model, state):
+    def check(self, model: RBM, state: RBMChains) -> tuple[RBM, RBMChains]:
         if not isinstance(model, RBM):
             raise TypeError(f"model must be a physjax.spins.RBM, got {type(model).__name__}")
         _check_rbm_state_shapes(model, state)
@@ -403,7 +411,9 @@ def _chains_from_visible(key, rbm, v, beta):
     return RBMChains(v, sample_units(key, a, rbm.hidden), beta)
 
 
-def init_chains(key, rbm: RBM, n_chains: int, *, visible=None, beta=1.0) -> RBMChains:
+def init_chains(key: Key, rbm: RBM, n_chains: int, *,
+                visible: Real[ArrayLike, "r n_visible"] | None = None,
+                beta: Real[ArrayLike, " ..."] = 1.0) -> RBMChains:
     r"""``n_chains`` chains from uniformly random visible states (or the given ``visible``
     (n_chains, n_visible)), hidden units drawn from :math:`p_\beta(h|v)`, at inverse
     temperature ``beta`` (:meth:`RBMGibbs.init`)."""
@@ -427,7 +437,7 @@ def _gibbs_step(kernel, key, rbm, chains):
     return kernel.step(key, rbm, chains)[0]
 
 
-def gibbs_step(key, rbm: RBM, chains: RBMChains) -> RBMChains:
+def gibbs_step(key: Key, rbm: RBM, chains: RBMChains) -> RBMChains:
     r"""One block-Gibbs step (:class:`RBMGibbs`), :math:`h \sim p(h|v)` then
     :math:`v' \sim p(v|h)`.  Leading axes of ``chains.visible`` are independent chains
     updated together with one key (batched matrix products); ``jax.vmap`` over per-chain
@@ -442,7 +452,7 @@ def _no_record(model, state, info):
     return ()
 
 
-def run_gibbs(key, rbm: RBM, chains: RBMChains, n_steps: int) -> RBMChains:
+def run_gibbs(key: Key, rbm: RBM, chains: RBMChains, n_steps: int) -> RBMChains:
     """``n_steps`` block-Gibbs steps of all chains (:class:`RBMGibbs` through
     :func:`physjax.kernels.run`, one compiled loop)."""
     check_rbm(rbm)
@@ -476,13 +486,14 @@ def _log_partition(rbm, layer):
 _jit_log_partition = jax.jit(_log_partition, static_argnums=1)
 
 
-def rbm_log_partition(rbm: RBM) -> Array:
+def rbm_log_partition(rbm: RBM) -> Float[Array, ""]:
     """Exact :math:`\\log Z` by enumerating the smaller layer (at most 24 units)."""
     check_rbm(rbm)
     return _jit_log_partition(rbm, enumerated_layer(rbm))
 
 
-def rbm_exact_log_likelihood(rbm: RBM, data) -> Array:
+def rbm_exact_log_likelihood(rbm: RBM, data: Real[ArrayLike, "m n_visible"]
+                             ) -> Float[Array, ""]:
     """Exact mean log-likelihood :math:`\\frac1M\\sum_m[-F(v^m)] - \\log Z` (per sample)."""
     check_rbm(rbm)
     layer = enumerated_layer(rbm)
@@ -525,7 +536,7 @@ def moments_to_gradient(rbm: RBM, positive, negative) -> RBM:
                        tuple(p - n for p, n in zip(positive, negative, strict=True)))
 
 
-def rbm_exact_gradient(rbm: RBM, data) -> RBM:
+def rbm_exact_gradient(rbm: RBM, data: Real[ArrayLike, "m n_visible"]) -> RBM:
     r"""Exact gradient of the mean log-likelihood, as an RBM of the same shape:
     :math:`\partial_W = \langle vh^T\rangle_{data} - \langle vh^T\rangle_{model}`,
     :math:`\partial_b = \langle v\rangle_{data} - \langle v\rangle_{model}`,
@@ -545,7 +556,8 @@ def _exact_gradient(rbm, data, layer):
 
 # --------------------------------------------------------------- Hopfield <-> RBM
 
-def hopfield_to_rbm(hopfield, beta: float = 1.0) -> RBM:
+def hopfield_to_rbm(hopfield: Real[ArrayLike, "k n"] | LowRankIsing, beta: Scalar = 1.0
+                    ) -> RBM:
     r"""The Gaussian-hidden RBM whose visible marginal is the Hopfield network's Boltzmann
     distribution :math:`e^{-\beta H(\sigma)}/Z` at inverse temperature ``beta``.
 
@@ -582,7 +594,7 @@ def hopfield_to_rbm(hopfield, beta: float = 1.0) -> RBM:
     return RBM(jnp.sqrt(beta / N) * xi.T, beta * h, 0.0, visible="spin", hidden="gaussian")
 
 
-def rbm_to_hopfield(rbm: RBM, beta: float = 1.0) -> LowRankIsing:
+def rbm_to_hopfield(rbm: RBM, beta: Scalar = 1.0) -> LowRankIsing:
     r"""The Hopfield network (:class:`~physjax.spins.LowRankIsing`) whose Boltzmann
     distribution at inverse temperature ``beta`` is the visible marginal of a spin-visible,
     Gaussian-hidden RBM: patterns :math:`\xi = \sqrt{N/\beta}\,W^T` (so

@@ -35,6 +35,7 @@ recorded per epoch is the mean over units and samples of :math:`(v - E[v|h])^2` 
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any, NamedTuple
 
 import equinox as eqx
@@ -42,7 +43,6 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import optax
-from jax import Array
 
 from physjax import _counter_rng
 from physjax._checks import (
@@ -51,6 +51,7 @@ from physjax._checks import (
     check_key,
     check_positive_int,
 )
+from physjax._typing import Array, ArrayLike, Float, Key, Real, Scalar
 from physjax.spins._rbm_units import log_sum_unit, sample_units, unit_mean
 from physjax.spins.boltzmann import (
     check_optimizer,
@@ -160,7 +161,7 @@ def _cd(key, rbm, v0, k):
     return _gradient(rbm, v0, ph0, chains.visible), recon
 
 
-def cd_gradient(key, rbm: RBM, batch, k: int = 1) -> RBM:
+def cd_gradient(key: Key, rbm: RBM, batch: Real[ArrayLike, "b n_visible"], k: int = 1) -> RBM:
     """CD-k estimate of the log-likelihood gradient (ascent direction) on a mini-batch
     (B, n_visible), as an RBM-shaped pytree.  For k -> infinity its expectation is the exact
     gradient (:func:`~physjax.spins.rbm_exact_gradient`)."""
@@ -183,7 +184,9 @@ def _pcd(key, rbm, v0, chains, k):
     return _gradient(rbm, v0, ph0, chains), chains, recon
 
 
-def pcd_gradient(key, rbm: RBM, batch, chains, k: int = 1) -> tuple[RBM, Array]:
+def pcd_gradient(key: Key, rbm: RBM, batch: Real[ArrayLike, "b n_visible"],
+                 chains: Real[ArrayLike, "r n_visible"], k: int = 1
+                 ) -> tuple[RBM, Float[Array, "r n_visible"]]:
     """Persistent-CD gradient estimate: the ``chains`` (R, n_visible) take k block-Gibbs
     steps and give the negative phase.  Returns (gradient, new chains)."""
     key = check_key(key, traced=True)
@@ -248,9 +251,10 @@ def _ladder(n_temperatures, betas):
     return jnp.asarray(b, dtype=float)
 
 
-def init_training(key, rbm: RBM, optimizer: optax.GradientTransformation, *,
+def init_training(key: Key, rbm: RBM, optimizer: optax.GradientTransformation, *,
                   method: str = "cd", n_chains: int = 100, n_temperatures: int = 10,
-                  betas=None) -> RBMTrainState:
+                  betas: Real[ArrayLike, " n_temperatures"] | Sequence[float | int] | None = None,
+                  ) -> RBMTrainState:
     """The training state: optimizer state and, for PCD/PT, ``n_chains`` persistent chains
     from random visible states (PT: at each of ``n_temperatures`` inverse temperatures
     evenly spaced from 1 to 0, or the given decreasing ladder ``betas``)."""
@@ -303,7 +307,8 @@ def _train(key, state, data, optimizer, n_epochs, batch_size, k):
     return jax.lax.scan(epoch, state, jax.random.split(key, n_epochs))
 
 
-def train_epochs(key, state: RBMTrainState, data, optimizer: optax.GradientTransformation, *,
+def train_epochs(key: Key, state: RBMTrainState, data: Real[ArrayLike, "m n_visible"],
+                 optimizer: optax.GradientTransformation, *,
                  n_epochs: int = 1, batch_size: int = 100, k: int = 1,
                  ) -> tuple[RBMTrainState, TrainHistory]:
     """Continue training for ``n_epochs`` epochs of mini-batches (one compiled program;
@@ -323,10 +328,12 @@ def train_epochs(key, state: RBMTrainState, data, optimizer: optax.GradientTrans
     return _train(key, state, data, optimizer, n_epochs, B, k)
 
 
-def train_rbm(key, rbm: RBM, data, *, n_epochs: int = 10, batch_size: int = 100,
-              learning_rate: float = 0.01, optimizer: optax.GradientTransformation | None = None,
-              method: str = "cd", k: int = 1, n_chains: int | None = None,
-              n_temperatures: int = 10, betas=None) -> tuple[RBM, TrainHistory]:
+def train_rbm(key: Key, rbm: RBM, data: Real[ArrayLike, "m n_visible"], *, n_epochs: int = 10,
+              batch_size: int = 100, learning_rate: Scalar = 0.01,
+              optimizer: optax.GradientTransformation | None = None, method: str = "cd",
+              k: int = 1, n_chains: int | None = None, n_temperatures: int = 10,
+              betas: Real[ArrayLike, " n_temperatures"] | Sequence[float | int] | None = None,
+              ) -> tuple[RBM, TrainHistory]:
     """Train ``rbm`` on ``data`` (n_samples, n_visible) by CD-k, PCD or PT-PCD.
 
     ``optimizer`` defaults to SGD at ``learning_rate``, the plain update
