@@ -50,16 +50,17 @@ naming ``score``); the time grid must be strictly decreasing within :math:`(0, T
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any, NamedTuple
 
 import equinox as eqx
 import jax
 import jax.numpy as jnp
 import numpy as np
-from jax import Array
+from jax.typing import DTypeLike
 
 from physjax._checks import check_choice, check_key, check_positive_int, is_concrete
+from physjax._typing import Array, ArrayLike, Float, Indices, Key, Real, Scalar
 from physjax.diffusion._common import KernelObserver as _KernelObserver
 from physjax.diffusion._common import check_data as _check_data
 from physjax.diffusion._common import check_schedule as _check_schedule
@@ -157,7 +158,8 @@ class ReverseKernel(Kernel):
         check_choice(self.process, "process", PROCESSES)
         check_choice(self.method, "method", METHODS)
 
-    def init(self, key, model: ReverseProcess, x) -> ReverseState:
+    def init(self, key: Key | None, model: ReverseProcess,
+             x: Real[ArrayLike, " ..."]) -> ReverseState:
         del key, model
         return ReverseState(jnp.asarray(x), jnp.zeros((), jnp.int32))
 
@@ -169,7 +171,8 @@ class ReverseKernel(Kernel):
         s = model.schedule
         return -s.drift(x, t) + c * s.diffusion(t) ** 2 * self._scores(model, x, t)
 
-    def step(self, key, model: ReverseProcess, state: ReverseState):
+    def step(self, key: Key, model: ReverseProcess,
+             state: ReverseState) -> tuple[ReverseState, Real[Array, ""]]:
         x, k = state
         sched = model.schedule
         t = model.times[k].astype(x.dtype)
@@ -205,7 +208,8 @@ class ReverseKernel(Kernel):
                 x_new = a_n * x0_hat + jnp.sqrt(v_n / v_t) * (x - a_t * x0_hat)
         return ReverseState(x_new, k + 1), t_next
 
-    def check(self, model, state):
+    def check(self, model: ReverseProcess,
+              state: ReverseState) -> tuple[ReverseProcess, ReverseState]:
         if not isinstance(model, ReverseProcess):
             raise TypeError(f"model must be a ReverseProcess, got {type(model).__name__}")
         _check_schedule(model.schedule, "schedule")
@@ -237,8 +241,8 @@ class ReverseResult(NamedTuple):
     records: Any
 
 
-def time_grid(schedule: Schedule, n_steps: int, *, t_start=None, t_end=1e-3,
-              spacing: str = "log_snr") -> Array:
+def time_grid(schedule: Schedule, n_steps: int, *, t_start: Scalar | None = None,
+              t_end: Scalar = 1e-3, spacing: str = "log_snr") -> Float[Array, " t"]:
     """A decreasing grid of ``n_steps + 1`` times from ``t_start`` (default ``T``) to
     ``t_end``, evenly spaced in
 
@@ -269,7 +273,8 @@ def time_grid(schedule: Schedule, n_steps: int, *, t_start=None, t_end=1e-3,
     return t_start + u * (t_end - t_start)
 
 
-def prior_sample(key: Array, schedule: Schedule, n: int, d: int, *, dtype=None) -> Array:
+def prior_sample(key: Key, schedule: Schedule, n: int, d: int, *,
+                 dtype: DTypeLike | None = None) -> Float[Array, "n d"]:
     """``n`` draws of the reference law :math:`\\mathcal N(0, (a_T^2 + \\Delta_T) I_d)` that
     the backward process starts from (:math:`p_T` for white data -- zero mean, unit
     covariance; :math:`\\mathcal N(0, I)` for OU and VP, whose :math:`a_T^2 + \\Delta_T = 1`)."""
@@ -305,9 +310,11 @@ def _observer(observe):
     return _Observe(observe)
 
 
-def reverse(key: Array, schedule: Schedule, score: Callable, x: Array, times,
+def reverse(key: Key, schedule: Schedule, score: Callable[..., Any],
+            x: Real[ArrayLike, "n d"], times: Real[ArrayLike, " t"] | Sequence[float],
             *, process: str = "sde", method: str = "euler_maruyama",
-            record_steps=None, observe: Callable | None = None) -> ReverseResult:
+            record_steps: Indices | None = None,
+            observe: Callable[..., Any] | None = None) -> ReverseResult:
     """Integrate the reverse SDE or the probability-flow ODE from ``times[0]`` down to
     ``times[-1]`` for the ``n`` trajectories of ``x`` (shape ``(n, d)``).
 
@@ -350,9 +357,10 @@ def reverse(key: Array, schedule: Schedule, score: Callable, x: Array, times,
     return ReverseResult(res.state.x, times[res.record_steps], res.records)
 
 
-def sample(key: Array, schedule: Schedule, score: Callable, n_samples: int, d: int, *,
-           n_steps: int = 200, t_end=1e-3, process: str = "sde",
-           method: str = "euler_maruyama", spacing: str = "log_snr") -> Array:
+def sample(key: Key, schedule: Schedule, score: Callable[..., Any], n_samples: int, d: int,
+           *, n_steps: int = 200, t_end: Scalar = 1e-3, process: str = "sde",
+           method: str = "euler_maruyama",
+           spacing: str = "log_snr") -> Float[Array, "n_samples d"]:
     """Generate ``n_samples`` samples of dimension ``d``: :func:`prior_sample` at ``T``,
     then :func:`reverse` on ``time_grid(schedule, n_steps, t_end=t_end)``.  Returns the
     positions at ``t_end``, shape ``(n_samples, d)``."""
@@ -376,8 +384,10 @@ class CloneResult(NamedTuple):
     endpoints: Array
 
 
-def clone(key: Array, schedule: Schedule, score: Callable, x0: Array, t,
-          n_clones: int = 2, *, n_steps: int = 100, t_end=1e-3, process: str = "sde",
+def clone(key: Key, schedule: Schedule, score: Callable[..., Any],
+          x0: Real[ArrayLike, "m d"] | Real[ArrayLike, " d"],
+          t: Scalar | Real[ArrayLike, " k"] | Sequence[float], n_clones: int = 2, *,
+          n_steps: int = 100, t_end: Scalar = 1e-3, process: str = "sde",
           method: str = "euler_maruyama", spacing: str = "log_snr") -> CloneResult:
     """The U-turn (cloning) protocol: noise each sample of ``x0`` to time ``t`` with the
     exact forward transition, then run ``n_clones`` independent backward trajectories from

@@ -23,9 +23,9 @@ from typing import NamedTuple
 import equinox as eqx
 import jax
 import jax.numpy as jnp
-from jax import Array
 
 from physjax._checks import check_key, check_positive_int, is_concrete
+from physjax._typing import Array, ArrayLike, Float, Key, Real, Scalar
 from physjax.diffusion._common import check_data as _check_data
 from physjax.diffusion._common import check_schedule as _check_schedule
 from physjax.diffusion._common import check_time as _check_time
@@ -44,7 +44,8 @@ __all__ = [
 ]
 
 
-def noise(key: Array, schedule: Schedule, x0: Array, t) -> Array:
+def noise(key: Key, schedule: Schedule, x0: Real[ArrayLike, "*shape"],
+          t: Real[ArrayLike, " ..."]) -> Float[Array, "*shape"]:
     """Sample the exact forward transition :math:`x_t = a_t x_0 + \\sqrt{\\Delta_t}\\,z`.
 
     Args:
@@ -85,12 +86,14 @@ class ForwardEulerMaruyama(Kernel):
     """Euler--Maruyama for the forward SDE, :math:`x \\leftarrow x + f(x,t)\\,dt +
     g(t)\\sqrt{dt}\\,\\xi`, :math:`t \\leftarrow t + dt` (model: :class:`ForwardSDE`)."""
 
-    def init(self, key, model: ForwardSDE, x0, t0=0.0) -> ForwardState:
+    def init(self, key: Key | None, model: ForwardSDE, x0: Real[ArrayLike, " ..."],
+             t0: Scalar = 0.0) -> ForwardState:
         del key
         x0 = jnp.asarray(x0)
         return ForwardState(x0, jnp.asarray(t0, x0.dtype))
 
-    def step(self, key, model: ForwardSDE, state: ForwardState):
+    def step(self, key: Key, model: ForwardSDE,
+             state: ForwardState) -> tuple[ForwardState, Real[Array, ""]]:
         x, t = state
         dt = model.dt.astype(x.dtype)
         xi = jax.random.normal(key, x.shape, x.dtype)
@@ -99,7 +102,7 @@ class ForwardEulerMaruyama(Kernel):
         t = t + dt
         return ForwardState(x, t), t
 
-    def check(self, model, state):
+    def check(self, model: ForwardSDE, state: ForwardState) -> tuple[ForwardSDE, ForwardState]:
         if not isinstance(model, ForwardSDE):
             raise TypeError(f"model must be a ForwardSDE, got {type(model).__name__}")
         _check_schedule(model.schedule, "model.schedule")
@@ -125,8 +128,8 @@ class ForwardResult(NamedTuple):
     final: ForwardState
 
 
-def simulate_forward(key: Array, schedule: Schedule, x0: Array, n_steps: int,
-                     dt, *, record_every: int | None = None) -> ForwardResult:
+def simulate_forward(key: Key, schedule: Schedule, x0: Real[ArrayLike, " ..."], n_steps: int,
+                     dt: Scalar, *, record_every: int | None = None) -> ForwardResult:
     """Integrate the forward SDE by Euler--Maruyama from :math:`t = 0` for ``n_steps``
     steps of ``dt`` (all entries of ``x0`` are independent trajectories), recording the
     positions every ``record_every`` steps (default: only at the end).

@@ -49,15 +49,15 @@ Measurements in simulations:
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Callable
-from typing import NamedTuple
+from collections.abc import Callable, Sequence
+from typing import Any, NamedTuple
 
 import jax
 import jax.numpy as jnp
 import numpy as np
-from jax import Array
 
 from physjax._checks import check_finite, check_key, check_positive_int, is_concrete
+from physjax._typing import Array, ArrayLike, Float, Key, Real, Scalar, Shaped
 from physjax.diffusion._common import KernelObserver as _KernelObserver
 from physjax.diffusion._common import check_data as _check_data
 from physjax.diffusion._common import check_schedule as _check_schedule
@@ -104,7 +104,8 @@ def _check_samples(data, name="data", min_n=1) -> Array:
     return data
 
 
-def covariance_spectrum(data: Array, *, centered: bool = True) -> Array:
+def covariance_spectrum(data: Real[ArrayLike, "n d"] | Sequence[Sequence[float]], *,
+                        centered: bool = True) -> Float[Array, " d"]:
     """Eigenvalues (descending) of the data covariance :math:`\\frac1n\\sum_\\mu
     (x^\\mu - \\bar x)(x^\\mu - \\bar x)^\\top` (``centered=False``: the second-moment
     matrix :math:`\\frac1n\\sum_\\mu x^\\mu x^{\\mu\\top}`)."""
@@ -114,7 +115,9 @@ def covariance_spectrum(data: Array, *, centered: bool = True) -> Array:
     return jnp.linalg.eigvalsh(c)[::-1]
 
 
-def speciation_time_from_spectrum(largest_eigenvalue, schedule: Schedule | None = None):
+def speciation_time_from_spectrum(largest_eigenvalue: Real[ArrayLike, "*batch"],
+                                  schedule: Schedule | None = None
+                                  ) -> Float[Array, "*batch"]:
     """:math:`t_S` from the largest covariance eigenvalue :math:`\\Lambda`: the time at
     which :math:`\\Delta_t/a_t^2 = \\Lambda - 1`; :math:`\\tfrac12\\log\\Lambda` for OU (the
     default).  Returns 0 when :math:`\\Lambda \\le 1` (no direction stands out of the
@@ -127,8 +130,8 @@ def speciation_time_from_spectrum(largest_eigenvalue, schedule: Schedule | None 
                      0.0)
 
 
-def speciation_time(data: Array, schedule: Schedule | None = None, *,
-                    centered: bool = True) -> Array:
+def speciation_time(data: Real[ArrayLike, "n d"] | Sequence[Sequence[float]],
+                    schedule: Schedule | None = None, *, centered: bool = True) -> Float[Array, ""]:
     """Speciation time :math:`t_S = \\tfrac12\\log\\Lambda` (OU), :math:`\\Lambda` the largest
     eigenvalue of the covariance of ``data`` (shape ``(n, d)``; see
     :func:`speciation_time_from_spectrum` for other schedules)."""
@@ -136,7 +139,9 @@ def speciation_time(data: Array, schedule: Schedule | None = None, *,
                                          schedule)
 
 
-def excess_entropy(t, eigenvalues, n: int, schedule: Schedule | None = None) -> Array:
+def excess_entropy(t: Real[ArrayLike, "*#batch"],
+                   eigenvalues: Real[ArrayLike, "*#batch d"] | Sequence[float], n: int,
+                   schedule: Schedule | None = None) -> Float[Array, "*#batch"]:
     """Excess entropy per dimension :math:`f(t) = \\frac1{2d}\\sum_i\\log(1 + \\lambda_i a_t^2
     /\\Delta_t) - \\log(n)/d` (Gaussian approximation of :math:`s(t)`; see the module
     docstring); collapse for :math:`f > 0`."""
@@ -150,8 +155,9 @@ def excess_entropy(t, eigenvalues, n: int, schedule: Schedule | None = None) -> 
     return 0.5 * jnp.sum(jnp.log1p(jnp.maximum(lam, 0.0) / r), axis=-1) / d - np.log(n) / d
 
 
-def collapse_time_from_spectrum(eigenvalues, n: int, schedule: Schedule | None = None,
-                                *, n_bisect: int = 200) -> Array:
+def collapse_time_from_spectrum(eigenvalues: Real[ArrayLike, " d"] | Sequence[float], n: int,
+                                schedule: Schedule | None = None,
+                                *, n_bisect: int = 200) -> Float[Array, ""]:
     """The collapse time :math:`t_C`, zero of :func:`excess_entropy`, for ``n`` training
     points drawn from a law whose covariance has ``eigenvalues`` (shape ``(d,)``).
 
@@ -186,8 +192,8 @@ def collapse_time_from_spectrum(eigenvalues, n: int, schedule: Schedule | None =
     return schedule.time_at_noise_to_signal(r)
 
 
-def collapse_time(data: Array, schedule: Schedule | None = None, *,
-                  n: int | None = None) -> Array:
+def collapse_time(data: Real[ArrayLike, "n d"] | Sequence[Sequence[float]],
+                  schedule: Schedule | None = None, *, n: int | None = None) -> Float[Array, ""]:
     """Collapse time from the excess-entropy criterion, with the spectrum of the covariance
     of ``data`` (shape ``(n_data, d)``) and ``n`` training points (default ``n_data``).
 
@@ -200,7 +206,8 @@ def collapse_time(data: Array, schedule: Schedule | None = None, *,
 
 # ------------------------------------------------------------------------- measurements
 
-def same_class_probability(labels) -> Array:
+def same_class_probability(labels: Shaped[ArrayLike, "*batch m clones"] | Sequence[Any]
+                           ) -> Float[Array, "*batch"]:
     """Probability that two clones share a class: ``labels`` of shape ``(..., m,
     n_clones)`` (integer classes of the ``n_clones`` regenerations of each of ``m``
     samples, ``n_clones >= 2``); the fraction of agreeing clone pairs averaged over the
@@ -224,9 +231,11 @@ class CloningCurve(NamedTuple):
     stderr: Array
 
 
-def cloning_curve(key: Array, schedule: Schedule, score: Callable, x0: Array,
-                  times, classify: Callable, *, n_clones: int = 2, n_steps: int = 100,
-                  t_end=1e-3, process: str = "sde",
+def cloning_curve(key: Key, schedule: Schedule, score: Callable[..., Any],
+                  x0: Real[ArrayLike, "m d"] | Real[ArrayLike, " d"],
+                  times: Scalar | Real[ArrayLike, " k"] | Sequence[float],
+                  classify: Callable[..., Any], *, n_clones: int = 2, n_steps: int = 100,
+                  t_end: Scalar = 1e-3, process: str = "sde",
                   method: str = "euler_maruyama") -> CloningCurve:
     """:math:`\\phi(t)`: for each U-turn time in ``times``, noise every sample of ``x0`` to
     :math:`t`, regenerate ``n_clones`` times (:func:`physjax.diffusion.clone`) and measure
@@ -249,7 +258,8 @@ def cloning_curve(key: Array, schedule: Schedule, score: Callable, x0: Array,
                         jnp.std(per_sample, -1) / np.sqrt(max(m - 1, 1)))
 
 
-def nearest_posterior_weight(score: EmpiricalScore, x: Array, t) -> Array:
+def nearest_posterior_weight(score: EmpiricalScore, x: Real[ArrayLike, "n d"],
+                             t: Scalar) -> Float[Array, " n"]:
     """:math:`\\max_\\mu w_\\mu(x, t)`, the posterior weight of the nearest training point,
     for each row of ``x``; shape ``(n,)``."""
     if not isinstance(score, EmpiricalScore):
@@ -290,8 +300,8 @@ class CollapseCurve(NamedTuple):
     nearest: Array
 
 
-def collapse_curve(key: Array, score: EmpiricalScore, n_trajectories: int, *,
-                   n_steps: int = 200, t_end=1e-3, process: str = "sde",
+def collapse_curve(key: Key, score: EmpiricalScore, n_trajectories: int, *,
+                   n_steps: int = 200, t_end: Scalar = 1e-3, process: str = "sde",
                    method: str = "euler_maruyama") -> CollapseCurve:
     """Run ``n_trajectories`` backward trajectories from the reference law at :math:`T`
     driven by the empirical score ``score`` and record, at every grid time, the posterior
@@ -312,8 +322,8 @@ def collapse_curve(key: Array, score: EmpiricalScore, n_trajectories: int, *,
     return CollapseCurve(res.times, jnp.mean(wmax, -1), jnp.mean(wmax > 0.5, -1), idx[-1])
 
 
-def collapsed_fraction(samples: Array, training: Array, *,
-                       ratio: float = 1.0 / 3.0) -> Array:
+def collapsed_fraction(samples: Real[ArrayLike, "n d"], training: Real[ArrayLike, "k d"], *,
+                       ratio: Scalar = 1.0 / 3.0) -> Float[Array, ""]:
     """Fraction of ``samples`` that coincide with a training point: the nearest training
     point is closer than ``ratio`` times the second nearest (``n >= 2``; for ``n == 1``,
     closer than ``ratio`` times the root-mean-square norm of the samples)."""
@@ -334,7 +344,9 @@ def collapsed_fraction(samples: Array, training: Array, *,
     return jnp.mean(two[:, 0] < ratio**2 * two[:, 1])
 
 
-def crossing_time(times, values, level: float = 0.5) -> float:
+def crossing_time(times: Real[ArrayLike, " t"] | Sequence[float],
+                  values: Real[ArrayLike, " t"] | Sequence[float],
+                  level: Scalar = 0.5) -> float:
     """The time at which a measured curve ``values(times)`` first crosses ``level`` when
     scanned from the largest time downwards (the direction of the backward process),
     by linear interpolation between the two bracketing points; ``nan`` if it never does."""

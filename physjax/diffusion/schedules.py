@@ -43,9 +43,9 @@ from __future__ import annotations
 
 import equinox as eqx
 import jax.numpy as jnp
-from jax import Array
 
 from physjax._checks import is_concrete
+from physjax._typing import Array, ArrayLike, Float, Real, Scalar
 from physjax.diffusion._common import check_schedule as _check_schedule  # noqa: F401
 from physjax.diffusion._common import positive_scalar as _scalar
 
@@ -63,32 +63,33 @@ class Schedule(eqx.Module):
 
     T: eqx.AbstractVar[Array]
 
-    def mean_scale(self, t) -> Array:
+    def mean_scale(self, t: Real[ArrayLike, "*batch"]) -> Float[Array, "*batch"]:
         """:math:`a_t`, the factor multiplying the data in :math:`x_t = a_t x_0 +
         \\sqrt{\\Delta_t}\\,z`."""
         raise NotImplementedError
 
-    def variance(self, t) -> Array:
+    def variance(self, t: Real[ArrayLike, "*batch"]) -> Float[Array, "*batch"]:
         """:math:`\\Delta_t`, the variance of the noise added by time :math:`t`."""
         raise NotImplementedError
 
-    def rate(self, t) -> Array:
+    def rate(self, t: Real[ArrayLike, "*batch"]) -> Float[Array, "*batch"]:
         """:math:`\\lambda(t)` in the drift :math:`f(x, t) = -\\lambda(t)\\,x`."""
         raise NotImplementedError
 
-    def drift(self, x, t) -> Array:
+    def drift(self, x: Real[ArrayLike, " ..."], t: Real[ArrayLike, " ..."]
+              ) -> Float[Array, " ..."]:
         """:math:`f(x, t) = -\\lambda(t)\\,x`."""
         return -self.rate(t) * x
 
-    def diffusion(self, t) -> Array:
+    def diffusion(self, t: Real[ArrayLike, "*batch"]) -> Float[Array, "*batch"]:
         """:math:`g(t)` in :math:`dx = f\\,dt + g\\,dW`."""
         raise NotImplementedError
 
-    def noise_to_signal(self, t) -> Array:
+    def noise_to_signal(self, t: Real[ArrayLike, "*batch"]) -> Float[Array, "*batch"]:
         """:math:`r_t = \\Delta_t/a_t^2`, increasing from 0 at :math:`t = 0`."""
         return self.variance(t) / self.mean_scale(t) ** 2
 
-    def time_at_noise_to_signal(self, r) -> Array:
+    def time_at_noise_to_signal(self, r: Real[ArrayLike, "*batch"]) -> Float[Array, "*batch"]:
         """The time :math:`t` at which ``noise_to_signal(t) == r`` (:math:`r \\ge 0`);
         may exceed :math:`T`."""
         raise NotImplementedError
@@ -105,25 +106,25 @@ class OU(Schedule):
 
     T: Array
 
-    def __init__(self, T=10.0):
+    def __init__(self, T: Scalar = 10.0) -> None:
         self.T = _scalar(T, "T")
 
-    def mean_scale(self, t):
+    def mean_scale(self, t: Real[ArrayLike, "*batch"]) -> Float[Array, "*batch"]:
         return jnp.exp(-t)
 
-    def variance(self, t):
+    def variance(self, t: Real[ArrayLike, "*batch"]) -> Float[Array, "*batch"]:
         return -jnp.expm1(-2.0 * t)
 
-    def rate(self, t):
+    def rate(self, t: Real[ArrayLike, "*batch"]) -> Float[Array, "*batch"]:
         return jnp.ones_like(jnp.asarray(t, jnp.result_type(float)))
 
-    def diffusion(self, t):
+    def diffusion(self, t: Real[ArrayLike, "*batch"]) -> Float[Array, "*batch"]:
         return jnp.sqrt(2.0) * jnp.ones_like(jnp.asarray(t, jnp.result_type(float)))
 
-    def noise_to_signal(self, t):
+    def noise_to_signal(self, t: Real[ArrayLike, "*batch"]) -> Float[Array, "*batch"]:
         return jnp.expm1(2.0 * t)
 
-    def time_at_noise_to_signal(self, r):
+    def time_at_noise_to_signal(self, r: Real[ArrayLike, "*batch"]) -> Float[Array, "*batch"]:
         return 0.5 * jnp.log1p(r)
 
 
@@ -144,36 +145,37 @@ class VP(Schedule):
     beta_max: Array
     T: Array
 
-    def __init__(self, beta_min=0.1, beta_max=20.0, T=1.0):
+    def __init__(self, beta_min: Scalar = 0.1, beta_max: Scalar = 20.0,
+                 T: Scalar = 1.0) -> None:
         self.beta_min = _scalar(beta_min, "beta_min")
         self.beta_max = _scalar(beta_max, "beta_max")
         self.T = _scalar(T, "T")
         _check_order(self.beta_min, self.beta_max, "beta_min", "beta_max")
 
-    def beta(self, t):
+    def beta(self, t: Real[ArrayLike, "*batch"]) -> Float[Array, "*batch"]:
         """:math:`\\beta(t)`."""
         return self.beta_min + (self.beta_max - self.beta_min) * t / self.T
 
-    def integrated_beta(self, t):
+    def integrated_beta(self, t: Real[ArrayLike, "*batch"]) -> Float[Array, "*batch"]:
         """:math:`B(t) = \\int_0^t \\beta(u)\\,du`."""
         return self.beta_min * t + 0.5 * (self.beta_max - self.beta_min) * t**2 / self.T
 
-    def mean_scale(self, t):
+    def mean_scale(self, t: Real[ArrayLike, "*batch"]) -> Float[Array, "*batch"]:
         return jnp.exp(-0.5 * self.integrated_beta(t))
 
-    def variance(self, t):
+    def variance(self, t: Real[ArrayLike, "*batch"]) -> Float[Array, "*batch"]:
         return -jnp.expm1(-self.integrated_beta(t))
 
-    def rate(self, t):
+    def rate(self, t: Real[ArrayLike, "*batch"]) -> Float[Array, "*batch"]:
         return 0.5 * self.beta(t)
 
-    def diffusion(self, t):
+    def diffusion(self, t: Real[ArrayLike, "*batch"]) -> Float[Array, "*batch"]:
         return jnp.sqrt(self.beta(t))
 
-    def noise_to_signal(self, t):
+    def noise_to_signal(self, t: Real[ArrayLike, "*batch"]) -> Float[Array, "*batch"]:
         return jnp.expm1(self.integrated_beta(t))
 
-    def time_at_noise_to_signal(self, r):
+    def time_at_noise_to_signal(self, r: Real[ArrayLike, "*batch"]) -> Float[Array, "*batch"]:
         # solve beta_min t + k t^2 / 2 = log(1 + r), k = (beta_max - beta_min) / T > 0
         c = jnp.log1p(r)
         k = (self.beta_max - self.beta_min) / self.T
@@ -196,33 +198,34 @@ class VE(Schedule):
     sigma_max: Array
     T: Array
 
-    def __init__(self, sigma_min=0.01, sigma_max=50.0, T=1.0):
+    def __init__(self, sigma_min: Scalar = 0.01, sigma_max: Scalar = 50.0,
+                 T: Scalar = 1.0) -> None:
         self.sigma_min = _scalar(sigma_min, "sigma_min")
         self.sigma_max = _scalar(sigma_max, "sigma_max")
         self.T = _scalar(T, "T")
         _check_order(self.sigma_min, self.sigma_max, "sigma_min", "sigma_max")
 
-    def _log_ratio(self):
+    def _log_ratio(self) -> Array:
         return jnp.log(self.sigma_max / self.sigma_min)
 
-    def sigma(self, t):
+    def sigma(self, t: Real[ArrayLike, "*batch"]) -> Float[Array, "*batch"]:
         """:math:`\\sigma(t)`."""
         return self.sigma_min * jnp.exp(self._log_ratio() * t / self.T)
 
-    def mean_scale(self, t):
+    def mean_scale(self, t: Real[ArrayLike, "*batch"]) -> Float[Array, "*batch"]:
         return jnp.ones_like(jnp.asarray(t, jnp.result_type(float)))
 
-    def variance(self, t):
+    def variance(self, t: Real[ArrayLike, "*batch"]) -> Float[Array, "*batch"]:
         return self.sigma_min**2 * jnp.expm1(2.0 * self._log_ratio() * t / self.T)
 
-    def rate(self, t):
+    def rate(self, t: Real[ArrayLike, "*batch"]) -> Float[Array, "*batch"]:
         return jnp.zeros_like(jnp.asarray(t, jnp.result_type(float)))
 
-    def diffusion(self, t):
+    def diffusion(self, t: Real[ArrayLike, "*batch"]) -> Float[Array, "*batch"]:
         return self.sigma(t) * jnp.sqrt(2.0 * self._log_ratio() / self.T)
 
-    def noise_to_signal(self, t):
+    def noise_to_signal(self, t: Real[ArrayLike, "*batch"]) -> Float[Array, "*batch"]:
         return self.variance(t)
 
-    def time_at_noise_to_signal(self, r):
+    def time_at_noise_to_signal(self, r: Real[ArrayLike, "*batch"]) -> Float[Array, "*batch"]:
         return 0.5 * self.T * jnp.log1p(r / self.sigma_min**2) / self._log_ratio()

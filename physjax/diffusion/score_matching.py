@@ -44,6 +44,7 @@ from __future__ import annotations
 
 import abc
 import math
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import equinox as eqx
@@ -51,7 +52,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import optax
-from jax import Array
+from jax.typing import DTypeLike
 
 from physjax._checks import (
     check_choice,
@@ -62,7 +63,9 @@ from physjax._checks import (
     check_shape,
     is_concrete,
 )
+from physjax._typing import Array, ArrayLike, Bool, Float, Key, Real, Scalar
 from physjax.diffusion._common import check_schedule as _check_schedule
+from physjax.diffusion.schedules import Schedule
 from physjax.diffusion.scores import Score
 
 __all__ = [
@@ -94,7 +97,7 @@ class AbstractScoreNetwork(Score):
     dim: eqx.AbstractVar[int]
 
     @abc.abstractmethod
-    def noise_prediction(self, x: Array, t: Array) -> Array:
+    def noise_prediction(self, x: Real[ArrayLike, " d"], t: Scalar) -> Float[Array, " d"]:
         r""":math:`\hat\varepsilon_\theta(x, t)\approx E[z\,|\,x_t = x]`, shape ``(dim,)``."""
 
     @property
@@ -102,12 +105,12 @@ class AbstractScoreNetwork(Score):
         """Fields not trained (besides ``schedule``)."""
         return ()
 
-    def __call__(self, x: Array, t: Array) -> Array:
+    def __call__(self, x: Real[ArrayLike, " d"], t: Scalar) -> Float[Array, " d"]:
         r"""The score :math:`-\hat\varepsilon_\theta(x, t)/\sqrt{\Delta_t}` of one sample."""
         t = jnp.asarray(t, x.dtype)
         return -self.noise_prediction(x, t) / jnp.sqrt(self.schedule.variance(t))
 
-    def denoise(self, x: Array, t: Array) -> Array:
+    def denoise(self, x: Real[ArrayLike, " d"], t: Scalar) -> Float[Array, " d"]:
         r"""Tweedie's estimate :math:`E[x_0|x_t = x] = (x - \sqrt{\Delta_t}\,
         \hat\varepsilon_\theta)/a_t` of one sample."""
         t = jnp.asarray(t, x.dtype)
@@ -145,9 +148,10 @@ class ScoreMLP(AbstractScoreNetwork):
     schedule: Any
     dim: int = eqx.field(static=True)
 
-    def __init__(self, key, dim: int, schedule, *, width: int = 256, depth: int = 3,
-                 n_frequencies: int = 16, data_scale: float = 1.0, activation=jax.nn.silu,
-                 dtype=None):
+    def __init__(self, key: Key, dim: int, schedule: Schedule, *, width: int = 256,
+                 depth: int = 3, n_frequencies: int = 16, data_scale: Scalar = 1.0,
+                 activation: Callable[..., Any] = jax.nn.silu,
+                 dtype: DTypeLike | None = None) -> None:
         key = check_key(key, traced=True)
         self.dim = check_positive_int(dim, "dim")
         width = check_positive_int(width, "width")
@@ -166,7 +170,7 @@ class ScoreMLP(AbstractScoreNetwork):
     def frozen(self) -> tuple[str, ...]:
         return ("frequencies", "data_scale")
 
-    def noise_prediction(self, x: Array, t: Array) -> Array:
+    def noise_prediction(self, x: Real[ArrayLike, " d"], t: Scalar) -> Float[Array, " d"]:
         scaled_x, emb = _network_inputs(self, x, t, "one sample")
         return self.mlp(jnp.concatenate([scaled_x, emb]).astype(x.dtype))
 
@@ -236,8 +240,9 @@ class ScoreConvNet(AbstractScoreNetwork):
     shape: tuple[int, ...] = eqx.field(static=True)
     dim: int = eqx.field(static=True)
 
-    def __init__(self, key, shape, schedule, *, channels: int = 16, depth: int = 3,
-                 n_frequencies: int = 16, data_scale: float = 1.0, dtype=None):
+    def __init__(self, key: Key, shape: Sequence[int], schedule: Schedule, *,
+                 channels: int = 16, depth: int = 3, n_frequencies: int = 16,
+                 data_scale: Scalar = 1.0, dtype: DTypeLike | None = None) -> None:
         key = check_key(key, traced=True)
         self.shape = check_shape(shape, "shape", minimum=3)
         self.dim = int(np.prod(self.shape))
@@ -269,7 +274,7 @@ class ScoreConvNet(AbstractScoreNetwork):
     def frozen(self) -> tuple[str, ...]:
         return ("frequencies", "data_scale")
 
-    def noise_prediction(self, x: Array, t: Array) -> Array:
+    def noise_prediction(self, x: Real[ArrayLike, " d"], t: Scalar) -> Float[Array, " d"]:
         scaled_x, emb = _network_inputs(self, x, t, "one flattened lattice")
         h = scaled_x.reshape(self.shape + (1,))                 # (*shape, channels)
         axes = tuple(range(len(self.shape)))
@@ -352,8 +357,11 @@ def _loss(net, key, x0, t_min, sampling):
     return jnp.mean((eps - z) ** 2)
 
 
-def denoising_score_loss(key, net: AbstractScoreNetwork, data, *, t_min=1e-3,
-                         time_sampling: str = "uniform") -> Array:
+def denoising_score_loss(key: Key, net: AbstractScoreNetwork,
+                         data: Real[ArrayLike, "n d"] | Bool[ArrayLike, "n d"]
+                         | Sequence[Sequence[float]], *,
+                         t_min: Scalar = 1e-3,
+                         time_sampling: str = "uniform") -> Float[Array, ""]:
     r"""One Monte Carlo estimate of the denoising score-matching loss
     :math:`\frac1d E|\hat\varepsilon_\theta(x_t, t) - z|^2` (module docstring) on the rows of
     ``data`` (n, d): one time :math:`t\in(t_\min, T]` and one noise :math:`z` per row."""
@@ -408,10 +416,13 @@ def _train(key, params, static, opt_state, data, t_min, learning_rate, optimizer
     return eqx.combine(params, static), losses
 
 
-def train_score(key, net: AbstractScoreNetwork, data, schedule=None, *, n_steps: int,
+def train_score(key: Key, net: AbstractScoreNetwork,
+                data: Real[ArrayLike, "n d"] | Bool[ArrayLike, "n d"] | Sequence[Sequence[float]],
+                schedule: Schedule | None = None, *, n_steps: int,
                 batch_size: int = 256, optimizer: optax.GradientTransformation | None = None,
-                learning_rate=1e-3, decay: str = "cosine", t_min=1e-3,
-                time_sampling: str = "uniform") -> tuple[AbstractScoreNetwork, Array]:
+                learning_rate: Scalar = 1e-3, decay: str = "cosine", t_min: Scalar = 1e-3,
+                time_sampling: str = "uniform"
+                ) -> tuple[AbstractScoreNetwork, Float[Array, " n_steps"]]:
     r"""Train ``net`` on ``data`` by denoising score matching (module docstring).
 
     Args:

@@ -46,7 +46,6 @@ import equinox as eqx
 import jax
 import jax.numpy as jnp
 import numpy as np
-from jax import Array
 
 from physjax._checks import (
     check_finite,
@@ -56,6 +55,7 @@ from physjax._checks import (
     check_positive_int,
     is_concrete,
 )
+from physjax._typing import Array, ArrayLike, Float, Key, Real, Scalar
 from physjax.diffusion._common import check_schedule as _check_schedule
 from physjax.diffusion.schedules import Schedule
 
@@ -99,10 +99,10 @@ class Score(eqx.Module):
 
     schedule: eqx.AbstractVar[Schedule]
 
-    def __call__(self, x: Array, t) -> Array:
+    def __call__(self, x: Real[ArrayLike, " d"], t: Scalar) -> Float[Array, " d"]:
         raise NotImplementedError
 
-    def denoise(self, x: Array, t) -> Array:
+    def denoise(self, x: Real[ArrayLike, " d"], t: Scalar) -> Float[Array, " d"]:
         """:math:`\\mathbb E[x_0\\mid x_t = x] = (x + \\Delta_t\\,\\nabla\\log p_t(x))/a_t`."""
         a = self.schedule.mean_scale(t)
         return (x + self.schedule.variance(t) * self(x, t)) / a
@@ -173,7 +173,10 @@ class GaussianMixtureScore(Score):
     eigvals: Array
     eigvecs: Array | None
 
-    def __init__(self, schedule: Schedule, weights, means, covariances):
+    def __init__(self, schedule: Schedule, weights: Real[ArrayLike, " k"],
+                 means: Real[ArrayLike, "k d"],
+                 covariances: Real[ArrayLike, " k"] | Real[ArrayLike, "k d"]
+                 | Real[ArrayLike, "k d d"]) -> None:
         self.schedule = _check_schedule(schedule)
         means = _real_array(means, "means")
         if means.ndim != 2 or means.shape[0] < 1 or means.shape[1] < 1:
@@ -187,18 +190,18 @@ class GaussianMixtureScore(Score):
         self.means = means
         self.eigvals, self.eigvecs = _covariance_spectrum(covariances, K, d, "covariances")
 
-    def __call__(self, x, t):
+    def __call__(self, x: Real[ArrayLike, " d"], t: Scalar) -> Float[Array, " d"]:
         logp, s = _components(x, t, self.schedule, self.means, self.log_weights,
                               self.eigvals, self.eigvecs)
         return jax.nn.softmax(logp) @ s
 
-    def log_density(self, x, t) -> Array:
+    def log_density(self, x: Real[ArrayLike, " d"], t: Scalar) -> Float[Array, ""]:
         """:math:`\\log p_t(x)`."""
         logp, _ = _components(x, t, self.schedule, self.means, self.log_weights,
                               self.eigvals, self.eigvecs)
         return jax.nn.logsumexp(logp)
 
-    def posterior(self, x, t) -> Array:
+    def posterior(self, x: Real[ArrayLike, " d"], t: Scalar) -> Float[Array, " k"]:
         """Posterior class probabilities :math:`r_k(x) = P(k\\mid x_t = x)`, shape
         ``(K,)``."""
         logp, _ = _components(x, t, self.schedule, self.means, self.log_weights,
@@ -222,7 +225,9 @@ class GaussianScore(Score):
     eigvals: Array
     eigvecs: Array | None
 
-    def __init__(self, schedule: Schedule, mean, covariance):
+    def __init__(self, schedule: Schedule, mean: Real[ArrayLike, " d"],
+                 covariance: Real[ArrayLike, ""] | Real[ArrayLike, " d"]
+                 | Real[ArrayLike, "d d"]) -> None:
         self.schedule = _check_schedule(schedule)
         mean = _real_array(mean, "mean")
         if mean.ndim != 1 or mean.shape[0] < 1:
@@ -236,14 +241,14 @@ class GaussianScore(Score):
         return _components(x, t, self.schedule, self.mean[None], jnp.zeros(1),
                            self.eigvals[None], vecs)
 
-    def __call__(self, x, t):
+    def __call__(self, x: Real[ArrayLike, " d"], t: Scalar) -> Float[Array, " d"]:
         return self._parts(x, t)[1][0]
 
-    def log_density(self, x, t) -> Array:
+    def log_density(self, x: Real[ArrayLike, " d"], t: Scalar) -> Float[Array, ""]:
         """:math:`\\log p_t(x)`."""
         return self._parts(x, t)[0][0]
 
-    def covariance_at(self, t) -> Array:
+    def covariance_at(self, t: Scalar) -> Float[Array, "d d"]:
         """:math:`a_t^2\\Sigma + \\Delta_t I`, the covariance of :math:`p_t`."""
         a = self.schedule.mean_scale(t)
         v = a**2 * self.eigvals + self.schedule.variance(t)
@@ -273,7 +278,7 @@ class EmpiricalScore(Score):
     data: Array
     sq_norms: Array
 
-    def __init__(self, schedule: Schedule, data):
+    def __init__(self, schedule: Schedule, data: Real[ArrayLike, "n d"]) -> None:
         self.schedule = _check_schedule(schedule)
         data = _real_array(data, "data")
         if data.ndim != 2:
@@ -290,16 +295,16 @@ class EmpiricalScore(Score):
         a = self.schedule.mean_scale(t)
         return (a * (self.data @ x) - 0.5 * a**2 * self.sq_norms) / self.schedule.variance(t)
 
-    def posterior_weights(self, x: Array, t) -> Array:
+    def posterior_weights(self, x: Real[ArrayLike, " d"], t: Scalar) -> Float[Array, " n"]:
         """:math:`w_\\mu(x, t) = P(x_0 = x^\\mu\\mid x_t = x)`, shape ``(n,)``."""
         return jax.nn.softmax(self._logits(x, t))
 
-    def __call__(self, x, t):
+    def __call__(self, x: Real[ArrayLike, " d"], t: Scalar) -> Float[Array, " d"]:
         a = self.schedule.mean_scale(t)
         w = self.posterior_weights(x, t)
         return (a * (w @ self.data) - x) / self.schedule.variance(t)
 
-    def log_density(self, x, t) -> Array:
+    def log_density(self, x: Real[ArrayLike, " d"], t: Scalar) -> Float[Array, ""]:
         """:math:`\\log p^e_t(x)`."""
         var = self.schedule.variance(t)
         n, d = self.data.shape
@@ -357,7 +362,8 @@ class CurieWeissScore(Score):
     h: Array
     n_spins: int = eqx.field(static=True)
 
-    def __init__(self, schedule: Schedule, n_spins: int, beta, h=0.0):
+    def __init__(self, schedule: Schedule, n_spins: int, beta: Scalar,
+                 h: Scalar = 0.0) -> None:
         self.schedule = _check_schedule(schedule)
         self.n_spins = check_positive_int(n_spins, "n_spins")
         beta = _real_array(beta, "beta")
@@ -375,24 +381,27 @@ class CurieWeissScore(Score):
         return jax.nn.logsumexp(L + _sector_log_weights(self.n_spins, self.beta, self.h,
                                                         b.dtype))
 
-    def spin_posterior_mean(self, x: Array, t) -> Array:
+    def spin_posterior_mean(self, x: Real[ArrayLike, " n"], t: Scalar) -> Float[Array, " n"]:
         """:math:`\\mathbb E[\\sigma\\mid x_t = x]`."""
         b = self.schedule.mean_scale(t) * x / self.schedule.variance(t)
         return jax.grad(self._log_z)(b)
 
-    def magnetization_posterior(self, x: Array, t) -> Array:
+    def magnetization_posterior(self, x: Real[ArrayLike, " n"],
+                                t: Scalar) -> Float[Array, " sectors"]:
         """:math:`P(M\\mid x_t = x)` over the sectors :math:`M = 2j - N`, ``j = 0..N``."""
         b = self.schedule.mean_scale(t) * x / self.schedule.variance(t)
         L = _log_sector_sums(b) + _sector_log_weights(self.n_spins, self.beta, self.h,
                                                       b.dtype)
         return jax.nn.softmax(L)
 
-    def __call__(self, x, t):
+    def __call__(self, x: Real[ArrayLike, " n"], t: Scalar) -> Float[Array, " n"]:
         a = self.schedule.mean_scale(t)
         return (a * self.spin_posterior_mean(x, t) - x) / self.schedule.variance(t)
 
 
-def curie_weiss_magnetization_law(n_spins: int, beta, h=0.0) -> tuple[Array, Array]:
+def curie_weiss_magnetization_law(n_spins: int, beta: Scalar, h: Scalar = 0.0
+                                  ) -> tuple[Float[Array, " sectors"],
+                                             Float[Array, " sectors"]]:
     """Exact finite-N law of the magnetization of the Curie--Weiss model,
     :math:`P(m) \\propto \\binom{N}{N(1+m)/2}\\,e^{\\beta N m^2/2 + \\beta h N m}`.
 
@@ -409,8 +418,8 @@ def curie_weiss_magnetization_law(n_spins: int, beta, h=0.0) -> tuple[Array, Arr
     return (2.0 * j - n) / n, jax.nn.softmax(logp)
 
 
-def sample_curie_weiss(key: Array, n_samples: int, n_spins: int, beta,
-                       h=0.0) -> Array:
+def sample_curie_weiss(key: Key, n_samples: int, n_spins: int, beta: Scalar,
+                       h: Scalar = 0.0) -> Float[Array, "n_samples n_spins"]:
     """Exact independent samples of the Curie--Weiss law (float ``±1``, shape
     ``(n_samples, n_spins)``): the sector from :func:`curie_weiss_magnetization_law`,
     then a uniformly random configuration in it."""
@@ -424,7 +433,8 @@ def sample_curie_weiss(key: Array, n_samples: int, n_spins: int, beta,
     return jnp.where(ranks < j[:, None], 1.0, -1.0).astype(p.dtype)
 
 
-def mean_field_magnetization(beta, h=0.0, *, n_iter: int = 500) -> Array:
+def mean_field_magnetization(beta: Real[ArrayLike, "*#batch"], h: Real[ArrayLike, "*#batch"] = 0.0,
+                             *, n_iter: int = 500) -> Float[Array, "*#batch"]:
     """The spontaneous magnetization :math:`m^* \\ge 0` of the Curie--Weiss model
     (:math:`N\\to\\infty`): the largest root of :math:`m = \\tanh(\\beta(m + h))`
     (0 for :math:`\\beta \\le 1` at :math:`h = 0`), by fixed-point iteration from 1."""
