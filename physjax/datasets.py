@@ -41,9 +41,9 @@ import jax.numpy as jnp
 import numpy as np
 from jax.typing import DTypeLike
 
+from physjax._array_types import Array, ArrayLike, Float, Int, Key, Real, Scalar, Shaped
 from physjax._checks import check_choice, check_finite, check_positive_int, check_temperature
 from physjax._optional import require
-from physjax._typing import Array, ArrayLike, Float, Int, Key, Real, Scalar, Shaped
 from physjax.curvature.losses import Dataset
 from physjax.dynamics._common import check_activation
 from physjax.dynamics.sgd import SupervisedTask

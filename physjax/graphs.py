@@ -28,16 +28,7 @@ import numpy as np
 from jax.typing import DTypeLike
 
 from physjax import _graph_build
-from physjax._checks import (
-    check_edge_array,
-    check_finite,
-    check_key,
-    check_positions,
-    check_positive_int,
-    is_concrete,
-)
-from physjax._optional import require
-from physjax._typing import (
+from physjax._array_types import (
     Array,
     ArrayLike,
     Bool,
@@ -50,6 +41,15 @@ from physjax._typing import (
     Shaped,
     Size,
 )
+from physjax._checks import (
+    check_edge_array,
+    check_finite,
+    check_key,
+    check_positions,
+    check_positive_int,
+    is_concrete,
+)
+from physjax._optional import require
 
 __all__ = [
     "BiconnectedBlock", "Graph", "check_connected", "connected_components", "degrees",

@@ -1,5 +1,5 @@
 """Typed public signatures (issue 16): every public function annotates its parameters and
-result with jaxtyping types (physjax/_typing.py), and the suite runs under the runtime
+result with jaxtyping types (physjax/_array_types.py), and the suite runs under the runtime
 type checker of tests/typecheck.py, whose policy is tested here on planted functions."""
 
 import inspect
@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 from jaxtyping import Array, ArrayLike, Float, TypeCheckError, jaxtyped
 
-from physjax._typing import Scalar
+from physjax._array_types import Scalar
 from tests.helpers import public_functions
 from tests.typecheck import physjax_checker
 

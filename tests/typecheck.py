@@ -3,11 +3,12 @@
 ``tests/conftest.py`` installs jaxtyping's import hook over the ``physjax`` package with
 :func:`physjax_checker` (beartype underneath) before any test imports physjax, so every
 public function's jaxtyping annotations (``Float[Array, "n n"]`` and friends, see
-``physjax/_typing.py``) are checked on every call the suite makes; ``PHYSJAX_TEST_TYPECHECK=0``
+``physjax/_array_types.py``) are checked on every call the suite makes; ``PHYSJAX_TEST_TYPECHECK=0``
 turns it off.  The policy (docs/ARCHITECTURE.md, "Types"):
 
 * **Public functions and methods only** -- no leading underscore in the name, not nested in
-  another function, and (for module-level functions) not in a shared ``_``-module.  Private helpers keep their annotations as documentation.
+  another function, and (for module-level functions) not in a shared ``_``-module.  Private
+  helpers keep their annotations as documentation.
 * **Results are checked strictly**: a result whose type, dtype kind or shape disagrees with
   the return annotation (or with the shapes the parameters bound) fails the call.
 * **Parameters defer to physjax's own validation.**  A call whose arguments break the

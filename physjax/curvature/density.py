@@ -32,8 +32,8 @@ import jax.numpy as jnp
 import numpy as np
 from jax.typing import DTypeLike
 
+from physjax._array_types import Array, ArrayLike, Float, Key, PyTree, Real, Scalar
 from physjax._checks import check_choice, check_positive_int, is_concrete
-from physjax._typing import Array, ArrayLike, Float, Key, PyTree, Real, Scalar
 from physjax.curvature._krylov import batched_map, check_matvec, draw_probe, lanczos_core
 from physjax.curvature.hvp import (
     HVP_MODES,

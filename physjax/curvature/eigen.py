@@ -32,8 +32,8 @@ import numpy as np
 from jax.flatten_util import ravel_pytree
 from jax.typing import DTypeLike
 
+from physjax._array_types import Array, ArrayLike, Bool, Float, Int, Key, PyTree, Scalar
 from physjax._checks import check_choice, check_positive_int
-from physjax._typing import Array, ArrayLike, Bool, Float, Int, Key, PyTree, Scalar
 from physjax.curvature._krylov import HI, check_matvec, check_start_vector, krylov_steps
 from physjax.curvature.hvp import (
     HVP_MODES,

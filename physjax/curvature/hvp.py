@@ -30,8 +30,8 @@ import jax.numpy as jnp
 import numpy as np
 from jax.flatten_util import ravel_pytree
 
+from physjax._array_types import Array, ArrayLike, Float, PyTree, Shaped
 from physjax._checks import check_choice, is_concrete
-from physjax._typing import Array, ArrayLike, Float, PyTree, Shaped
 
 __all__ = [
     "HVP_MODES",

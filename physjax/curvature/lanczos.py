@@ -37,8 +37,8 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from physjax._array_types import Array, ArrayLike, Float, Scalar
 from physjax._checks import check_positive_int
-from physjax._typing import Array, ArrayLike, Float, Scalar
 from physjax.curvature._krylov import check_matvec, check_start_vector, lanczos_core
 
 __all__ = ["LanczosResult", "lanczos", "symmetric_eigh", "tridiagonal_eigh_float64"]

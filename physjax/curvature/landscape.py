@@ -64,8 +64,8 @@ import jax.numpy as jnp
 import numpy as np
 from jax.flatten_util import ravel_pytree
 
+from physjax._array_types import Array, ArrayLike, Float, Key, PyTree, Real, Scalar
 from physjax._checks import check_choice, check_positive_int, is_concrete
-from physjax._typing import Array, ArrayLike, Float, Key, PyTree, Real, Scalar
 from physjax.curvature._krylov import batched_map
 from physjax.curvature.eigen import ExtremeCurvature, extreme_curvature_directions
 from physjax.curvature.hvp import (

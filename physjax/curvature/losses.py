@@ -57,8 +57,7 @@ import numpy as np
 import optax
 from jax.typing import DTypeLike
 
-from physjax._checks import check_finite, check_positive_int
-from physjax._typing import (
+from physjax._array_types import (
     Array,
     ArrayLike,
     Float,
@@ -69,6 +68,7 @@ from physjax._typing import (
     Scalar,
     Size,
 )
+from physjax._checks import check_finite, check_positive_int
 
 __all__ = [
     "Dataset",

@@ -59,8 +59,8 @@ import jax.numpy as jnp
 import numpy as np
 from jax.typing import DTypeLike
 
+from physjax._array_types import Array, ArrayLike, Float, Indices, Key, Real, Scalar
 from physjax._checks import check_choice, check_key, check_positive_int, is_concrete
-from physjax._typing import Array, ArrayLike, Float, Indices, Key, Real, Scalar
 from physjax.diffusion._common import KernelObserver as _KernelObserver
 from physjax.diffusion._common import check_data as _check_data
 from physjax.diffusion._common import check_schedule as _check_schedule

@@ -24,8 +24,8 @@ import equinox as eqx
 import jax
 import jax.numpy as jnp
 
+from physjax._array_types import Array, ArrayLike, Float, Key, Real, Scalar
 from physjax._checks import check_key, check_positive_int, is_concrete
-from physjax._typing import Array, ArrayLike, Float, Key, Real, Scalar
 from physjax.diffusion._common import check_data as _check_data
 from physjax.diffusion._common import check_schedule as _check_schedule
 from physjax.diffusion._common import check_time as _check_time

@@ -56,8 +56,8 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from physjax._array_types import Array, ArrayLike, Float, Key, Real, Scalar, Shaped
 from physjax._checks import check_finite, check_key, check_positive_int, is_concrete
-from physjax._typing import Array, ArrayLike, Float, Key, Real, Scalar, Shaped
 from physjax.diffusion._common import KernelObserver as _KernelObserver
 from physjax.diffusion._common import check_data as _check_data
 from physjax.diffusion._common import check_schedule as _check_schedule

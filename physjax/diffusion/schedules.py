@@ -44,8 +44,8 @@ from __future__ import annotations
 import equinox as eqx
 import jax.numpy as jnp
 
+from physjax._array_types import Array, ArrayLike, Float, Real, Scalar
 from physjax._checks import is_concrete
-from physjax._typing import Array, ArrayLike, Float, Real, Scalar
 from physjax.diffusion._common import check_schedule as _check_schedule  # noqa: F401
 from physjax.diffusion._common import positive_scalar as _scalar
 

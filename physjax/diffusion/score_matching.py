@@ -54,6 +54,7 @@ import numpy as np
 import optax
 from jax.typing import DTypeLike
 
+from physjax._array_types import Array, ArrayLike, Bool, Float, Key, Real, Scalar
 from physjax._checks import (
     check_choice,
     check_finite,
@@ -63,7 +64,6 @@ from physjax._checks import (
     check_shape,
     is_concrete,
 )
-from physjax._typing import Array, ArrayLike, Bool, Float, Key, Real, Scalar
 from physjax.diffusion._common import check_schedule as _check_schedule
 from physjax.diffusion.schedules import Schedule
 from physjax.diffusion.scores import Score

@@ -47,6 +47,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from physjax._array_types import Array, ArrayLike, Float, Key, Real, Scalar
 from physjax._checks import (
     check_finite,
     check_key,
@@ -55,7 +56,6 @@ from physjax._checks import (
     check_positive_int,
     is_concrete,
 )
-from physjax._typing import Array, ArrayLike, Float, Key, Real, Scalar
 from physjax.diffusion._common import check_schedule as _check_schedule
 from physjax.diffusion.schedules import Schedule
 

@@ -12,8 +12,8 @@ import jax.numpy as jnp
 import numpy as np
 from jax import Array
 
+from physjax._array_types import ArrayLike, Real, Scalar
 from physjax._checks import check_nonnegative, check_positive, is_concrete
-from physjax._typing import ArrayLike, Real, Scalar
 
 #: A static schedule of step indices (``record_steps``): a 1-D array or a list of
 #: integers (integral floats are accepted), ``t`` of them.

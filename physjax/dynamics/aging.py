@@ -28,8 +28,8 @@ from typing import NamedTuple
 import jax.numpy as jnp
 import numpy as np
 
+from physjax._array_types import Array, ArrayLike, Float, Int, Real, Scalar
 from physjax._checks import check_finite, check_positive_int, check_step_schedule
-from physjax._typing import Array, ArrayLike, Float, Int, Real, Scalar
 from physjax.dynamics._common import Steps
 
 __all__ = [

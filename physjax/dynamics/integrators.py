@@ -73,13 +73,13 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from physjax._array_types import Array, Float, Key, PyTree, Scalar
 from physjax._checks import (
     check_finite,
     check_instance,
     check_key,
     is_concrete,
 )
-from physjax._typing import Array, Float, Key, PyTree, Scalar
 from physjax.dynamics._common import (
     check_scalar,
     guard_hyperparameter,

@@ -30,8 +30,8 @@ import numpy as np
 from jax.flatten_util import ravel_pytree
 from jax.typing import DTypeLike
 
+from physjax._array_types import Array, ArrayLike, Float, Int, Key, Real, Scalar
 from physjax._checks import check_positive_int, is_concrete
-from physjax._typing import Array, ArrayLike, Float, Int, Key, Real, Scalar
 from physjax.dynamics._common import check_activation
 
 __all__ = ["MaskedMLP", "masked_mlp", "embed_mlp", "mlp_parameter_count"]

@@ -69,8 +69,8 @@ import jax.numpy as jnp
 import numpy as np
 from jax.typing import DTypeLike
 
+from physjax._array_types import Array, ArrayLike, Float, Key, Real, Scalar, Size
 from physjax._checks import check_positive, check_positive_int, is_concrete
-from physjax._typing import Array, ArrayLike, Float, Key, Real, Scalar, Size
 
 __all__ = [
     "SpikedWigner",

@@ -24,8 +24,8 @@ import jax.numpy as jnp
 import numpy as np
 from jax.flatten_util import ravel_pytree
 
+from physjax._array_types import Array, ArrayLike, Int, Key, PyTree
 from physjax._checks import check_instance, check_positive_int, check_step_schedule
-from physjax._typing import Array, ArrayLike, Int, Key, PyTree
 from physjax.dynamics._common import Steps, replica_keys
 from physjax.dynamics._recorded import recorded_run, static_steps
 from physjax.dynamics.integrators import Dynamics, DynamicsState

@@ -42,6 +42,7 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 
+from physjax._array_types import Array, ArrayLike, Float, Int, Key, PyTree, Real, Scalar, Size
 from physjax._checks import (
     check_choice,
     check_finite,
@@ -50,7 +51,6 @@ from physjax._checks import (
     check_step_schedule,
     is_concrete,
 )
-from physjax._typing import Array, ArrayLike, Float, Int, Key, PyTree, Real, Scalar, Size
 from physjax.dynamics._common import (
     Steps,
     check_activation,

@@ -9,7 +9,7 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from physjax._typing import ArrayLike, Float, Real, Scalar
+from physjax._array_types import ArrayLike, Float, Real, Scalar
 
 __all__ = ["wigner_equilibrium_overlap", "matrix_channel_overlap"]
 

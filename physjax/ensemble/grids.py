@@ -15,8 +15,8 @@ from typing import NamedTuple
 import jax
 import numpy as np
 
+from physjax._array_types import ArrayLike, PyTree, Real, Scalar, Size
 from physjax._checks import check_finite, check_positive_int, is_concrete
-from physjax._typing import ArrayLike, PyTree, Real, Scalar, Size
 
 __all__ = ["ProductGrid", "check_grid", "product_grid", "unflatten_grid"]
 

@@ -18,8 +18,8 @@ import jax
 import numpy as np
 from jax.sharding import Mesh, NamedSharding, PartitionSpec
 
+from physjax._array_types import Key, PyTree
 from physjax._checks import check_key, check_positive_int
-from physjax._typing import Key, PyTree
 from physjax.ensemble._checkpoint import (
     _FORMAT,
     _check_tag,

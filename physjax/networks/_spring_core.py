@@ -20,8 +20,8 @@ import equinox as eqx
 import jax.numpy as jnp
 
 from physjax import graphs as _graphs
+from physjax._array_types import Array, Float
 from physjax._checks import check_finite
-from physjax._typing import Array, Float
 
 
 class SpringNetwork(eqx.Module):

@@ -23,8 +23,8 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from physjax._array_types import Array, Float, Int
 from physjax._checks import check_positive, is_concrete
-from physjax._typing import Array, Float, Int
 from physjax.networks import _cg
 from physjax.networks import _small_linalg as _sl
 from physjax.networks import _spring_banded as _banded

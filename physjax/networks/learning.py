@@ -65,6 +65,7 @@ import numpy as np
 import optax
 
 from physjax import graphs as _graphs
+from physjax._array_types import Array, ArrayLike, Float, Real, Scalar
 from physjax._checks import (
     check_choice,
     check_finite,
@@ -72,7 +73,6 @@ from physjax._checks import (
     check_positive_int,
     is_concrete,
 )
-from physjax._typing import Array, ArrayLike, Float, Real, Scalar
 from physjax.networks import _spring_core as _spc
 from physjax.networks import _strain_core as _stc
 from physjax.networks import resistor as _res

@@ -44,8 +44,8 @@ import jax.numpy as jnp
 import optax
 
 from physjax import graphs as _graphs
+from physjax._array_types import Array, ArrayLike, Bool, Float, Key, Real, Scalar, Shaped
 from physjax._checks import check_finite, check_positive_int
-from physjax._typing import Array, ArrayLike, Bool, Float, Key, Real, Scalar, Shaped
 
 #: A periodic box: side lengths, shape ``(d,)``.
 Box = Real[ArrayLike, " d"] | Sequence[float]

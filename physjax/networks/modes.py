@@ -29,8 +29,8 @@ import jax.numpy as jnp
 import numpy as np
 
 from physjax import graphs as _graphs
+from physjax._array_types import Array, ArrayLike, Float, Indices, Int, Real, Scalar
 from physjax._checks import check_finite, check_nonnegative
-from physjax._typing import Array, ArrayLike, Float, Indices, Int, Real, Scalar
 from physjax.curvature import hvp_fn
 from physjax.networks import resistor as _res
 

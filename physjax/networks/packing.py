@@ -36,8 +36,8 @@ import numpy as np
 
 from physjax import _graph_build
 from physjax import graphs as _graphs
+from physjax._array_types import Array, ArrayLike, Float, Int, Key, Real, Scalar
 from physjax._checks import check_finite, check_key, check_positive, check_positive_int
-from physjax._typing import Array, ArrayLike, Float, Int, Key, Real, Scalar
 from physjax.networks import _spring_core as _spc
 from physjax.networks import spring as _sp
 

@@ -49,6 +49,7 @@ import numpy as np
 import optimistix as optx
 
 from physjax import graphs as _graphs
+from physjax._array_types import Array, ArrayLike, Float, Indices, Real, Scalar, Size
 from physjax._checks import (
     check_choice,
     check_finite,
@@ -56,7 +57,6 @@ from physjax._checks import (
     check_positive_int,
     is_concrete,
 )
-from physjax._typing import Array, ArrayLike, Float, Indices, Real, Scalar, Size
 from physjax.networks import _solve
 from physjax.networks import solvers as _solvers
 

@@ -39,8 +39,8 @@ import jax.numpy as jnp
 import numpy as np
 
 from physjax import graphs as _graphs
+from physjax._array_types import Array, ArrayLike, Float, Indices, Real, Scalar, Size
 from physjax._checks import check_finite, is_concrete
-from physjax._typing import Array, ArrayLike, Float, Indices, Real, Scalar, Size
 from physjax.networks import _spring_core as _spc
 from physjax.networks._spring_core import SpringNetwork
 

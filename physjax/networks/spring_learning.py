@@ -46,8 +46,8 @@ import equinox as eqx
 import jax.numpy as jnp
 import optax
 
+from physjax._array_types import Array, ArrayLike, Float, Real, Scalar
 from physjax._checks import check_choice, check_finite, check_positive
-from physjax._typing import Array, ArrayLike, Float, Real, Scalar
 from physjax.networks import _spring_core as _spc
 from physjax.networks import _strain_core as _stc
 from physjax.networks import learning as _learning

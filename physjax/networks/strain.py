@@ -70,8 +70,8 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from physjax._array_types import Array, ArrayLike, Float, Int, Real, Scalar, Size
 from physjax._checks import check_choice, check_finite, check_positive, is_concrete
-from physjax._typing import Array, ArrayLike, Float, Int, Real, Scalar, Size
 from physjax.networks import _spring_banded as _banded
 from physjax.networks import _spring_core as _spc
 from physjax.networks import _strain_core as _stc

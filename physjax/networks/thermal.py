@@ -40,8 +40,8 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from physjax._array_types import Array, ArrayLike, Float, Int, Key, Real, Scalar
 from physjax._checks import check_nonnegative, check_positive, check_positive_int
-from physjax._typing import Array, ArrayLike, Float, Int, Key, Real, Scalar
 from physjax.networks import _spring_core as _spc
 from physjax.networks import _strain_core as _stc
 from physjax.networks import spring as _sp

@@ -11,7 +11,7 @@ import jax
 import jax.numpy as jnp
 
 from physjax import _counter_rng
-from physjax._typing import Array, Float, Key, PyTree
+from physjax._array_types import Array, Float, Key, PyTree
 
 HALF_LOG_2PI = 0.5 * math.log(2 * math.pi)
 

@@ -42,8 +42,8 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from physjax._array_types import Array, ArrayLike, Float, Key, Real, Scalar
 from physjax._checks import check_finite, check_positive_int
-from physjax._typing import Array, ArrayLike, Float, Key, Real, Scalar
 from physjax.spins._rbm_units import log_sum_unit, sample_units, unit_mean, visible_free_energy
 from physjax.spins.rbm import (
     RBM,

@@ -51,6 +51,7 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 
+from physjax._array_types import Array, ArrayLike, Float, Key, Real, Scalar
 from physjax._checks import (
     check_choice,
     check_finite,
@@ -59,7 +60,6 @@ from physjax._checks import (
     check_square_symmetric,
     is_concrete,
 )
-from physjax._typing import Array, ArrayLike, Float, Key, Real, Scalar
 from physjax.kernels import Kernel, run
 
 __all__ = [

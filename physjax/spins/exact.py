@@ -42,6 +42,7 @@ from typing import NamedTuple
 
 import numpy as np
 
+from physjax._array_types import ArrayLike, Float, Real, Scalar
 from physjax._checks import (
     check_finite,
     check_positive,
@@ -50,7 +51,6 @@ from physjax._checks import (
     check_temperature,
 )
 from physjax._optional import require
-from physjax._typing import ArrayLike, Float, Real, Scalar
 
 __all__ = [
     "CRITICAL_TEMPERATURE_2D",

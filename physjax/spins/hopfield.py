@@ -25,8 +25,8 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from physjax._array_types import Array, ArrayLike, Float, Key, Real, Scalar
 from physjax._checks import check_finite, check_positive_int, check_spins, is_concrete
-from physjax._typing import Array, ArrayLike, Float, Key, Real, Scalar
 from physjax.spins.models import LowRankIsing
 
 __all__ = [

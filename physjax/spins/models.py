@@ -19,8 +19,8 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from physjax._array_types import Array, ArrayLike, Float, Int, Key, Real, Scalar
 from physjax._checks import check_finite, check_shape, check_spins, check_square_symmetric
-from physjax._typing import Array, ArrayLike, Float, Int, Key, Real, Scalar
 
 __all__ = ["DenseIsing", "IsingLattice", "LowRankIsing", "curie_weiss", "lattice_energy",
            "magnetization", "neighbour_sum", "sherrington_kirkpatrick"]

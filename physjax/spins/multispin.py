@@ -41,9 +41,9 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from physjax._array_types import Array, ArrayLike, Float, Int, Integer, Key, Real, Scalar
 from physjax._checks import check_choice
 from physjax._counter_rng import _u32, hashed_words
-from physjax._typing import Array, ArrayLike, Float, Int, Integer, Key, Real, Scalar
 
 __all__ = [
     "PackedIsingState",

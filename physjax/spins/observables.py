@@ -40,6 +40,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from physjax._array_types import Array, ArrayLike, Float, Int, PyTree, Real, Scalar, Size
 from physjax._checks import (
     check_choice,
     check_positive,
@@ -48,7 +49,6 @@ from physjax._checks import (
     check_time_series,
     is_concrete,
 )
-from physjax._typing import Array, ArrayLike, Float, Int, PyTree, Real, Scalar, Size
 
 __all__ = [
     "autocorrelation",

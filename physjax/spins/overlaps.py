@@ -9,8 +9,8 @@ from __future__ import annotations
 import jax.numpy as jnp
 import numpy as np
 
+from physjax._array_types import Array, ArrayLike, Float, Int, Real
 from physjax._checks import check_finite, check_positive_int, check_spins
-from physjax._typing import Array, ArrayLike, Float, Int, Real
 
 __all__ = ["mattis_overlaps", "replica_overlap", "overlap_matrix", "overlap_histogram",
            "hamming_to_nearest_pattern"]

@@ -73,6 +73,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from physjax._array_types import Array, ArrayLike, Float, Key, Real, Scalar
 from physjax._checks import (
     check_choice,
     check_finite,
@@ -81,7 +82,6 @@ from physjax._checks import (
     check_shape,
     is_concrete,
 )
-from physjax._typing import Array, ArrayLike, Float, Key, Real, Scalar
 from physjax.kernels import Kernel, run
 
 __all__ = [

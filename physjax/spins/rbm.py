@@ -58,6 +58,7 @@ import equinox as eqx
 import jax
 import jax.numpy as jnp
 
+from physjax._array_types import Array, ArrayLike, Float, Key, Real, Scalar
 from physjax._checks import (
     check_choice,
     check_finite,
@@ -65,7 +66,6 @@ from physjax._checks import (
     check_positive,
     check_positive_int,
 )
-from physjax._typing import Array, ArrayLike, Float, Key, Real, Scalar
 from physjax.kernels import Kernel, run
 from physjax.spins._rbm_units import log_sum_unit, sample_units, unit_mean, visible_free_energy
 from physjax.spins.boltzmann import (

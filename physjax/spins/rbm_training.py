@@ -45,13 +45,13 @@ import numpy as np
 import optax
 
 from physjax import _counter_rng
+from physjax._array_types import Array, ArrayLike, Float, Key, Real, Scalar
 from physjax._checks import (
     check_choice,
     check_finite,
     check_key,
     check_positive_int,
 )
-from physjax._typing import Array, ArrayLike, Float, Key, Real, Scalar
 from physjax.spins._rbm_units import log_sum_unit, sample_units, unit_mean
 from physjax.spins.boltzmann import (
     check_optimizer,

@@ -43,6 +43,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from physjax._array_types import Array, ArrayLike, Float, Int, Key, Real, Scalar
 from physjax._checks import (
     check_choice,
     check_key,
@@ -52,7 +53,6 @@ from physjax._checks import (
     is_concrete,
 )
 from physjax._counter_rng import hashed_words
-from physjax._typing import Array, ArrayLike, Float, Int, Key, Real, Scalar
 from physjax.kernels import Kernel, run
 from physjax.spins import multispin as _ms
 from physjax.spins.models import IsingLattice

@@ -26,13 +26,13 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from physjax._array_types import Array, ArrayLike, Float, Key, PyTree, Real
 from physjax._checks import (
     check_choice,
     check_finite,
     check_positive_int,
     is_concrete,
 )
-from physjax._typing import Array, ArrayLike, Float, Key, PyTree, Real
 from physjax.kernels import Kernel, run
 from physjax.spins import dense as _dense
 

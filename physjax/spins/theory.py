@@ -44,7 +44,7 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from physjax._typing import ArrayLike, Float, Real, Scalar
+from physjax._array_types import ArrayLike, Float, Real, Scalar
 
 __all__ = [
     "AGS_ALPHA_C",
