@@ -59,7 +59,6 @@ def check_positive_int(value, name: str, *, minimum: int = 1) -> int:
     return int(value)
 
 
-
 def check_sizes(sizes, name: str, what: str) -> tuple[int, ...]:
     """``sizes`` (an iterable of system sizes, each an int >= 2) sorted into a tuple;
     ``ValueError`` naming ``name`` if one is bad or there is none (``what`` names one size,
@@ -68,6 +67,7 @@ def check_sizes(sizes, name: str, what: str) -> tuple[int, ...]:
     if not out:
         raise ValueError(f"{name} must name at least one {what}")
     return out
+
 
 def check_finite(x, name: str):
     """Reject NaN or infinite entries in a concrete array (tracers pass through)."""

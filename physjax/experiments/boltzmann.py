@@ -120,7 +120,6 @@ def _chain_se(x, n_t):
 def _ising_figure(d):
     Figure = require("matplotlib.figure", by="physjax.experiments.boltzmann (figures)").Figure
 
-
     T, n_t = d["temperatures"], len(d["temperatures"])
     fig = Figure(figsize=(max(8.0, 1.3 * n_t), 6.4), layout="constrained")
     gs = fig.add_gridspec(3, 2 * n_t)

@@ -133,7 +133,6 @@ def _figure(d):
     Figure = require("matplotlib.figure",
                      by="physjax.experiments.diffusion_ising (figures)").Figure
 
-
     T, n_t = d["temperatures"], len(d["temperatures"])
     fig = Figure(figsize=(max(10.0, 2.2 * n_t + 4), 7.0), layout="constrained")
     gs = fig.add_gridspec(3, 3 * n_t)
