@@ -51,9 +51,7 @@ from physjax._checks import check_choice, check_finite, check_positive
 from physjax.networks import _spring_core as _spc
 from physjax.networks import _strain_core as _stc
 from physjax.networks import learning as _learning
-from physjax.networks import solvers as _solvers
 from physjax.networks import strain as _st
-from physjax.networks._spring_banded import SpringBandPlan
 from physjax.networks._spring_core import SpringNetwork
 from physjax.networks._strain_core import StrainTask
 
@@ -71,7 +69,7 @@ __all__ = [
 SPRING_RULES = _learning.RULES
 SpringTrainResult = _learning.TrainResult  # one result type for every network kind
 
-_Solver = str | _solvers.AbstractNetworkSolver | SpringBandPlan  # a name, instance or plan
+_Solver = _st.SpringSolverLike  # a name, a solver instance or a bare band plan
 _Edges = Real[ArrayLike, " e"]                                   # one value per spring
 
 

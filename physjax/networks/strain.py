@@ -123,7 +123,8 @@ _Pairs = Int[ArrayLike, "p 2"] | Int[ArrayLike, " 2"] | Sequence[Sequence[int]] 
 _Pair = Int[ArrayLike, " 2"] | Sequence[int]
 _PerExample = (Real[ArrayLike, "k p"] | Real[ArrayLike, " p"] | Sequence[Sequence[Scalar]]
                | Sequence[Scalar])
-_Solver = str | _solvers.AbstractNetworkSolver | SpringBandPlan
+#: What a spring ``solver=`` takes: a name, a solver instance, or a bare band plan.
+SpringSolverLike = str | _solvers.AbstractNetworkSolver | SpringBandPlan
 
 
 def make_strain_task(network: SpringNetwork, pairs: _Pairs, *, sources: _PerExample,
@@ -322,7 +323,7 @@ def system_info(network: SpringNetwork) -> _solvers.SystemInfo:
         check_plan=lambda plan, kind: _check_plan(plan, kind, network), family="spring")
 
 
-def resolve_solver(solver: _Solver, network: SpringNetwork, *, rtol: Scalar | None = None
+def resolve_solver(solver: SpringSolverLike, network: SpringNetwork, *, rtol: Scalar | None = None
                    ) -> _solvers.AbstractNetworkSolver:
     """``solver`` (a name or :mod:`~physjax.networks.solvers` instance) resolved for
     ``network``; ``rtol`` (older API) sets the tolerance of a CG that has none."""
@@ -331,7 +332,7 @@ def resolve_solver(solver: _Solver, network: SpringNetwork, *, rtol: Scalar | No
 
 def linear_response(network: SpringNetwork, stiffnesses: Real[ArrayLike, " e"], pairs: _Pairs,
                     *, rest_lengths: Real[ArrayLike, " e"] | None = None,
-                    solver: _Solver = "auto", initial: LinearResponse | None = None,
+                    solver: SpringSolverLike = "auto", initial: LinearResponse | None = None,
                     rtol: Scalar | None = None) -> LinearResponse:
     r"""Solve :math:`(H + cQQ^\top) [Y, y_0] = [P^\top, -R^\top K s]` (``solver``: a
     :mod:`~physjax.networks.solvers` instance or name; a CG is warm-started from
@@ -361,7 +362,7 @@ def constrained_state(response: LinearResponse, imposed: Real[ArrayLike, "*#batc
 
 def free_state(network: SpringNetwork, stiffnesses: Real[ArrayLike, " e"], task: StrainTask,
                *, rest_lengths: Real[ArrayLike, " e"] | None = None, method: str = "linear",
-               solver: _Solver = "auto", response: LinearResponse | None = None,
+               solver: SpringSolverLike = "auto", response: LinearResponse | None = None,
                check: bool = True, **nonlinear_kw: Any
                ) -> tuple[Float[Array, "k n d"], Float[Array, "k p"]]:
     r"""Free state: sources held at ``task.inputs``, everything else relaxed.
@@ -388,7 +389,8 @@ def free_state(network: SpringNetwork, stiffnesses: Real[ArrayLike, " e"], task:
 def clamped_state(network: SpringNetwork, stiffnesses: Real[ArrayLike, " e"],
                   task: StrainTask, eta: Scalar, *,
                   free_strains: Real[ArrayLike, "k p"] | None = None,
-                  rest_lengths: Real[ArrayLike, " e"] | None = None, solver: _Solver = "auto",
+                  rest_lengths: Real[ArrayLike, " e"] | None = None,
+                  solver: SpringSolverLike = "auto",
                   response: LinearResponse | None = None, check: bool = True
                   ) -> tuple[Float[Array, "k n d"], Float[Array, "k p"]]:
     r"""Clamped state of coupled learning (linear response): sources held at the inputs and
@@ -423,7 +425,7 @@ class BindingEnergies(NamedTuple):
 def binding_energies(network: SpringNetwork, stiffnesses: Real[ArrayLike, " e"],
                      site_a: _Pair, site_b: _Pair, *, strain: Scalar = 1.0,
                      rest_lengths: Real[ArrayLike, " e"] | None = None,
-                     solver: _Solver = "auto") -> BindingEnergies:
+                     solver: SpringSolverLike = "auto") -> BindingEnergies:
     r""":math:`E^A, E^B, E^{A+B}`: minimum energies with the strain imposed at A, at B, and
     at both (linear response; :math:`E = \tfrac12\varepsilon^\top C^{-1}\varepsilon` at zero
     prestress)."""
@@ -501,7 +503,8 @@ class Equilibria(NamedTuple):
 
 
 def equilibria(network: SpringNetwork, stiffnesses: Real[ArrayLike, " e"], task: StrainTask,
-               *, rest_lengths: Real[ArrayLike, " e"] | None = None, solver: _Solver = "auto",
+               *, rest_lengths: Real[ArrayLike, " e"] | None = None,
+               solver: SpringSolverLike = "auto",
                initial: LinearResponse | None = None) -> Equilibria:
     """Free, clamped and nudged states of a linear spring network from one linear response
     (no input checks; ``solver`` is resolved for ``network`` first)."""
@@ -523,7 +526,7 @@ def equilibria(network: SpringNetwork, stiffnesses: Real[ArrayLike, " e"], task:
 
 def cost_gradient(network: SpringNetwork, stiffnesses: Real[ArrayLike, " e"],
                   task: StrainTask, *, rest_lengths: Real[ArrayLike, " e"] | None = None,
-                  solver: _Solver = "auto", initial: LinearResponse | None = None
+                  solver: SpringSolverLike = "auto", initial: LinearResponse | None = None
                   ) -> tuple[Float[Array, ""], tuple[Float[Array, " e"], Float[Array, " e"]],
                              LinearResponse]:
     r"""Cost and its gradient through the equilibrium (reverse mode through the implicit
