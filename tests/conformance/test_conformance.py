@@ -43,7 +43,33 @@ def _collect():
 
 
 CASES = _collect()
-IDS = [c.name for c in CASES]
+# All checks of one case run in one worker (``--dist loadgroup``, set in the Makefile), so
+# the programs they share (the jitted step, the 6-step run) compile once per case.
+PARAMS = [pytest.param(c, id=c.name, marks=pytest.mark.xdist_group(f"kernel-{c.name}"))
+          for c in CASES]
+EXACT_PARAMS = [p for p in PARAMS if p.values[0].exact is not None]
+
+
+N_RUN = 6  # steps of the short runs; one length so that every check reuses run's program
+
+
+# Module-level compiled entry points, so that every test of a case reuses one executable
+# (a fresh ``jax.jit(case.kernel.step)`` per test would compile again).  The kernel has
+# static fields only, so filter_jit treats it as static.
+@eqx.filter_jit
+def _jit_step(kernel, key, model, state):
+    return kernel.step(key, model, state)
+
+
+@eqx.filter_jit
+def _jit_vmap_step(kernel, keys, model, state):
+    return jax.vmap(kernel.step, in_axes=(0, None, None))(keys, model, state)
+
+
+@eqx.filter_jit
+def _run_inside_jit(kernel, key, model, state, observe):
+    return run(kernel, key, model, state, N_RUN, record_every=2, observe=observe)
+
 
 
 def _float_leaves(tree):
@@ -65,40 +91,38 @@ def test_every_family_declares_cases():
     assert CASES, "no conformance cases found"
 
 
-@pytest.mark.parametrize("case", CASES, ids=IDS)
+@pytest.mark.parametrize("case", PARAMS)
 def test_jit_and_vmap_match_eager(case):
     model = case.make_model(jnp.float32)
     key = jax.random.key(0)
     state = case.init(key, case.kernel, model)
     k = jax.random.key(1)
     eager = case.kernel.step(k, model, state)
-    jitted = jax.jit(case.kernel.step)(k, model, state)
-    _assert_trees_close(eager, jitted)
+    _assert_trees_close(eager, _jit_step(case.kernel, k, model, state))
     keys = jax.random.split(jax.random.key(2), 3)
-    batched = jax.vmap(case.kernel.step, in_axes=(0, None, None))(keys, model, state)
+    batched = _jit_vmap_step(case.kernel, keys, model, state)
     for i in range(3):
         _assert_trees_close(jax.tree.map(lambda x, i=i: x[i], batched),
-                            case.kernel.step(keys[i], model, state))
-    # the run loop: jitted and eager runs agree
+                            _jit_step(case.kernel, keys[i], model, state))
+    # the run loop, called directly and from inside a user's jit, agrees
     observe = _Observe(case.observable)
-    r1 = run(case.kernel, k, model, state, 4, record_every=2, observe=observe)
-    r2 = jax.jit(lambda m, s: run(case.kernel, k, m, s, 4, record_every=2,
-                                  observe=observe))(model, state)
+    r1 = run(case.kernel, k, model, state, N_RUN, record_every=2, observe=observe)
+    r2 = _run_inside_jit(case.kernel, k, model, state, observe)
     _assert_trees_close(r1.records, r2.records)
 
 
-@pytest.mark.parametrize("case", CASES, ids=IDS)
+@pytest.mark.parametrize("case", PARAMS)
 def test_typed_and_legacy_keys_agree(case):
     model = case.make_model(jnp.float32)
     typed = case.init(jax.random.key(3), case.kernel, model)
     legacy = case.init(jax.random.PRNGKey(3), case.kernel, model)
     _assert_trees_close(typed, legacy)
-    a = case.kernel.step(jax.random.key(4), model, typed)
-    b = case.kernel.step(jax.random.PRNGKey(4), model, legacy)
+    a = _jit_step(case.kernel, jax.random.key(4), model, typed)
+    b = _jit_step(case.kernel, jax.random.PRNGKey(4), model, legacy)
     _assert_trees_close(a, b)
 
 
-@pytest.mark.parametrize("case", CASES, ids=IDS)
+@pytest.mark.parametrize("case", PARAMS)
 def test_float64_runs_and_keeps_its_dtype(case):
     with jax.enable_x64(True):
         model = case.make_model(jnp.float64)
@@ -110,7 +134,7 @@ def test_float64_runs_and_keeps_its_dtype(case):
         assert np.all(np.isfinite(np.asarray(r.records)))
 
 
-@pytest.mark.parametrize("case", CASES, ids=IDS)
+@pytest.mark.parametrize("case", PARAMS)
 def test_traced_hyperparameter_under_vmap_matches_per_value_runs(case):
     set_value, values = case.hyperparameter
     model = case.make_model(jnp.float32)
@@ -119,7 +143,7 @@ def test_traced_hyperparameter_under_vmap_matches_per_value_runs(case):
 
     def records(v):
         m = set_value(model, v)
-        return run(case.kernel, key, m, state, 6, record_every=2,
+        return run(case.kernel, key, m, state, N_RUN, record_every=2,
                    observe=_Observe(case.observable)).records
     batched = jax.jit(jax.vmap(records))(jnp.asarray(values, jnp.float32))
     for i, v in enumerate(values):
@@ -127,8 +151,7 @@ def test_traced_hyperparameter_under_vmap_matches_per_value_runs(case):
                             records(jnp.asarray(v, jnp.float32)), rtol=1e-4, atol=1e-5)
 
 
-@pytest.mark.parametrize("case", [c for c in CASES if c.exact is not None],
-                         ids=[c.name for c in CASES if c.exact is not None])
+@pytest.mark.parametrize("case", EXACT_PARAMS)
 def test_stationary_law_matches_exact_within_4_sigma(case):
     with jax.enable_x64(True):
         model = case.make_model(jnp.float64)
