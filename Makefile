@@ -1,7 +1,6 @@
 # physjax developer commands. Works on a fresh clone: `make test` builds .venv first.
 #   make venv    create .venv and install physjax with its dev extras (re-run when pyproject.toml changes)
-#   make test    run the test suite (pytest-xdist, $(JOBS) workers; tests marked with one
-#                xdist_group share a worker) without the tests
+#   make test    run the test suite (pytest-xdist, $(JOBS) workers) without the tests
 #                marked slow (larger-size repeats of physics checks); CI runs this
 #   make test-all  the whole suite, slow tests included
 #   make demo    run every experiment at quick size; writes ./physjax-out/
@@ -35,10 +34,10 @@ $(STAMP): pyproject.toml
 	@touch "$(STAMP)"
 
 test: venv
-	"$(BIN)/python" -m pytest -n $(JOBS) --dist loadgroup -q -m "$(MARKERS)" $(PYTEST_ARGS)
+	"$(BIN)/python" -m pytest -n $(JOBS) -q -m "$(MARKERS)" $(PYTEST_ARGS)
 
 test-all: venv
-	"$(BIN)/python" -m pytest -n $(JOBS) --dist loadgroup -q $(PYTEST_ARGS)
+	"$(BIN)/python" -m pytest -n $(JOBS) -q $(PYTEST_ARGS)
 
 demo: venv
 	"$(BIN)/physjax" demo $(DEMO_ARGS)

@@ -23,6 +23,10 @@ TC = CRITICAL_TEMPERATURE_2D
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 
 
+# One quick ising run (tens of seconds of Monte Carlo) serves every test here: compiled with
+# full optimization.
+pytestmark = pytest.mark.compute_bound
+
 _ISING_PROGRESS = []   # (done, total) reports of the quick ising run
 
 

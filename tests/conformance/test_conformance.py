@@ -43,10 +43,7 @@ def _collect():
 
 
 CASES = _collect()
-# All checks of one case run in one worker (``--dist loadgroup``, set in the Makefile), so
-# the programs they share (the jitted step, the 6-step run) compile once per case.
-PARAMS = [pytest.param(c, id=c.name, marks=pytest.mark.xdist_group(f"kernel-{c.name}"))
-          for c in CASES]
+PARAMS = [pytest.param(c, id=c.name) for c in CASES]
 EXACT_PARAMS = [p for p in PARAMS if p.values[0].exact is not None]
 
 

@@ -121,6 +121,7 @@ def _best_linear_mse(x, y):
     return float(np.mean((np.polyval(coef, x) - y) ** 2))
 
 
+@pytest.mark.compute_bound
 @pytest.mark.parametrize("depth", [2, 10])
 def test_fcnn_learns_the_target(depth):
     """The networks must learn the oscillation sin(10x), not just the trend.

@@ -179,6 +179,7 @@ def test_curie_weiss_regeneration(cw_score):
     assert chi2 < k + 4 * np.sqrt(2 * k), (chi2, k)
 
 
+@pytest.mark.compute_bound
 def test_curie_weiss_speciation_marks_sign_choice(cw_score):
     """Clones of Curie-Weiss data choose the same sign of m below t_S = (1/2) log Lambda
     (Lambda = N <m^2>, the top eigenvalue of the spin correlation matrix) and independent

@@ -13,6 +13,7 @@ import physjax.dynamics as dyn
 # ----------------------------------------------------------------- Ornstein-Uhlenbeck
 
 
+@pytest.mark.compute_bound
 def test_ou_overdamped_variance_and_autocorrelation():
     """dx = -kappa x dt + sigma dW is overdamped Langevin with H = kappa x^2/2, T = sigma^2/2:
     stationary variance sigma^2/(2 kappa), autocorrelation exp(-kappa t).
@@ -40,6 +41,7 @@ def test_ou_overdamped_variance_and_autocorrelation():
     np.testing.assert_allclose(np.asarray(c / c0), np.exp(-kappa * lags * dt), rtol=0.03)
 
 
+@pytest.mark.compute_bound
 def test_ou_baoab_variance_and_autocorrelation():
     """Underdamped OU (H = kappa x^2/2, mass m, friction gamma) at critical damping
     gamma = 2 sqrt(kappa/m): the position marginal is N(0, T/kappa) and its autocorrelation
@@ -90,6 +92,7 @@ def double_well_exact():
     return moments, (lambda x: np.interp(x, grid, cdf))
 
 
+@pytest.mark.compute_bound
 def test_double_well_overdamped_boltzmann_ks(double_well_exact):
     """H = (x^2 - 1)^2 at T = 0.5: 16000 strictly independent samples (2000 replicas x 8
     independent coordinates, one sample each at t = 5, long after within-well relaxation;

@@ -140,6 +140,7 @@ def test_spiked_wigner_gradient_flow_bbp():
     assert np.all(m2[2:, -1] < 0.05), m2
 
 
+@pytest.mark.compute_bound
 def test_spherical_3spin_paramagnetic_energy():
     """Spherical 3-spin, N = 64, T = 2: overdamped Langevin on the sphere, 192 replicas
     equilibrated for t = 5 then averaged over t in [5, 25] gives e = -1/(2T) = -0.25 within

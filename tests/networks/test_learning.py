@@ -129,6 +129,7 @@ def trained():
     return g, task, k0, results
 
 
+@pytest.mark.compute_bound
 def test_each_rule_learns_the_seed_task(trained):
     g, task, k0, results = trained
     assert float(N.cost(g, k0, task)) > 1e-2

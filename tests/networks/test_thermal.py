@@ -84,6 +84,7 @@ def test_crossover_temperature_criterion_and_bound(lattice):
     assert ts < 2 * e_free
 
 
+@pytest.mark.compute_bound
 def test_langevin_equipartition_at_small_temperature(lattice):
     net, k, pairs, task = lattice
     T = 1e-6

@@ -192,6 +192,7 @@ def test_curie_weiss_finite_size_distribution_peaks_at_mean_field():
         assert abs(abs(m[np.argmax(p)]) - _mean_field_m(T)) < 0.03
 
 
+@pytest.mark.compute_bound
 @pytest.mark.parametrize("make_model", [
     "hopfield_k1",
     # gauge-equivalent to hopfield_k1 (same exact values): the larger run only in test-all
