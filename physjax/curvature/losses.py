@@ -135,6 +135,14 @@ def _float_array(theta):
     return theta
 
 
+def _saddle_input(theta, n_positive):
+    """``(theta, n, n_positive)``: the parameters checked (length 2n + 1, finite) and cast
+    to a floating array, with the sizes of :func:`_saddle_sizes`."""
+    n, n_pos = _saddle_sizes(theta, n_positive)
+    check_finite(theta, "theta")
+    return _float_array(theta), n, n_pos
+
+
 def saddle_loss(theta: Real[ArrayLike, " p"] | Sequence[Scalar],
                 n_positive: Size | None = None) -> Float[Array, ""]:
     r"""Seed 001's saddle loss, eq. (40) (``n_positive=None``) or eq. (45).
@@ -155,9 +163,7 @@ def saddle_loss(theta: Real[ArrayLike, " p"] | Sequence[Scalar],
     Returns:
         The scalar loss.
     """
-    n, n_pos = _saddle_sizes(theta, n_positive)
-    check_finite(theta, "theta")
-    return _saddle_loss(_float_array(theta), n, n_pos)
+    return _saddle_loss(*_saddle_input(theta, n_positive))
 
 
 @partial(jax.jit, static_argnums=(1, 2))
@@ -190,9 +196,7 @@ def saddle_hessian(theta: Real[ArrayLike, " p"] | Sequence[Scalar],
     :math:`\theta^*` this is :math:`\mathrm{diag}(1\times\tilde n,-1\times(2n-\tilde n),0)`,
     the seed's eqs. (42) and (46).
     """
-    n, n_pos = _saddle_sizes(theta, n_positive)
-    check_finite(theta, "theta")
-    return _saddle_hessian(_float_array(theta), n, n_pos)
+    return _saddle_hessian(*_saddle_input(theta, n_positive))
 
 
 @partial(jax.jit, static_argnums=(1, 2))
@@ -209,9 +213,7 @@ def saddle_hessian_diagonal(theta: Real[ArrayLike, " p"] | Sequence[Scalar],
 
     :math:`(s_1\theta_{2n+1},\dots,s_{2n}\theta_{2n+1},0)`.
     """
-    n, n_pos = _saddle_sizes(theta, n_positive)
-    check_finite(theta, "theta")
-    theta = _float_array(theta)
+    theta, n, n_pos = _saddle_input(theta, n_positive)
     s = _signs(n, n_pos, theta.dtype)
     return jnp.concatenate([s * theta[-1], jnp.zeros(1, theta.dtype)])
 

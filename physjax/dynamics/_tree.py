@@ -1,5 +1,6 @@
 """Leafwise algebra on pytrees of arrays (the flat vector of all leaves is what the
-spherical constraint normalizes)."""
+spherical constraint normalizes), and the divergence guard of the dynamics steps (a state
+that turns non-finite is frozen)."""
 
 from __future__ import annotations
 
@@ -44,6 +45,19 @@ def _all_finite(*trees):
         for x in jax.tree.leaves(t):
             ok = ok & jnp.all(jnp.isfinite(x))
     return ok
+
+
+def _freeze_diverged(old, new, ok):
+    """``new`` where ``ok`` and the run has not diverged yet, else ``old`` (a state with
+    ``step`` and ``diverged_at`` fields: -1 while finite, else the 1-based index of the step
+    that went non-finite; a diverged run stays frozen).  Returns (state, accepted)."""
+    running = old.diverged_at < 0
+    accept = ok & running
+    out = jax.tree.map(lambda a, b: jnp.where(accept, a, b), new, old)
+    failed = running & ~ok
+    out = out._replace(diverged_at=jnp.where(failed, old.step + 1, old.diverged_at)
+                       .astype(jnp.int32))
+    return out, accept
 
 
 def _tangent(x, v, n):

@@ -90,6 +90,7 @@ from physjax.dynamics._common import (
 from physjax.dynamics._tree import (
     _all_finite,
     _axpy,
+    _freeze_diverged,
     _normal_like,
     _scale,
     _size,
@@ -443,12 +444,7 @@ def _init(key, dynamics, position, momentum):
 
 def _freeze(old: DynamicsState, new: DynamicsState) -> tuple[DynamicsState, DynamicsInfo]:
     ok = _all_finite(new.energy, new.gradient, new.position, new.momentum, new.mu)
-    running = old.diverged_at < 0
-    accept = ok & running
-    out = jax.tree.map(lambda a, b: jnp.where(accept, a, b), new, old)
-    failed = running & ~ok
-    out = out._replace(diverged_at=jnp.where(failed, old.step + 1, old.diverged_at)
-                       .astype(jnp.int32))
+    out, accept = _freeze_diverged(old, new, ok)
     return out, DynamicsInfo(accepted=accept)
 
 

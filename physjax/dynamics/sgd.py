@@ -60,7 +60,7 @@ from physjax.dynamics._common import (
     same_layout,
 )
 from physjax.dynamics._recorded import recorded_run, static_steps
-from physjax.dynamics._tree import _all_finite
+from physjax.dynamics._tree import _all_finite, _freeze_diverged
 from physjax.dynamics.aging import mean_square_displacement
 from physjax.dynamics.integrators import DynamicsInfo
 from physjax.dynamics.mlp import MaskedMLP, masked_mlp, mlp_parameter_count
@@ -321,13 +321,7 @@ def _step(key, sgd, state) -> tuple[SGDState, DynamicsInfo]:
                    opt_state=opt_state, loss=loss, step=state.step + 1,
                    diverged_at=state.diverged_at)
     new = jax.tree.map(lambda a, b: jnp.asarray(a, jnp.result_type(b)), new, state)
-    ok = _all_finite(loss, grads, layers)
-    running = state.diverged_at < 0
-    accept = ok & running
-    out = jax.tree.map(lambda a, b: jnp.where(accept, a, b), new, state)
-    failed = running & ~ok
-    out = out._replace(diverged_at=jnp.where(failed, state.step + 1, state.diverged_at)
-                       .astype(jnp.int32))
+    out, accept = _freeze_diverged(state, new, _all_finite(loss, grads, layers))
     return out, DynamicsInfo(accepted=accept)
 
 

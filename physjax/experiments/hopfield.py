@@ -113,6 +113,13 @@ def _loads(alphas, n_spins, name="alphas"):
     return K
 
 
+def _check_relaxation(n_replicas, max_sweeps):
+    """The replica count (>= 2, for standard errors) and the sweep cap of the T = 0
+    experiments, checked."""
+    return (check_positive_int(n_replicas, "n_replicas", minimum=2),
+            check_positive_int(max_sweeps, "max_sweeps"))
+
+
 def _mean_se(x):
     """Mean and standard error over the last (replica) axis."""
     x = np.asarray(x, float)
@@ -168,8 +175,7 @@ def hopfield_retrieval(key, *, n_spins, alphas, initial_overlaps, n_replicas, ma
 
     start = time.perf_counter()
     N = check_positive_int(n_spins, "n_spins", minimum=2)
-    R = check_positive_int(n_replicas, "n_replicas", minimum=2)
-    max_sweeps = check_positive_int(max_sweeps, "max_sweeps")
+    R, max_sweeps = _check_relaxation(n_replicas, max_sweeps)
     K = _loads(alphas, N)
     m0 = np.asarray(initial_overlaps, float)
     if m0.size == 0 or np.any(m0 < 0) or np.any(m0 > 1):
@@ -232,8 +238,7 @@ def hopfield_capacity(key, *, sizes, alphas, n_replicas, max_sweeps, success_ove
 
     start = time.perf_counter()
     sizes = check_sizes(sizes, "sizes", "number of spins N")
-    R = check_positive_int(n_replicas, "n_replicas", minimum=2)
-    max_sweeps = check_positive_int(max_sweeps, "max_sweeps")
+    R, max_sweeps = _check_relaxation(n_replicas, max_sweeps)
     alpha = np.asarray(alphas, float)
     Ks = [_loads(alpha, N) for N in sizes]
     final = np.zeros((len(sizes), alpha.size, R))
@@ -414,8 +419,7 @@ def dreaming_capacity(key, *, n_spins, sleep_times, alphas, n_replicas, max_swee
 
     start = time.perf_counter()
     N = check_positive_int(n_spins, "n_spins", minimum=2)
-    R = check_positive_int(n_replicas, "n_replicas", minimum=2)
-    max_sweeps = check_positive_int(max_sweeps, "max_sweeps")
+    R, max_sweeps = _check_relaxation(n_replicas, max_sweeps)
     t = np.asarray(sleep_times, float)
     if t.size == 0 or np.any(t < 0) or not np.all(np.isfinite(t)):
         raise ValueError(f"sleep_times must be finite and >= 0, got {t}")

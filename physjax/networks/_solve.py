@@ -208,10 +208,30 @@ def banded_solve(layout: BandLayout, factor, rhs):
     return jnp.where((layout.position >= 0)[:, None], z[np.maximum(layout.position, 0)], 0.0)
 
 
+# ------------------------------------------------------------------------------------ plans
+
+class LayoutPlan:
+    """What the plans of sparse direct solves (:class:`BandedPlan`, and the spring networks'
+    :class:`~._spring_banded.SpringBandPlan`) read from their ``layout``, a
+    :class:`BandLayout` or a :class:`~._multifrontal.MultifrontalLayout`."""
+
+    @property
+    def kind(self) -> str:
+        return "multifrontal" if isinstance(self.layout, _mf.MultifrontalLayout) else "banded"
+
+    @property
+    def block(self) -> int:
+        """Band width (banded) or largest front (multifrontal), in unknowns (degrees of
+        freedom)."""
+        if self.kind == "multifrontal":
+            return self.layout.largest_front
+        return self.layout.block
+
+
 # --------------------------------------------------------------------------- resistor plan
 
 @dataclasses.dataclass(frozen=True, eq=False)
-class BandedPlan:
+class BandedPlan(LayoutPlan):
     """Plan of a sparse direct solve of a resistor network's :math:`H_{ff}` (fixed nodes
     eliminated): a :class:`BandLayout` (``kind="banded"``) or a
     :class:`~._multifrontal.MultifrontalLayout` (``kind="multifrontal"``), the flat storage
@@ -223,17 +243,6 @@ class BandedPlan:
     n_nodes: int
     free: np.ndarray
     edges: np.ndarray
-
-    @property
-    def kind(self) -> str:
-        return "multifrontal" if isinstance(self.layout, _mf.MultifrontalLayout) else "banded"
-
-    @property
-    def block(self) -> int:
-        """Band width (banded) or largest front (multifrontal), in unknowns."""
-        if self.kind == "multifrontal":
-            return self.layout.largest_front
-        return self.layout.block
 
     def __repr__(self) -> str:
         return (f"BandedPlan({self.kind}, {self.n_nodes} nodes, {self.free.size} free, "

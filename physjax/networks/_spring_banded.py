@@ -61,7 +61,7 @@ PINNED_MAX_CONDITION = 1e8  # condition number of Q on the pinned dofs above whi
 
 
 @dataclasses.dataclass(frozen=True, eq=False)
-class SpringBandPlan:
+class SpringBandPlan(_solve.LayoutPlan):
     """Host-side plan of a sparse direct spring solve (build with
     :func:`physjax.networks.strain.banded_plan` or
     :func:`~physjax.networks.strain.multifrontal_plan`): the ordering of the degrees of
@@ -77,18 +77,6 @@ class SpringBandPlan:
     dim: int
     periodic: bool
     entries: _mf.EdgeEntries | None = None
-
-    @property
-    def kind(self) -> str:
-        return "multifrontal" if isinstance(self.layout, _mf.MultifrontalLayout) else "banded"
-
-    @property
-    def block(self) -> int:
-        """Block size = bandwidth in degrees of freedom (banded), largest front
-        (multifrontal)."""
-        if self.kind == "multifrontal":
-            return self.layout.largest_front
-        return self.layout.block
 
     @property
     def n_blocks(self) -> int:

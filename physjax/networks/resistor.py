@@ -59,6 +59,7 @@ from physjax._checks import (
 )
 from physjax.networks import _solve
 from physjax.networks import solvers as _solvers
+from physjax.networks._weights import check_edge_weights
 
 __all__ = [
     "DENSE_MAX_FREE_NODES",
@@ -227,7 +228,6 @@ def make_task(source_nodes: Indices | Size, target_nodes: Indices | Size,
         raise ValueError(f"desired must have shape (n_examples={inputs.shape[0]}, "
                          f"n_targets={len(tgt)}), got {tuple(desired.shape)}")
     check_finite(desired, "desired")
-    check_finite(desired, "desired")
     return ResistorTask(inputs, desired, src, tgt, gnd, source_kind)
 
 
@@ -240,19 +240,11 @@ def check_network(graph: Graph, conductances: Real[ArrayLike, "*batch e"],
     of the graph holds a node with an imposed voltage -- otherwise the reduced Laplacian is
     singular and the voltages of that component are undefined; the error names its nodes.
     """
-    k = jnp.asarray(conductances)
-    if k.ndim < 1 or k.shape[-1] != graph.n_edges:
-        raise ValueError(f"{name} must have shape (..., n_edges={graph.n_edges}), got "
-                         f"{tuple(k.shape)}")
-    if is_concrete(k):
-        kk = np.asarray(k)
-        if not np.all(np.isfinite(kk)):
-            raise ValueError(f"{name} has {int(np.sum(~np.isfinite(kk)))} non-finite entries; "
-                             "conductances must be finite and positive")
-        if np.any(kk <= 0):
-            bad = np.flatnonzero(np.reshape(kk, (-1, kk.shape[-1])).min(0) <= 0)
-            raise ValueError(f"{name} must be positive; edges {bad[:10].tolist()} have "
-                             f"k <= 0 (min {kk.min():.3g})")
+    check_edge_weights(
+        conductances, graph.n_edges, name,
+        not_finite="{name} has {count} non-finite entries; conductances must be finite and "
+                   "positive",
+        not_positive="{name} must be positive; edges {edges} have k <= 0 (min {minimum:.3g})")
     if task is None:
         return
     if not isinstance(task, ResistorTask):
@@ -347,6 +339,14 @@ def _edge_node_arrays(graph, conductances, voltages):
             check_finite(a, name)
 
 
+def _currents_and_drops(graph, conductances, voltages, current):
+    r"""Edge currents :math:`k_e f(\Delta V_e)` and voltage drops :math:`\Delta V_e`
+    (inputs checked by :func:`_edge_node_arrays`)."""
+    _edge_node_arrays(graph, conductances, voltages)
+    dv = _graphs.edge_differences(graph, voltages)
+    return conductances * (dv if current is None else current(dv)), dv
+
+
 def power(graph: Graph, conductances: Real[ArrayLike, "*#batch e"],
           voltages: Real[ArrayLike, "*#batch n"], *,
           currents: Real[ArrayLike, "*#batch n"] | None = None,
@@ -365,18 +365,14 @@ def edge_currents(graph: Graph, conductances: Real[ArrayLike, "*#batch e"],
                   voltages: Real[ArrayLike, "*#batch n"], *,
                   current: CurrentFn | None = None) -> Real[Array, "*#batch e"]:
     r"""Current through each edge from :math:`a` to :math:`b`: :math:`k_e f(\Delta V_e)`."""
-    _edge_node_arrays(graph, conductances, voltages)
-    dv = _graphs.edge_differences(graph, voltages)
-    return conductances * (dv if current is None else current(dv))
+    return _currents_and_drops(graph, conductances, voltages, current)[0]
 
 
 def dissipated_power(graph: Graph, conductances: Real[ArrayLike, "*#batch e"],
                      voltages: Real[ArrayLike, "*#batch n"], *,
                      current: CurrentFn | None = None) -> Real[Array, "*#batch"]:
     r"""Joule heating :math:`\sum_e I_e \Delta V_e` (:math:`= 2P` for ohmic edges)."""
-    _edge_node_arrays(graph, conductances, voltages)
-    dv = _graphs.edge_differences(graph, voltages)
-    i = conductances * (dv if current is None else current(dv))
+    i, dv = _currents_and_drops(graph, conductances, voltages, current)
     return jnp.sum(i * dv, axis=-1)
 
 

@@ -43,6 +43,7 @@ from physjax._array_types import Array, ArrayLike, Float, Indices, Real, Scalar,
 from physjax._checks import check_finite, is_concrete
 from physjax.networks import _spring_core as _spc
 from physjax.networks._spring_core import SpringNetwork
+from physjax.networks._weights import check_edge_weights
 
 __all__ = [
     "DENSE_RIGIDITY_MAX_DOF",
@@ -119,19 +120,11 @@ def spring_network(graph: _graphs.Graph, *,
 def check_stiffnesses(network: SpringNetwork, stiffnesses: Real[ArrayLike, "*batch e"],
                       name: str = "stiffnesses") -> Real[Array, "*batch e"]:
     """Stiffnesses of shape ``(..., n_edges)``, finite and > 0 (concrete values)."""
-    k = jnp.asarray(stiffnesses)
-    if k.ndim < 1 or k.shape[-1] != network.n_edges:
-        raise ValueError(f"{name} must have shape (..., n_edges={network.n_edges}), got "
-                         f"{tuple(k.shape)}")
-    if is_concrete(k):
-        kk = np.asarray(k)
-        if not np.all(np.isfinite(kk)):
-            raise ValueError(f"{name} must be finite, got NaN or infinite entries")
-        if np.any(kk <= 0):
-            bad = np.flatnonzero(np.reshape(kk, (-1, kk.shape[-1])).min(0) <= 0)
-            raise ValueError(f"{name} must be > 0 (a spring with k <= 0 is not a spring); "
-                             f"edges {bad[:10].tolist()} have k <= 0 (min {kk.min():.3g})")
-    return k
+    return check_edge_weights(
+        stiffnesses, network.n_edges, name,
+        not_finite="{name} must be finite, got NaN or infinite entries",
+        not_positive="{name} must be > 0 (a spring with k <= 0 is not a spring); edges "
+                     "{edges} have k <= 0 (min {minimum:.3g})")
 
 
 # --------------------------------------------------------------------------- energy
