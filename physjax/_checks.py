@@ -26,6 +26,15 @@ def _concrete_array(x):
     return np.asarray(x) if is_concrete(x) else None
 
 
+def as_float_array(x):
+    """``x`` as a jax array, cast to the default floating dtype unless it is floating
+    already (no check; tracers pass)."""
+    x = jnp.asarray(x)
+    if not jnp.issubdtype(x.dtype, jnp.floating):
+        x = x.astype(jnp.result_type(float))
+    return x
+
+
 def check_instance(value, name: str, types: tuple, what: str | None = None) -> None:
     """``TypeError`` naming ``name`` unless ``value`` is an instance of one of ``types``
     (``what`` describes them in the message; default: the class names)."""

@@ -10,7 +10,7 @@ import jax.numpy as jnp
 import numpy as np
 from jax import Array
 
-from physjax._checks import check_finite, check_positive, is_concrete
+from physjax._checks import as_float_array, check_finite, check_positive, is_concrete
 
 
 def positive_scalar(value, name: str) -> Array:
@@ -20,9 +20,20 @@ def positive_scalar(value, name: str) -> Array:
     check_positive(value, name)
     if np.ndim(value) != 0:
         raise ValueError(f"{name} must be a scalar, got shape {np.shape(value)}")
-    a = value if isinstance(value, jax.Array) else jnp.asarray(value)
-    if not jnp.issubdtype(a.dtype, jnp.floating):
-        a = a.astype(jnp.result_type(float))
+    return as_float_array(value)
+
+
+def check_real(x, name: str, what: str):
+    """``TypeError`` naming ``name`` ("must be ``what``") for a bool, None or string, or for
+    a concrete value whose dtype is neither integer nor floating.  Returns the concrete value
+    as a numpy array, ``None`` for a tracer."""
+    if isinstance(x, bool) or x is None or isinstance(x, str):
+        raise TypeError(f"{name} must be {what}, got {x!r}")
+    if not is_concrete(x):
+        return None
+    a = np.asarray(x)
+    if not (np.issubdtype(a.dtype, np.integer) or np.issubdtype(a.dtype, np.floating)):
+        raise TypeError(f"{name} must be {what}, got dtype {a.dtype}")
     return a
 
 
@@ -38,12 +49,8 @@ def check_schedule(schedule, name: str = "schedule"):
 def check_time(t, schedule, name: str = "t", *, allow_zero: bool = False):
     """A time (scalar or array) in (0, T] (``[0, T]`` with ``allow_zero``), checked when
     concrete; returned as a floating array."""
-    if isinstance(t, bool) or t is None or isinstance(t, str):
-        raise TypeError(f"{name} must be a real time in (0, T], got {t!r}")
-    if is_concrete(t):
-        a = np.asarray(t)
-        if not (np.issubdtype(a.dtype, np.integer) or np.issubdtype(a.dtype, np.floating)):
-            raise TypeError(f"{name} must be a real time in (0, T], got dtype {a.dtype}")
+    a = check_real(t, name, "a real time in (0, T]")
+    if a is not None:
         if not np.all(np.isfinite(a)):
             raise ValueError(f"{name} must be finite, got {a!r}")
         T = float(schedule.T) if is_concrete(schedule.T) else np.inf
@@ -52,10 +59,7 @@ def check_time(t, schedule, name: str = "t", *, allow_zero: bool = False):
             interval = "[0, T]" if allow_zero else "(0, T]"
             raise ValueError(f"{name} must lie in {interval} = {interval[0]}0, {T:g}], got "
                              f"min {a.min()!r}, max {a.max()!r}")
-    a = jnp.asarray(t)
-    if not jnp.issubdtype(a.dtype, jnp.floating):
-        a = a.astype(jnp.result_type(float))
-    return a
+    return as_float_array(t)
 
 
 def check_time_grid(times, schedule, name: str = "times") -> Array:
@@ -85,10 +89,7 @@ def check_data(x, name: str, *, min_ndim: int = 1) -> Array:
         raise ValueError(f"{name} must have at least {min_ndim} dimension(s), got shape "
                          f"{jnp.shape(x)}")
     check_finite(x, name)
-    x = jnp.asarray(x)
-    if not jnp.issubdtype(x.dtype, jnp.floating):
-        x = x.astype(jnp.result_type(float))
-    return x
+    return as_float_array(x)
 
 
 @eqx.filter_jit

@@ -52,10 +52,16 @@ from physjax.diffusion._common import positive_scalar as _scalar
 __all__ = ["Schedule", "OU", "VP", "VE"]
 
 
-def _check_order(low, high, low_name: str, high_name: str):
+def _increasing_range(low, high, T, low_name: str, high_name: str
+                      ) -> tuple[Array, Array, Array]:
+    """The checked scalars ``(low, high, T)`` of a schedule running from ``low`` at
+    :math:`t = 0` up to ``high`` at :math:`T` (each positive, ``high > low``)."""
+    low, high = _scalar(low, low_name), _scalar(high, high_name)
+    T = _scalar(T, "T")
     if is_concrete(low) and is_concrete(high) and not float(low) < float(high):
         raise ValueError(f"{high_name} must be > {low_name} (an increasing schedule), got "
                          f"{low_name}={float(low)!r}, {high_name}={float(high)!r}")
+    return low, high, T
 
 
 class Schedule(eqx.Module):
@@ -147,10 +153,8 @@ class VP(Schedule):
 
     def __init__(self, beta_min: Scalar = 0.1, beta_max: Scalar = 20.0,
                  T: Scalar = 1.0) -> None:
-        self.beta_min = _scalar(beta_min, "beta_min")
-        self.beta_max = _scalar(beta_max, "beta_max")
-        self.T = _scalar(T, "T")
-        _check_order(self.beta_min, self.beta_max, "beta_min", "beta_max")
+        self.beta_min, self.beta_max, self.T = _increasing_range(beta_min, beta_max, T,
+                                                                 "beta_min", "beta_max")
 
     def beta(self, t: Real[ArrayLike, "*batch"]) -> Float[Array, "*batch"]:
         """:math:`\\beta(t)`."""
@@ -200,10 +204,8 @@ class VE(Schedule):
 
     def __init__(self, sigma_min: Scalar = 0.01, sigma_max: Scalar = 50.0,
                  T: Scalar = 1.0) -> None:
-        self.sigma_min = _scalar(sigma_min, "sigma_min")
-        self.sigma_max = _scalar(sigma_max, "sigma_max")
-        self.T = _scalar(T, "T")
-        _check_order(self.sigma_min, self.sigma_max, "sigma_min", "sigma_max")
+        self.sigma_min, self.sigma_max, self.T = _increasing_range(sigma_min, sigma_max, T,
+                                                                   "sigma_min", "sigma_max")
 
     def _log_ratio(self) -> Array:
         return jnp.log(self.sigma_max / self.sigma_min)

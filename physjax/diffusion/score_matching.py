@@ -156,13 +156,9 @@ class ScoreMLP(AbstractScoreNetwork):
         self.dim = check_positive_int(dim, "dim")
         width = check_positive_int(width, "width")
         depth = check_positive_int(depth, "depth")
-        n_frequencies = check_positive_int(n_frequencies, "n_frequencies")
-        check_positive(data_scale, "data_scale")
-        self.schedule = _check_schedule(schedule)
-        dtype = jnp.result_type(float) if dtype is None else dtype
-        self.frequencies = jnp.asarray(
-            np.geomspace(1 / 16, 4.0, n_frequencies) if n_frequencies > 1 else [1.0], dtype)
-        self.data_scale = jnp.asarray(data_scale, dtype)
+        self.schedule, self.frequencies, self.data_scale, dtype = _fixed_parts(
+            schedule, n_frequencies, data_scale, dtype)
+        n_frequencies = self.frequencies.shape[0]
         self.mlp = eqx.nn.MLP(self.dim + 2 * n_frequencies, self.dim, width, depth,
                               activation=activation, key=key, dtype=dtype)
 
@@ -173,6 +169,20 @@ class ScoreMLP(AbstractScoreNetwork):
     def noise_prediction(self, x: Real[ArrayLike, " d"], t: Scalar) -> Float[Array, " d"]:
         scaled_x, emb = _network_inputs(self, x, t, "one sample")
         return self.mlp(jnp.concatenate([scaled_x, emb]).astype(x.dtype))
+
+
+def _fixed_parts(schedule, n_frequencies, data_scale, dtype):
+    """The checked fields that training leaves alone, shared by the score networks:
+    ``(schedule, frequencies, data_scale, dtype)``, with ``n_frequencies`` geometric Fourier
+    frequencies from 1/16 to 4 (just 1 when there is one) and ``dtype`` the parameters'
+    dtype (default: the default float)."""
+    n_frequencies = check_positive_int(n_frequencies, "n_frequencies")
+    check_positive(data_scale, "data_scale")
+    schedule = _check_schedule(schedule)
+    dtype = jnp.result_type(float) if dtype is None else dtype
+    frequencies = jnp.asarray(
+        np.geomspace(1 / 16, 4.0, n_frequencies) if n_frequencies > 1 else [1.0], dtype)
+    return schedule, frequencies, jnp.asarray(data_scale, dtype), dtype
 
 
 def _network_inputs(net, x: Array, t: Array, what: str) -> tuple[Array, Array]:
@@ -248,13 +258,9 @@ class ScoreConvNet(AbstractScoreNetwork):
         self.dim = int(np.prod(self.shape))
         channels = check_positive_int(channels, "channels")
         depth = check_positive_int(depth, "depth")
-        n_frequencies = check_positive_int(n_frequencies, "n_frequencies")
-        check_positive(data_scale, "data_scale")
-        self.schedule = _check_schedule(schedule)
-        dtype = jnp.result_type(float) if dtype is None else dtype
-        self.frequencies = jnp.asarray(
-            np.geomspace(1 / 16, 4.0, n_frequencies) if n_frequencies > 1 else [1.0], dtype)
-        self.data_scale = jnp.asarray(data_scale, dtype)
+        self.schedule, self.frequencies, self.data_scale, dtype = _fixed_parts(
+            schedule, n_frequencies, data_scale, dtype)
+        n_frequencies = self.frequencies.shape[0]
         k = 3 ** len(self.shape)
         sizes = [1] + [channels] * depth + [1]
         keys = jax.random.split(key, 3 * (depth + 1))

@@ -49,6 +49,7 @@ import numpy as np
 
 from physjax._array_types import Array, ArrayLike, Float, Key, Real, Scalar
 from physjax._checks import (
+    as_float_array,
     check_finite,
     check_key,
     check_nonnegative,
@@ -56,6 +57,7 @@ from physjax._checks import (
     check_positive_int,
     is_concrete,
 )
+from physjax.diffusion._common import check_real as _check_real
 from physjax.diffusion._common import check_schedule as _check_schedule
 from physjax.diffusion.schedules import Schedule
 
@@ -73,22 +75,11 @@ __all__ = [
 _NEG = -1e30   # log of an unreachable sector (finite, so that gradients stay finite)
 
 
-def _float(x) -> Array:
-    x = jnp.asarray(x)
-    if not jnp.issubdtype(x.dtype, jnp.floating):
-        x = x.astype(jnp.result_type(float))
-    return x
-
-
 def _real_array(x, name: str) -> Array:
-    if isinstance(x, bool) or x is None or isinstance(x, str):
-        raise TypeError(f"{name} must be a real array, got {x!r}")
-    if is_concrete(x):
-        a = np.asarray(x)
-        if not (np.issubdtype(a.dtype, np.floating) or np.issubdtype(a.dtype, np.integer)):
-            raise TypeError(f"{name} must be a real array, got dtype {a.dtype}")
+    a = _check_real(x, name, "a real array")
+    if a is not None:
         check_finite(a, name)
-    return _float(x)
+    return as_float_array(x)
 
 
 class Score(eqx.Module):

@@ -75,6 +75,7 @@ import numpy as np
 
 from physjax._array_types import Array, ArrayLike, Float, Key, Real, Scalar
 from physjax._checks import (
+    as_float_array,
     check_choice,
     check_finite,
     check_key,
@@ -380,10 +381,7 @@ def _check_field(action, field, name):
         raise ValueError(f"{name} must have shape (..., {', '.join(map(str, action.shape))}) "
                          f"for this lattice, got {tuple(field.shape)}")
     check_finite(field, name)
-    field = jnp.asarray(field)
-    if not jnp.issubdtype(field.dtype, jnp.floating):
-        field = field.astype(jnp.result_type(float))
-    return field
+    return as_float_array(field)
 
 
 # -------------------------------------------------------------------------------- kernels

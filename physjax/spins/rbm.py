@@ -495,10 +495,15 @@ def rbm_log_partition(rbm: RBM) -> Float[Array, ""]:
 def rbm_exact_log_likelihood(rbm: RBM, data: Real[ArrayLike, "m n_visible"]
                              ) -> Float[Array, ""]:
     """Exact mean log-likelihood :math:`\\frac1M\\sum_m[-F(v^m)] - \\log Z` (per sample)."""
+    return _exact_on_data(_exact_log_likelihood, rbm, data)
+
+
+def _exact_on_data(compute, rbm, data):
+    """Check ``rbm`` (its smaller layer enumerable) and ``data``, then the jitted exact
+    ``compute(rbm, data, layer)`` with ``layer`` the layer to enumerate."""
     check_rbm(rbm)
     layer = enumerated_layer(rbm)
-    data = check_visible_data(rbm, data)
-    return _exact_log_likelihood(rbm, data, layer)
+    return compute(rbm, check_visible_data(rbm, data), layer)
 
 
 @partial(jax.jit, static_argnums=2)
@@ -543,10 +548,7 @@ def rbm_exact_gradient(rbm: RBM, data: Real[ArrayLike, "m n_visible"]) -> RBM:
     :math:`\partial_c = \langle h\rangle_{data} - \langle h\rangle_{model}`, the model
     averages by enumerating the smaller layer and the hidden units given the data
     Rao-Blackwellized (:math:`E[h|v]`)."""
-    check_rbm(rbm)
-    layer = enumerated_layer(rbm)
-    data = check_visible_data(rbm, data)
-    return _exact_gradient(rbm, data, layer)
+    return _exact_on_data(_exact_gradient, rbm, data)
 
 
 @partial(jax.jit, static_argnums=2)
