@@ -151,6 +151,9 @@ def cw_score():
     return CurieWeissScore(OU(8.0), N_SPINS, BETA)
 
 
+# compute_bound like the speciation test below: both run the same reverse-process program
+# (Heun, the same score), and the first to compile it fixes its optimization for both
+@pytest.mark.compute_bound
 def test_curie_weiss_regeneration(cw_score):
     """Samples regenerated from the exact Curie-Weiss score (beta = 1.5 < beta_c... i.e.
     T = 2/3 T_c) reproduce the exact finite-N magnetization law: two peaks near +-m*
