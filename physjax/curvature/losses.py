@@ -68,7 +68,7 @@ from physjax._array_types import (
     Scalar,
     Size,
 )
-from physjax._checks import check_finite, check_positive_int
+from physjax._checks import as_float_array, check_finite, check_positive_int
 
 __all__ = [
     "Dataset",
@@ -128,19 +128,12 @@ def _signs(n: int, n_positive: int, dtype) -> jax.Array:
     return jnp.where(jnp.arange(2 * n) < n_positive, 1.0, -1.0).astype(dtype)
 
 
-def _float_array(theta):
-    theta = jnp.asarray(theta)
-    if not jnp.issubdtype(theta.dtype, jnp.floating):
-        theta = theta.astype(jnp.result_type(float))
-    return theta
-
-
 def _saddle_input(theta, n_positive):
     """``(theta, n, n_positive)``: the parameters checked (length 2n + 1, finite) and cast
     to a floating array, with the sizes of :func:`_saddle_sizes`."""
     n, n_pos = _saddle_sizes(theta, n_positive)
     check_finite(theta, "theta")
-    return _float_array(theta), n, n_pos
+    return as_float_array(theta), n, n_pos
 
 
 def saddle_loss(theta: Real[ArrayLike, " p"] | Sequence[Scalar],

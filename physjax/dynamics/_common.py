@@ -13,7 +13,7 @@ import numpy as np
 from jax import Array
 
 from physjax._array_types import ArrayLike, Real, Scalar
-from physjax._checks import check_nonnegative, check_positive, is_concrete
+from physjax._checks import as_float_array, check_nonnegative, check_positive, is_concrete
 
 #: A static schedule of step indices (``record_steps``): a 1-D array or a list of
 #: integers (integral floats are accepted), ``t`` of them.
@@ -39,13 +39,7 @@ def hyperparameter(value, name: str, *, positive: bool) -> Array:
     leaf of the model (one compilation per value); an array is traced."""
     (check_positive if positive else check_nonnegative)(value, name)
     check_scalar(value, name)
-    if isinstance(value, jax.Array):
-        a = value
-    else:
-        a = jnp.asarray(value)
-    if not jnp.issubdtype(a.dtype, jnp.floating):
-        a = a.astype(jnp.result_type(float))
-    return a
+    return as_float_array(value)
 
 
 def guard_hyperparameter(value, name: str, *, positive: bool):
