@@ -98,6 +98,24 @@ def check_positive(x, name: str):
     return x
 
 
+def check_sample_matrix(data, name: str, *, columns: str = "dim"):
+    """A data set of shape (n_samples, ``columns``) with at least one row and a real
+    numeric (or bool) dtype: ``TypeError``/``ValueError`` naming ``name``.  Returns it as an
+    array (a tracer unchanged); the caller checks the width, whose wording is its own."""
+    if not hasattr(data, "shape") or not hasattr(data, "dtype"):
+        data = np.asarray(data)
+    if not (np.issubdtype(data.dtype, np.number) or data.dtype == np.bool_) \
+            or np.issubdtype(data.dtype, np.complexfloating):
+        raise TypeError(f"{name} must be a real numeric array, got dtype {data.dtype}")
+    if data.ndim != 2:
+        raise ValueError(f"{name} must have shape (n_samples, {columns}), got shape "
+                         f"{tuple(data.shape)}")
+    if data.shape[0] == 0:
+        raise ValueError(f"{name} holds n = 0 samples (shape {tuple(data.shape)}); expected "
+                         "at least one row")
+    return data
+
+
 def check_temperature(temperature, name: str = "temperature"):
     """Temperatures must be finite and strictly positive."""
     return check_positive(temperature, name)

@@ -61,6 +61,7 @@ from physjax._checks import (
     check_key,
     check_positive,
     check_positive_int,
+    check_sample_matrix,
     check_shape,
     is_concrete,
 )
@@ -315,16 +316,7 @@ def _check_net(net, name: str = "net") -> AbstractScoreNetwork:
 
 
 def _check_data(data, dim: int, name: str = "data") -> Array:
-    if not hasattr(data, "shape") or not hasattr(data, "dtype"):
-        data = np.asarray(data)
-    if not (np.issubdtype(data.dtype, np.number) or data.dtype == np.bool_) \
-            or np.issubdtype(data.dtype, np.complexfloating):
-        raise TypeError(f"{name} must be a real numeric array, got dtype {data.dtype}")
-    if data.ndim != 2:
-        raise ValueError(f"{name} must have shape (n_samples, dim) = (n, {dim}), got "
-                         f"{data.ndim} dimension(s) {tuple(data.shape)}")
-    if data.shape[0] == 0:
-        raise ValueError(f"{name} holds n = 0 training points; expected at least one row")
+    data = check_sample_matrix(data, name, columns=f"dim) = (n, {dim}")
     if data.shape[1] != dim:
         raise ValueError(f"{name} has {data.shape[1]} columns but the network's dim is {dim}")
     check_finite(data, name)

@@ -57,6 +57,7 @@ from physjax._checks import (
     check_finite,
     check_positive,
     check_positive_int,
+    check_sample_matrix,
     check_square_symmetric,
     is_concrete,
 )
@@ -174,15 +175,7 @@ def check_unit_data(data, units: str, name: str, width: int | None = None, *,
                     width_name: str = "n_visible") -> Array:
     """Data as a float array of shape (n_samples, width) holding only the unit values:
     0/1 for ``units="binary"``, -1/+1 for ``units="spin"``.  Tracers pass unchecked."""
-    if not hasattr(data, "shape"):
-        data = np.asarray(data)
-    if not (np.issubdtype(data.dtype, np.number) or data.dtype == np.bool_):
-        raise TypeError(f"{name} must be a numeric array, got dtype {data.dtype}")
-    if data.ndim != 2:
-        raise ValueError(f"{name} must have shape (n_samples, {width or 'n_units'}), "
-                         f"got shape {tuple(data.shape)}")
-    if data.shape[0] == 0:
-        raise ValueError(f"{name} must hold at least one sample, got shape {data.shape}")
+    data = check_sample_matrix(data, name, columns=str(width or "n_units"))
     if width is not None and data.shape[1] != width:
         raise ValueError(f"{name} has {data.shape[1]} columns but the model has {width} "
                          f"visible units ({width_name}); expected shape (n_samples, {width})")
