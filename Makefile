@@ -34,10 +34,10 @@ $(STAMP): pyproject.toml
 	@touch "$(STAMP)"
 
 test: venv
-	"$(BIN)/python" -m pytest -n $(JOBS) -q -m "$(MARKERS)" $(PYTEST_ARGS)
+	"$(BIN)/python" -m pytest -n $(JOBS) --dist worksteal -q -m "$(MARKERS)" $(PYTEST_ARGS)
 
 test-all: venv
-	"$(BIN)/python" -m pytest -n $(JOBS) -q $(PYTEST_ARGS)
+	"$(BIN)/python" -m pytest -n $(JOBS) --dist worksteal -q $(PYTEST_ARGS)
 
 demo: venv
 	"$(BIN)/physjax" demo $(DEMO_ARGS)
