@@ -252,22 +252,34 @@ def _binder_scan(key, action_of, kappas, sizes, step_size, n_chains, n_steps, bu
     return u, du
 
 
+def _assert_crossings_at(kappas, sizes, u, du, kappa_c):
+    """Every consecutive pair of sizes crosses within 4σ of ``kappa_c``; a failure lists
+    all pairs' crossings and the Binder cumulants, not only the first pair off."""
+    from physjax.experiments.phi4 import kappa_crossing
+
+    crossings = [(sizes[i], sizes[i + 1],
+                  *kappa_crossing(kappas, u[i], u[i + 1], du[i], du[i + 1]))
+                 for i in range(len(sizes) - 1)]
+    off = [c for c in crossings if not abs(c[2] - kappa_c) < 4 * c[3]]
+    assert not off, (f"crossings (L, L', kappa, err) {crossings} vs kappa_c = {kappa_c}; "
+                     f"U = {u.tolist()} +- {du.tolist()} at kappa = {list(kappas)}")
+
+
 @pytest.mark.slow
+@pytest.mark.compute_bound
 def test_ising_limit_binder_crossing_at_exact_kappa_c():
     """λ = 10⁴, 2-D: the Binder cumulants of L = 8, 16, 32 cross at the exact Ising
     κ_c = ¼ ln(1 + √2) (β = 2κ, Onsager) within 4σ of the crossing's error."""
-    from physjax.experiments.phi4 import kappa_crossing
 
     kappas = KAPPA_C_ISING_2D + np.array([-0.003, 0.0, 0.003])
     sizes = (8, 16, 32)
     u, du = _binder_scan(KEY, lambda L, k: Phi4((L, L), k, 1e4), kappas, sizes, 0.01,
                          64, 8000, 2000, 8)
-    for i in range(len(sizes) - 1):
-        x, dx = kappa_crossing(kappas, u[i], u[i + 1], du[i], du[i + 1])
-        assert abs(x - KAPPA_C_ISING_2D) < 4 * dx, (sizes[i], x, dx)
+    _assert_crossings_at(kappas, sizes, u, du, KAPPA_C_ISING_2D)
 
 
 @pytest.mark.slow
+@pytest.mark.compute_bound
 def test_3d_binder_crossing_at_hasenbusch_kappa_c():
     """3-D, λ = 1.1: the Binder cumulants of L = 8, 16, 32 cross at the published
     κ_c = β_c/2 = 0.1875483 within 4σ of the crossing's error (the published error,
@@ -276,15 +288,17 @@ def test_3d_binder_crossing_at_hasenbusch_kappa_c():
     4851, β_c(λ = 1.1) = 0.3750966(4) in S = −β Σ_<xy> φ_x φ_y + Σ_x [φ_x² + λ(φ_x²−1)²]
     (β = 2κ).  λ = 1.1 is close to the λ* where the leading correction to scaling vanishes,
     so crossings of small lattices are already at κ_c."""
-    from physjax.experiments.phi4 import HASENBUSCH_KAPPA_C_3D, kappa_crossing
+    from physjax.experiments.phi4 import HASENBUSCH_KAPPA_C_3D
 
+    # First complete run (24 min on 2 CPU cores, full optimization): FAILED, the L = 8/16
+    # crossing at kappa = 0.187897 +- 0.000076, 4.6 sigma above kappa_c (the 16/32 pair was
+    # not evaluated then).  Open: a finite-size shift at L = 8 or the reference value
+    # (not checked against the paper here).
     kappas = HASENBUSCH_KAPPA_C_3D + np.array([-0.0015, 0.0, 0.0015])
     sizes = (8, 16, 32)
     u, du = _binder_scan(KEY, lambda L, k: Phi4((L, L, L), k, 1.1), kappas, sizes, 1.0,
                          32, 8000, 2000, 8)
-    for i in range(len(sizes) - 1):
-        x, dx = kappa_crossing(kappas, u[i], u[i + 1], du[i], du[i + 1])
-        assert abs(x - HASENBUSCH_KAPPA_C_3D) < 4 * dx, (sizes[i], x, dx)
+    _assert_crossings_at(kappas, sizes, u, du, HASENBUSCH_KAPPA_C_3D)
 
 
 # ------------------------------------------------------------------------ the experiment
