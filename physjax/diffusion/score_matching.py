@@ -316,7 +316,7 @@ def _check_net(net, name: str = "net") -> AbstractScoreNetwork:
 
 
 def _check_data(data, dim: int, name: str = "data") -> Array:
-    data = check_sample_matrix(data, name, columns=f"dim) = (n, {dim}")
+    data = check_sample_matrix(data, name, columns=f"dim={dim}")
     if data.shape[1] != dim:
         raise ValueError(f"{name} has {data.shape[1]} columns but the network's dim is {dim}")
     check_finite(data, name)
