@@ -5,7 +5,7 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from physjax._checks import as_float_array
+from physjax._checks import as_float_array, check_sample_matrix
 from physjax.diffusion._common import check_real
 
 
@@ -33,3 +33,22 @@ def test_check_real_dtype_and_tracers():
     seen = []
     jax.jit(lambda v: seen.append(check_real(v, "x", "a real thing")) or v)(jnp.ones(2))
     assert seen == [None]
+
+
+@pytest.mark.parametrize("bad, error, message", [
+    (np.ones((2, 3), complex), TypeError, r"^data must be a real numeric array, got dtype complex"),
+    (np.array([["a", "b"]]), TypeError, r"^data must be a real numeric array, got dtype <U1"),
+    (np.ones(3), ValueError, r"^data must have shape \(n_samples, dim=3\), got shape \(3,\)"),
+    (np.ones((0, 3)), ValueError, r"^data holds n = 0 samples"),
+])
+def test_check_sample_matrix_names_the_argument(bad, error, message):
+    with pytest.raises(error, match=message):
+        check_sample_matrix(bad, "data", columns="dim=3")
+
+
+def test_check_sample_matrix_passes_good_data_and_tracers():
+    good = [[0, 1, 1], [1, 0, 1]]                          # lists, ints and bools pass
+    assert check_sample_matrix(good, "data").shape == (2, 3)
+    assert check_sample_matrix(np.ones((1, 2), bool), "data").dtype == np.bool_
+    out = jax.jit(lambda v: check_sample_matrix(v, "data") * 2)(jnp.ones((2, 3)))
+    np.testing.assert_array_equal(out, 2 * np.ones((2, 3)))
