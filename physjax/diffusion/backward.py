@@ -83,8 +83,11 @@ __all__ = [
     "prior_sample",
 ]
 
+#: The backward processes: the reverse-time SDE and its probability-flow ODE.
 PROCESSES = ("sde", "ode")
+#: Integrators of the backward process.
 METHODS = ("euler_maruyama", "heun", "exponential")
+#: Spacings of the backward time grid (:func:`time_grid`).
 SPACINGS = ("log_snr", "geometric", "linear")
 
 

@@ -103,8 +103,12 @@ __all__ = [
     "rbm_to_hopfield",
 ]
 
+#: Visible units: binary (0/1) or spin (±1).
 VISIBLE_UNITS = ("binary", "spin")
+#: Hidden units: binary (0/1), spin (±1) or Gaussian (unit variance).
 HIDDEN_UNITS = ("binary", "spin", "gaussian")
+
+
 class RBM(eqx.Module):
     r"""Restricted Boltzmann machine :math:`E(v,h) = -v^TWh - b^Tv - c^Th` (+ :math:`|h|^2/2`
     for Gaussian hidden units).

@@ -75,6 +75,7 @@ __all__ = [
     "sample_ising",
 ]
 
+#: Single-spin update rules: Metropolis and heat bath (Glauber).
 RULES = ("metropolis", "heat_bath")
 _STARTS = ("random", "up", "down")
 
