@@ -20,9 +20,19 @@ PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 # `pytest_runtest_protocol`).  The environment variable set here is inherited by the
 # notebook kernels and CLI subprocesses the tests start; user code is not affected.
 # PHYSJAX_TEST_XLA_OPT=default compiles everything with XLA's default optimization.
+#
+# On top of that, XLA:CPU's legacy elemental emitter (`--xla_cpu_use_fusion_emitters=false`)
+# compiles the fused kernels faster than the MLIR fusion emitters: the backend compile time
+# of tests/spins/test_ising_kernels.py and tests/networks/test_learning.py fell from 35.5 s
+# to 22.0 s, and the compute_bound tests ran as fast as before (72.8 s vs 75.9 s).  XLA_FLAGS
+# is read when the backend starts, so this holds for the whole process (and the
+# subprocesses, which inherit it); a flag the user set is left as it is.
 FAST_COMPILE = os.environ.get("PHYSJAX_TEST_XLA_OPT", "O0") == "O0"
 if FAST_COMPILE:
     os.environ.setdefault("JAX_DISABLE_MOST_OPTIMIZATIONS", "1")
+    _xla_flags = os.environ.get("XLA_FLAGS", "")
+    if "xla_cpu_use_fusion_emitters" not in _xla_flags:
+        os.environ["XLA_FLAGS"] = f"{_xla_flags} --xla_cpu_use_fusion_emitters=false".strip()
 
 
 # Both xdist workers, the notebook kernels and the CLI/benchmark subprocesses compile many of
