@@ -168,6 +168,19 @@ def test_train_vmaps_over_traced_hyperparameters():
         np.testing.assert_allclose(out[i], final(0.5, float(eta)), rtol=1e-10)
 
 
+def test_train_inside_a_users_jit_with_nothing_traced():
+    """At top level `train` compiles with per-function XLA options (physjax._compile), which
+    JAX refuses on a nested jit; called inside a user's `jax.jit` with only constants (no
+    tracer among its arguments) it falls back to the plain compilation, same numbers."""
+    g, k, task = resistor_problem()
+
+    def run():
+        return N.train(g, k, task, rule="coupled_learning", n_steps=30, learning_rate=0.5)
+
+    inside = jax.jit(lambda: run().conductances)()
+    np.testing.assert_allclose(inside, run().conductances, rtol=1e-12)
+
+
 def test_train_refuses_bad_input_naming_the_argument():
     g, k, task = resistor_problem()
     net, ks, stask = spring_problem()
