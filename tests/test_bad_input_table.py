@@ -930,7 +930,8 @@ TABLE.update({
         [("kernel", "bogus"), ("model", "bogus"), ("burn_in", -1), ("record_every", -1),
          ("record_every", 2), ("n_chains", 0)]),
     "spins.phi4_estimates": (lambda: dict(trace=_dfx("phi4_trace"), volume=4, n_blocks=2),
-                             [("trace", "bogus"), ("volume", 0), ("n_blocks", 1)]),
+                             [("trace", "bogus"), ("volume", 0), ("n_blocks", 1),
+                              ("blocks", "bogus")]),
     "dynamics.wigner_equilibrium_overlap": (
         lambda: dict(snr=2.0, temperature=0.5),
         [("snr", 0.0), ("snr", NAN), ("temperature", -1.0), ("temperature", NAN)]),

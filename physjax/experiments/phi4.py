@@ -6,8 +6,10 @@ at :math:`\lambda = 1.1` is sampled by checkerboard Metropolis
 (:class:`physjax.spins.Phi4Metropolis`, shift and reflection proposals) at ``n_kappas``
 hopping parameters in :math:`\kappa_c \pm` ``kappa_window``, all of them in one compiled
 program (``jax.vmap`` over the model: :math:`\kappa` is traced).  The Binder cumulant
-:math:`U = 1 - \langle m^4\rangle/(3\langle m^2\rangle^2)` with its blocked-jackknife error
-is plotted against :math:`\kappa`; the crossing of the two largest sizes
+:math:`U = 1 - \langle m^4\rangle/(3\langle m^2\rangle^2)` with its jackknife error over
+whole chains (``phi4_estimates(..., blocks="chains")``: near :math:`\kappa_c` the
+autocorrelation of :math:`m^2` outgrows blocks of records) is plotted against
+:math:`\kappa`; the crossing of the two largest sizes
 (:func:`kappa_crossing`) is compared with the published
 :math:`\kappa_c = \beta_c/2 = 0.3750966(4)/2` (M. Hasenbusch, J. Phys. A 32 (1999) 4851;
 :math:`\beta = 2\kappa` in his convention).  :math:`\lambda = 1.1` is near the coupling
@@ -117,7 +119,7 @@ def phi4(key, *, sizes, n_kappas, kappa_window, n_chains, n_steps, burn_in, reco
     start = time.perf_counter()
     sizes = check_sizes(sizes, "sizes", "lattice side L")
     n_kappas = check_positive_int(n_kappas, "n_kappas", minimum=2)
-    n_chains = check_positive_int(n_chains, "n_chains")
+    n_chains = check_positive_int(n_chains, "n_chains", minimum=2)
     n_steps = check_positive_int(n_steps, "n_steps")
     record_every = check_positive_int(record_every, "record_every")
     free_steps = check_positive_int(free_steps, "free_steps", minimum=64)
@@ -126,7 +128,6 @@ def phi4(key, *, sizes, n_kappas, kappa_window, n_chains, n_steps, burn_in, reco
     if n_steps % record_every or n_steps // record_every < 2:
         raise ValueError(f"n_steps ({n_steps}) must be a multiple of record_every "
                          f"({record_every}) with at least 2 records")
-    n_blocks = min(32, n_steps // record_every)
 
     kc, lam = HASENBUSCH_KAPPA_C_3D, HASENBUSCH_LAMBDA_3D
     kappas = kc + kappa_window * np.linspace(-1.0, 1.0, n_kappas)
@@ -142,7 +143,9 @@ def phi4(key, *, sizes, n_kappas, kappa_window, n_chains, n_steps, burn_in, reco
                              burn_in, record_every)
         for j in range(n_kappas):
             t = jax.tree.map(lambda x, j=j: jnp.moveaxis(x[j], 0, 1), trace)
-            e = phi4_estimates(t, L**3, n_blocks=n_blocks)
+            # errors from whole chains: near kappa_c the autocorrelation of m^2 outgrows
+            # blocks of records (phi4_estimates)
+            e = phi4_estimates(t, L**3, blocks="chains")
             binder[i, j], binder_err[i, j] = float(e.binder), float(e.binder_err)
             abs_m[i, j], chi[i, j] = float(e.abs_m), float(e.susceptibility)
 
