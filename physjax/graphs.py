@@ -231,11 +231,26 @@ def mean_coordination(graph: Graph) -> float:
 
 
 def _components(n_nodes: int, edges: np.ndarray) -> tuple[int, np.ndarray]:
-    from scipy.sparse import coo_matrix
-    from scipy.sparse.csgraph import connected_components as cc
-    adj = coo_matrix((np.ones(len(edges)), (edges[:, 0], edges[:, 1])),
-                     shape=(n_nodes, n_nodes))
-    return cc(adj, directed=False)
+    """(number of components, component label of every node), labels numbered in order of
+    each component's smallest node: every root hooks onto the smallest root it shares an
+    edge with, then pointer jumping compresses the forest, until no edge joins two roots.
+    Written here instead of ``scipy.sparse.csgraph.connected_components`` because importing
+    ``scipy.sparse`` took 0.19 s, a fifth of the first ``networks.train`` call at 10x10."""
+    parent = np.arange(n_nodes)
+    edges = np.asarray(edges, dtype=np.intp).reshape(-1, 2)
+    u, v = edges[:, 0], edges[:, 1]
+    while True:
+        ru, rv = parent[u], parent[v]          # roots: parent is fully compressed here
+        if np.array_equal(ru, rv):
+            break
+        np.minimum.at(parent, np.maximum(ru, rv), np.minimum(ru, rv))
+        while True:
+            grand = parent[parent]
+            if np.array_equal(grand, parent):
+                break
+            parent = grand
+    roots, labels = np.unique(parent, return_inverse=True)
+    return len(roots), labels.astype(np.int32)
 
 
 def connected_components(graph: Graph) -> Int[np.ndarray, " n"]:

@@ -359,6 +359,24 @@ def test_check_connected_names_nodes():
         pg.check_connected(big)
 
 
+@pytest.mark.parametrize("seed", range(4))
+def test_connected_components_match_networkx_on_random_sparse_graphs(seed):
+    """Labels against networkx on random graphs near the percolation threshold (many
+    components, long chains; node labels shuffled so no order helps): same partition, and
+    components numbered in order of their smallest node."""
+    rng = np.random.default_rng(seed)
+    n = 300
+    h = nx.gnm_random_graph(n, 160 + 40 * seed, seed=seed)
+    h = nx.relabel_nodes(h, dict(enumerate(rng.permutation(n).tolist())))
+    g = pg.from_edge_list(np.array(h.edges, dtype=np.int64).reshape(-1, 2), n)
+    labels = pg.connected_components(g)
+    comps = sorted((sorted(c) for c in nx.connected_components(h)), key=min)
+    expected = np.empty(n, int)
+    for i, c in enumerate(comps):
+        expected[c] = i
+    np.testing.assert_array_equal(labels, expected)
+
+
 def test_remove_edges():
     g = pg.square_grid(2, 3)           # 7 edges
     r = pg.remove_edges(g, [0, 5])
