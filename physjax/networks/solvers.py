@@ -53,7 +53,7 @@ bonds, not from an operator; the CG path *is* ``lineax.CG``.)
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any, NamedTuple
+from typing import Any, ClassVar, NamedTuple
 
 import equinox as eqx
 import jax.numpy as jnp
@@ -111,7 +111,12 @@ class SystemInfo(NamedTuple):
 
 
 class AbstractNetworkSolver(eqx.Module):
-    """A linear solver of a network's physical Hessian (see the module docs)."""
+    """A linear solver of a network's physical Hessian (see the module docs).
+
+    ``warm_starts``: whether the solver starts from the previous solution when given one
+    (a training loop then carries that solution from step to step)."""
+
+    warm_starts: ClassVar[bool] = False
 
     def resolve(self, info: SystemInfo) -> AbstractNetworkSolver:
         """The concrete solver to use for the system ``info`` describes."""
@@ -133,6 +138,7 @@ class CG(AbstractNetworkSolver):
         max_steps: iteration cap (``None``: ``20 n + 100``); hitting it raises an error.
     """
 
+    warm_starts: ClassVar[bool] = True
     rtol: float | None = eqx.field(static=True, default=None)
     atol: float | None = eqx.field(static=True, default=None)
     max_steps: int | None = eqx.field(static=True, default=None)
