@@ -319,10 +319,12 @@ def test_3d_binder_crossing_at_hasenbusch_kappa_c():
     so crossings of small lattices are already at κ_c."""
     from physjax.experiments.phi4 import HASENBUSCH_KAPPA_C_3D
 
-    # First complete run (24 min on 2 CPU cores, full optimization): FAILED, the L = 8/16
-    # crossing at kappa = 0.187897 +- 0.000076, 4.6 sigma above kappa_c (the 16/32 pair was
-    # not evaluated then).  Open: a finite-size shift at L = 8 or the reference value
-    # (not checked against the paper here).
+    # First complete run (24 min on 2 CPU cores): FAILED, the L = 8/16 crossing at
+    # kappa = 0.187897 +- 0.000076, 4.6 sigma above kappa_c, with errors from blocks of
+    # records.  At kappa_c tau_int(m^2) is ~100 sweeps at L = 8 and ~320 at L = 16
+    # (independent NumPy Metropolis), beyond those blocks (190 sweeps), which made the
+    # errors 1.7-2.5x too small.  With the jackknife over whole chains the test passed
+    # (all three pairs, 30 min on 2 busy cores; the 2-D test above passed in 3.6 min).
     kappas = HASENBUSCH_KAPPA_C_3D + np.array([-0.0015, 0.0, 0.0015])
     sizes = (8, 16, 32)
     u, du = _binder_scan(KEY, lambda L, k: Phi4((L, L, L), k, 1.1), kappas, sizes, 1.0,
