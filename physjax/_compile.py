@@ -15,6 +15,8 @@ from typing import Any
 import equinox as eqx
 import jax
 
+from physjax._checks import is_concrete
+
 #: XLA:CPU's legacy elemental emitter: it compiles fused kernels about twice as fast as the
 #: MLIR fusion emitters, and the small loops of physjax's entry points run as fast with it
 #: (physjax/networks/learning.py has the figures).  An XLA:CPU option; other backends
@@ -29,7 +31,7 @@ class _WithOptions:
         self.__wrapped__ = fun
 
     def __call__(self, *args: Any, **kwargs: Any) -> Any:
-        if any(isinstance(x, jax.core.Tracer) for x in jax.tree.leaves((args, kwargs))):
+        if not all(is_concrete(x) for x in jax.tree.leaves((args, kwargs))):
             return self._plain(*args, **kwargs)
         try:
             return self._tuned(*args, **kwargs)
