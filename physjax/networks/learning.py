@@ -546,7 +546,7 @@ def _train_loop(kind_name, rule, nudge, n_steps, record_every, learn_l0, optimiz
     # its shape: 0.09 s of the first call at 10x10)
     if current is not None:
         warm0 = kind.equilibria(network, theta0, task, solver, current, None, rtol).warm
-    elif getattr(solver, "warm_starts", True):
+    elif solver.warm_starts:
         warm_shape = jax.eval_shape(
             lambda: kind.equilibria(network, theta0, task, solver, current, None, rtol).warm)
         warm0 = jax.tree.map(lambda s: jnp.zeros(s.shape, s.dtype), warm_shape)
