@@ -289,10 +289,10 @@ def _assert_crossings_at(kappas, sizes, u, du, kappa_c):
     crossings = [(sizes[i], sizes[i + 1],
                   *kappa_crossing(kappas, u[i], u[i + 1], du[i], du[i + 1]))
                  for i in range(len(sizes) - 1)]
-    print(f"crossings (L, L', kappa, err) {crossings} vs kappa_c = {kappa_c}")  # pytest -rP
+    report = f"crossings (L, L', kappa, err) {crossings} vs kappa_c = {kappa_c}"
+    print(report)  # shown with pytest -rP
     off = [c for c in crossings if not abs(c[2] - kappa_c) < 4 * c[3]]
-    assert not off, (f"crossings (L, L', kappa, err) {crossings} vs kappa_c = {kappa_c}; "
-                     f"U = {u.tolist()} +- {du.tolist()} at kappa = {list(kappas)}")
+    assert not off, f"{report}; U = {u.tolist()} +- {du.tolist()} at kappa = {list(kappas)}"
 
 
 @pytest.mark.slow
