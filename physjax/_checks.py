@@ -35,6 +35,19 @@ def as_float_array(x):
     return x
 
 
+def device_array(x, dtype=None) -> jax.Array:
+    """``x`` as a jax array of ``dtype`` (default: its own dtype, canonicalized).  Host data
+    (NumPy arrays, Python numbers) is cast on the host and moved by ``jax.device_put``:
+    ``jnp.asarray`` of host data compiles a small program per shape and dtype the first time
+    (JAX 0.10: ``stage`` or ``convert_element_type``), 10-50 ms each in a fresh process.  Jax
+    arrays and tracers go through ``jnp.asarray``."""
+    if isinstance(x, jax.Array) or not is_concrete(x):
+        return jnp.asarray(x, dtype)
+    a = np.asarray(x)
+    return jax.device_put(a.astype(jax.dtypes.canonicalize_dtype(a.dtype if dtype is None
+                                                                 else dtype), copy=False))
+
+
 def check_instance(value, name: str, types: tuple, what: str | None = None) -> None:
     """``TypeError`` naming ``name`` unless ``value`` is an instance of one of ``types``
     (``what`` describes them in the message; default: the class names)."""
@@ -284,7 +297,7 @@ def check_edge_array(edges, n_nodes: int, name: str = "edges") -> jax.Array:
         rows = np.flatnonzero((canon == dup).all(axis=1))
         raise ValueError(f"{name} must not contain duplicate edges (in either orientation); "
                          f"edges {rows.tolist()} all join nodes {dup.tolist()}")
-    return jnp.asarray(e, dtype=jnp.int32)
+    return device_array(e, jnp.int32)
 
 
 def check_positions(positions, n_nodes: int, name: str = "positions"):
@@ -301,4 +314,4 @@ def check_positions(positions, n_nodes: int, name: str = "positions"):
         raise ValueError(f"{name} must have shape (n_nodes, dim) = ({n_nodes}, dim), "
                          f"got {positions.shape}")
     inexact = jnp.issubdtype(positions.dtype, jnp.floating)
-    return jnp.asarray(positions, dtype=None if inexact else jax.dtypes.canonicalize_dtype(float))
+    return device_array(positions, None if inexact else float)

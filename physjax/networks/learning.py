@@ -71,6 +71,7 @@ from physjax._checks import (
     check_finite,
     check_positive,
     check_positive_int,
+    device_array,
     is_concrete,
 )
 from physjax._compile import FAST_CPU_COMPILE, filter_jit_with_options
@@ -483,7 +484,7 @@ def train(network: Network, parameters: Real[ArrayLike, " e"], task: Task, *,
     solver = kind.resolve(solver, network, task, rtol)
     dtype = jnp.result_type(jax.tree.leaves(theta)[0].dtype, task.inputs.dtype)
     theta = jax.tree.map(lambda a: a.astype(dtype), theta)
-    hyper = _Hyper(*(jnp.asarray(v, dtype) for v in (learning_rate, eta,
+    hyper = _Hyper(*(device_array(v, dtype) for v in (learning_rate, eta,
                                                      energy_regularization, k_min, k_max)))
     return _train_loop(kind.name, rule, nudge, n_steps, record_every, bool(learn_rest_lengths),
                        optimizer, network, theta, task, hyper, solver, current, rtol)
