@@ -70,6 +70,7 @@ import subprocess
 import sys
 import tempfile
 import time
+import typing
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -451,11 +452,11 @@ def _physjax_hvp_grad(p: Problem, repeats: int) -> dict:
     t_grad, _ = time_repeats(jax.jit(jax.grad(p.f)), lambda i: (p.params,), n)
     s_grad = summarize(t_grad)
     modes, hv = {}, None
-    for mode in pc.HVP_MODES:
+    for mode in typing.get_args(pc.HVPMode):
         t_hvp, out = time_repeats(pc.hvp_fn(p.f, p.params, mode=mode), lambda i: (v,), n)
         modes[mode] = {"median_s": summarize(t_hvp)["median_s"],
                        "over_gradient": summarize(t_hvp)["median_s"] / s_grad["median_s"]}
-        if mode == pc.HVP_MODES[0]:
+        if mode == typing.get_args(pc.HVPMode)[0]:
             s_hvp, hv = summarize(t_hvp), out
     return {**s_hvp, "gradient": s_grad,
             "hvp_over_gradient": s_hvp["median_s"] / s_grad["median_s"], "modes": modes,

@@ -13,7 +13,8 @@ The convention (docs/ARCHITECTURE.md, "Types"):
   times, ``p`` flat parameters, ``*batch`` leading vmapped axes.
 * Numeric hyperparameters that may be traced (temperature, coupling, learning rate, time
   step, ...) are :data:`Scalar`, never ``float``: under ``jax.vmap``/``jax.jit`` they arrive
-  as 0-d arrays.  Sizes, step counts and rule names stay ``int`` and ``str`` (static).
+  as 0-d arrays.  Sizes and step counts stay ``int``; rule names are the ``typing.Literal``
+  aliases of ``physjax/_options.py`` (``UpdateRule``, ``LearningRule``, ...; static).
 * Keys are :data:`Key` (new-style typed keys or legacy ``uint32[2]`` keys).
 * Pytrees (model parameters, states) are :data:`PyTree`; Equinox modules and NamedTuples
   are annotated with their class.

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import numbers
 from collections.abc import Sequence
+from typing import Any, Literal, get_args, get_origin
 
 import jax
 import jax.numpy as jnp
@@ -168,9 +169,12 @@ def check_shape(shape: Sequence[int], name: str = "shape", *, dims=(2, 3),
     return tuple(int(s) for s in shape)
 
 
-def check_choice(value, name: str, choices: Sequence[str | None]) -> str | None:
-    """``value`` if it is one of ``choices`` (rule names; ``None`` where it is an option),
-    else a ``ValueError`` naming ``name``."""
+def check_choice(value, name: str, choices: Any) -> str | None:
+    """``value`` if it is one of ``choices`` -- a ``typing.Literal`` alias of the rule names
+    (the convention for public options, docs/ARCHITECTURE.md) or a sequence; ``None`` where
+    it is an option -- else a ``ValueError`` naming ``name``."""
+    if get_origin(choices) is Literal:
+        choices = get_args(choices)
     if value not in choices:
         raise ValueError(f"{name} must be one of {list(choices)}, got {value!r}")
     return value

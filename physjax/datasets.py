@@ -44,10 +44,11 @@ from jax.typing import DTypeLike
 from physjax._array_types import Array, ArrayLike, Float, Int, Key, Real, Scalar, Shaped
 from physjax._checks import check_choice, check_finite, check_positive_int, check_temperature
 from physjax._optional import require
+from physjax._options import IsingEngine, Units, UpdateRule
 from physjax.curvature.losses import Dataset
 from physjax.dynamics._common import check_activation
 from physjax.dynamics.sgd import SupervisedTask
-from physjax.spins.boltzmann import UNITS, check_unit_data
+from physjax.spins.boltzmann import check_unit_data
 from physjax.spins.models import IsingLattice
 from physjax.spins.samplers import sample_ising
 
@@ -83,13 +84,13 @@ def _load_digits():
     return digits
 
 
-def binarized_digits(*, threshold: Scalar = 7.5, units: str = "binary"
+def binarized_digits(*, threshold: Scalar = 7.5, units: Units = "binary"
                      ) -> tuple[Float[Array, "m 64"], Int[Array, " m"]]:
     """scikit-learn's 8x8 digits (1797 images, pixel values 0..16) as (1797, 64) units:
     on where the pixel exceeds ``threshold`` (default: at least 8 of 16).  Returns
     (images, labels)."""
     check_finite(threshold, "threshold")
-    check_choice(units, "units", UNITS)
+    check_choice(units, "units", Units)
     d = _digits("physjax.datasets.binarized_digits")
     x = (d.data > float(threshold)).astype(np.float64)
     x = x if units == "binary" else 2 * x - 1
@@ -152,8 +153,8 @@ def _to_units(s, units):
 def ising_configurations(key: Key, L: int,
                          temperatures: Scalar | Real[ArrayLike, " n_T"] | Sequence[Scalar],
                          n_samples: int, *, burn_in: int = 1000,
-                         units: str = "spin", rule: str = "metropolis",
-                         engine: str = "auto") -> IsingConfigurations:
+                         units: Units = "spin", rule: UpdateRule = "metropolis",
+                         engine: IsingEngine = "auto") -> IsingConfigurations:
     """``n_samples`` independent equilibrium configurations of the L x L periodic Ising model
     (J = 1, h = 0) at each temperature: every configuration is its own replica, run for
     ``burn_in`` checkerboard sweeps from a random start by :func:`sample_ising`'s
@@ -167,7 +168,7 @@ def ising_configurations(key: Key, L: int,
         raise ValueError(f"temperatures must be a scalar or 1-D, got shape {temps.shape}")
     n = check_positive_int(n_samples, "n_samples")
     check_positive_int(burn_in, "burn_in")
-    check_choice(units, "units", UNITS)
+    check_choice(units, "units", Units)
     model = IsingLattice((L, L))
     res = sample_ising(key, model, jnp.repeat(jnp.asarray(temps), n), 1, rule=rule,
                        burn_in=burn_in - 1, engine=engine)
@@ -178,12 +179,12 @@ def ising_configurations(key: Key, L: int,
 
 
 def ising_observables(configurations: Real[ArrayLike, "s n"] | Sequence[Sequence[Scalar]],
-                      L: int, *, units: str = "spin"
+                      L: int, *, units: Units = "spin"
                       ) -> tuple[Float[Array, " s"], Float[Array, " s"]]:
     """Energy per spin :math:`-\\frac1N\\sum_{\\langle ij\\rangle}s_is_j` (periodic L x L,
     J = 1) and :math:`|m|` of each row of ``configurations`` (n, L*L)."""
     L = check_positive_int(L, "L", minimum=2)
-    check_choice(units, "units", UNITS)
+    check_choice(units, "units", Units)
     x = check_unit_data(configurations, units, "configurations", L * L, width_name="L*L")
     return _observables(x, L, units)
 

@@ -2,8 +2,11 @@
 result with jaxtyping types (physjax/_array_types.py), and the suite runs under the runtime
 type checker of tests/typecheck.py, whose policy is tested here on planted functions."""
 
+import importlib
 import inspect
 import os
+import re
+from pathlib import Path
 
 import jax
 import jax.numpy as jnp
@@ -11,6 +14,7 @@ import numpy as np
 import pytest
 from jaxtyping import Array, ArrayLike, Float, TypeCheckError, jaxtyped
 
+import physjax
 from physjax._array_types import Scalar
 from tests.helpers import public_functions
 from tests.typecheck import physjax_checker
@@ -102,3 +106,27 @@ def test_an_annotation_narrower_than_the_function_fails():
 
 def test_private_functions_are_not_checked():
     assert float(_private_helper(np.ones(3))) == 3.0
+
+
+def test_option_aliases_are_exported_and_validate():
+    """docs/ARCHITECTURE.md (Types): every rule-name alias of ``physjax/_options.py`` is
+    public through a family's ``__all__`` and is what the validation checks against
+    (``check_choice``, or ``get_args`` in a message): the names are written once."""
+    import pkgutil
+    import typing
+
+    from physjax import _options
+
+    public = set()
+    for info in pkgutil.walk_packages(physjax.__path__, "physjax."):
+        if any(part.startswith("_") for part in info.name.split(".")):
+            continue
+        public.update(getattr(importlib.import_module(info.name), "__all__", ()))
+    sources = "\n".join(p.read_text() for p in Path(physjax.__file__).parent.rglob("*.py"))
+    for name in _options.__all__:
+        alias = getattr(_options, name)
+        assert typing.get_origin(alias) is typing.Literal and typing.get_args(alias), name
+        if name != "GraphKind":          # an experiment's option (experiments/networks.py)
+            assert name in public, f"{name} is not exported by any public module"
+        assert re.search(rf"check_choice\([^)]*\b{name}\)|get_args\({name}\)", sources), \
+            f"nothing validates against {name}"

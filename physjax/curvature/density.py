@@ -34,16 +34,15 @@ from jax.typing import DTypeLike
 
 from physjax._array_types import Array, ArrayLike, Float, Key, PyTree, Real, Scalar
 from physjax._checks import check_choice, check_positive_int, is_concrete
+from physjax._options import HVPMode, Probe
 from physjax.curvature._krylov import batched_map, check_matvec, draw_probe, lanczos_core
 from physjax.curvature.hvp import (
-    HVP_MODES,
     check_params,
     check_scalar_function,
     flat_hvp,
     guarded_params,
 )
 from physjax.curvature.lanczos import tridiagonal_eigh_float64
-from physjax.curvature.trace import PROBES
 
 __all__ = ["SpectralDensity", "spectral_density", "spectral_density_matvec"]
 
@@ -97,7 +96,7 @@ def _check_density_args(n_runs, n_steps, grid, sigma, probe, batch_size, n_grid,
     n_runs = check_positive_int(n_runs, "n_runs")
     n_steps = min(check_positive_int(n_steps, "n_steps"), dim)
     n_grid = check_positive_int(n_grid, "n_grid", minimum=2)
-    check_choice(probe, "probe", PROBES)
+    check_choice(probe, "probe", Probe)
     if batch_size is not None:
         check_positive_int(batch_size, "batch_size")
     if grid is not None:
@@ -116,7 +115,7 @@ def _check_density_args(n_runs, n_steps, grid, sigma, probe, batch_size, n_grid,
 def spectral_density_matvec(key: Key, matvec: Callable[[Float[Array, " p"]], Float[Array, " p"]],
                             dim: int, *, n_runs: int = 10, n_steps: int = 80,
                             grid: Real[ArrayLike, " g"] | Sequence[Scalar] | None = None,
-                            sigma: Scalar | None = None, probe: str = "rademacher",
+                            sigma: Scalar | None = None, probe: Probe = "rademacher",
                             batch_size: int | None = 1, n_grid: int = 1000,
                             dtype: DTypeLike | None = None) -> SpectralDensity:
     r"""Spectral density of a symmetric operator on :math:`\mathbb R^{\rm dim}` by SLQ.
@@ -148,12 +147,12 @@ def spectral_density(key: Key, f: Callable[[PyTree], Float[Array, ""]], params: 
                      n_runs: int = 10, n_steps: int = 80,
                      grid: Real[ArrayLike, " g"] | Sequence[Scalar] | None = None,
                      sigma: Scalar | None = None,
-                     probe: str = "rademacher", mode: str = "fwd-rev",
+                     probe: Probe = "rademacher", mode: HVPMode = "fwd-rev",
                      batch_size: int | None = 1, n_grid: int = 1000) -> SpectralDensity:
     r"""Hessian eigenvalue density of ``f`` at ``params`` by stochastic Lanczos quadrature
     (see :func:`spectral_density_matvec`, ``key`` first as there; one HVP per Lanczos
     step)."""
-    check_choice(mode, "mode", HVP_MODES)
+    check_choice(mode, "mode", HVPMode)
     dim = check_params(params)
     check_scalar_function(f, params)
     n_runs, n_steps, n_grid = _check_density_args(n_runs, n_steps, grid, sigma, probe,

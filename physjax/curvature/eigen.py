@@ -23,7 +23,7 @@ reuse the same function object across calls.
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from typing import NamedTuple
+from typing import NamedTuple, get_args
 
 import equinox as eqx
 import jax
@@ -34,9 +34,9 @@ from jax.typing import DTypeLike
 
 from physjax._array_types import Array, ArrayLike, Bool, Float, Int, Key, PyTree, Scalar
 from physjax._checks import check_choice, check_positive_int
+from physjax._options import HVPMode, Which
 from physjax.curvature._krylov import HI, check_matvec, check_start_vector, krylov_steps
 from physjax.curvature.hvp import (
-    HVP_MODES,
     check_params,
     check_scalar_function,
     flat_hvp,
@@ -49,6 +49,7 @@ from physjax.curvature.lanczos import (
 )
 
 __all__ = [
+    "Which",
     "EigenResult",
     "ExtremeCurvature",
     "LanczosResult",
@@ -61,8 +62,6 @@ __all__ = [
     "power_iteration",
     "power_iteration_matvec",
 ]
-
-WHICH = ("top", "bottom", "magnitude")
 
 
 class EigenResult(NamedTuple):
@@ -124,14 +123,14 @@ class PowerIterationResult(NamedTuple):
 
 def _order(theta, which, valid):
     """Indices of Ritz values, most wanted first (invalid ones last); ``which`` is a
-    (traced) code into WHICH."""
+    (traced) code into ``get_args(Which)``."""
     key = jnp.where(which == 0, -theta, jnp.where(which == 1, theta, -jnp.abs(theta)))
     return jnp.argsort(jnp.where(valid, key, jnp.inf))
 
 
 def _dynamic(which, tol, max_restarts):
     """Solver options as traced arrays, so that changing them does not recompile."""
-    return (jnp.asarray(WHICH.index(which), jnp.int32), jnp.asarray(tol),
+    return (jnp.asarray(get_args(Which).index(which), jnp.int32), jnp.asarray(tol),
             jnp.asarray(max_restarts, jnp.int32))
 
 
@@ -242,7 +241,7 @@ def _check_eigen_args(k, which, dim, tol, max_restarts):
     k = check_positive_int(k, "k")
     if k > dim:
         raise ValueError(f"k must be at most the dimension {dim} of the operator, got {k}")
-    check_choice(which, "which", WHICH)
+    check_choice(which, "which", Which)
     if not (isinstance(tol, float | int) and np.isfinite(tol) and tol > 0):
         raise ValueError(f"tol must be a finite number > 0, got {tol!r}")
     check_positive_int(max_restarts, "max_restarts", minimum=0)
@@ -254,7 +253,7 @@ def _random_start(key, dim, dtype):
 
 
 def lanczos_eigenpairs(key: Key | None, matvec: Callable[[Float[Array, " p"]], Float[Array, " p"]],
-                       dim: int, k: int = 5, *, which: str = "top", n_steps: int | None = None,
+                       dim: int, k: int = 5, *, which: Which = "top", n_steps: int | None = None,
                        tol: Scalar = 1e-6, max_restarts: int = 30,
                        v0: Float[ArrayLike, " p"] | Sequence[Scalar] | None = None,
                        dtype: DTypeLike | None = None) -> EigenResult:
@@ -305,8 +304,8 @@ def lanczos_eigenpairs(key: Key | None, matvec: Callable[[Float[Array, " p"]], F
 
 
 def hessian_eigenpairs(key: Key, f: Callable[[PyTree], Float[Array, ""]], params: PyTree,
-                       k: int = 5, *, which: str = "top", n_steps: int | None = None,
-                       tol: Scalar = 1e-6, mode: str = "fwd-rev",
+                       k: int = 5, *, which: Which = "top", n_steps: int | None = None,
+                       tol: Scalar = 1e-6, mode: HVPMode = "fwd-rev",
                        max_restarts: int = 30) -> EigenResult:
     r"""``k`` eigenpairs :math:`H v = \lambda v` of the Hessian of ``f`` at ``params``.
 
@@ -323,7 +322,7 @@ def hessian_eigenpairs(key: Key, f: Callable[[PyTree], Float[Array, ""]], params
         n_steps, tol, max_restarts: as in :func:`lanczos_eigenpairs`.
         mode: HVP mode (see :func:`physjax.curvature.hvp`).
     """
-    check_choice(mode, "mode", HVP_MODES)
+    check_choice(mode, "mode", HVPMode)
     dim = check_params(params)
     check_scalar_function(f, params)
     k = _check_eigen_args(k, which, dim, tol, max_restarts)
@@ -382,7 +381,7 @@ def extreme_curvature_directions_matvec(key: Key,
 
 def extreme_curvature_directions(key: Key, f: Callable[[PyTree], Float[Array, ""]],
                                  params: PyTree, *, n_steps: int | None = None,
-                                 tol: Scalar = 1e-6, mode: str = "fwd-rev",
+                                 tol: Scalar = 1e-6, mode: HVPMode = "fwd-rev",
                                  max_restarts: int = 30) -> ExtremeCurvature:
     r"""Dominant Hessian directions, Algorithm 1 of seed 001.
 
@@ -409,7 +408,7 @@ def extreme_curvature_directions(key: Key, f: Callable[[PyTree], Float[Array, ""
         n_steps, tol, max_restarts: as in :func:`lanczos_eigenpairs`.
         mode: HVP mode (see :func:`physjax.curvature.hvp`).
     """
-    check_choice(mode, "mode", HVP_MODES)
+    check_choice(mode, "mode", HVPMode)
     dim = check_params(params)
     check_scalar_function(f, params)
     _check_eigen_args(1, "magnitude", dim, tol, max_restarts)
@@ -512,11 +511,11 @@ def power_iteration_matvec(key: Key, matvec: Callable[[Float[Array, " p"]], Floa
 
 def power_iteration(key: Key, f: Callable[[PyTree], Float[Array, ""]], params: PyTree,
                     k: int = 1, *, n_iter: int = 100, tol: Scalar = 1e-3,
-                    mode: str = "fwd-rev") -> PowerIterationResult:
+                    mode: HVPMode = "fwd-rev") -> PowerIterationResult:
     """Power iteration with deflation on the Hessian of ``f`` (see
     :func:`power_iteration_matvec`; ``key`` first, as there); eigenvectors as pytrees with a
     leading ``k`` axis."""
-    check_choice(mode, "mode", HVP_MODES)
+    check_choice(mode, "mode", HVPMode)
     dim = check_params(params)
     check_scalar_function(f, params)
     k, n_iter = _check_power_args(k, dim, n_iter, tol)

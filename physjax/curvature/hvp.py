@@ -22,7 +22,7 @@ it is not used.
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any
+from typing import Any, get_args
 
 import equinox as eqx
 import jax
@@ -32,9 +32,10 @@ from jax.flatten_util import ravel_pytree
 
 from physjax._array_types import Array, ArrayLike, Float, PyTree, Shaped
 from physjax._checks import check_choice, is_concrete
+from physjax._options import HVPMode
 
 __all__ = [
-    "HVP_MODES",
+    "HVPMode",
     "flatten",
     "full_hessian",
     "ggn_vp",
@@ -42,8 +43,6 @@ __all__ = [
     "hvp_fn",
     "unflatten",
 ]
-
-HVP_MODES = ("fwd-rev", "rev-rev", "rev-fwd")
 
 
 # --------------------------------------------------------------------------- helpers
@@ -149,7 +148,7 @@ def guarded_params(params: PyTree, name: str = "params") -> PyTree:
     return unravel(guard_finite(flat, name))
 
 
-def flat_hvp(f: Callable[..., Any], params: PyTree, mode: str = "fwd-rev"
+def flat_hvp(f: Callable[..., Any], params: PyTree, mode: HVPMode = "fwd-rev"
              ) -> tuple[Callable[[Float[Array, " p"]], Float[Array, " p"]], int, Any]:
     """The Hessian as a linear map on flat vectors: ``(matvec, dim, dtype)`` (no checks).
 
@@ -171,7 +170,7 @@ def _hvp_unchecked(f, params, v, mode):
         return jax.grad(lambda p: _tree_vdot(jax.grad(f)(p), v))(params)
     if mode == "rev-fwd":
         return jax.grad(lambda p: jax.jvp(f, (p,), (v,))[1])(params)
-    raise ValueError(f"mode must be one of {list(HVP_MODES)}, got {mode!r}")
+    raise ValueError(f"mode must be one of {list(get_args(HVPMode))}, got {mode!r}")
 
 
 _hvp_jit = eqx.filter_jit(_hvp_unchecked)
@@ -181,7 +180,7 @@ _hvp_jit = eqx.filter_jit(_hvp_unchecked)
 
 
 def hvp(f: Callable[[PyTree], Float[Array, ""]], params: PyTree, v: PyTree, *,
-        mode: str = "fwd-rev") -> PyTree:
+        mode: HVPMode = "fwd-rev") -> PyTree:
     r"""Hessian-vector product :math:`(Hv)_i = \sum_j \partial_i\partial_j f(\theta)\, v_j`.
 
     Args:
@@ -201,14 +200,14 @@ def hvp(f: Callable[[PyTree], Float[Array, ""]], params: PyTree, v: PyTree, *,
 
     Compiled once per ``f`` and ``mode``; for many products at one point use :func:`hvp_fn`.
     """
-    check_choice(mode, "mode", HVP_MODES)
+    check_choice(mode, "mode", HVPMode)
     check_params(params)
     check_scalar_function(f, params)
     check_direction(v, params)
     return _hvp_jit(f, guarded_params(params), v, mode)
 
 
-def hvp_fn(f: Callable[[PyTree], Float[Array, ""]], params: PyTree, *, mode: str = "fwd-rev",
+def hvp_fn(f: Callable[[PyTree], Float[Array, ""]], params: PyTree, *, mode: HVPMode = "fwd-rev",
            flat: bool = False) -> Callable[[PyTree], PyTree]:
     r"""A jitted closure :math:`v \mapsto Hv` at the fixed point ``params``.
 
@@ -221,7 +220,7 @@ def hvp_fn(f: Callable[[PyTree], Float[Array, ""]], params: PyTree, *, mode: str
         flat: if True, ``matvec`` takes and returns flat vectors in the order of
             :func:`flatten` (handy for building linear operators); else pytrees.
     """
-    check_choice(mode, "mode", HVP_MODES)
+    check_choice(mode, "mode", HVPMode)
     check_params(params)
     check_scalar_function(f, params)
     if flat:

@@ -66,10 +66,10 @@ from jax.flatten_util import ravel_pytree
 
 from physjax._array_types import Array, ArrayLike, Float, Key, PyTree, Real, Scalar
 from physjax._checks import check_choice, check_positive_int, is_concrete
+from physjax._options import BiasRule, HVPMode, Normalization
 from physjax.curvature._krylov import batched_map
 from physjax.curvature.eigen import ExtremeCurvature, extreme_curvature_directions
 from physjax.curvature.hvp import (
-    HVP_MODES,
     check_params,
     check_scalar_function,
     guarded_params,
@@ -77,6 +77,8 @@ from physjax.curvature.hvp import (
 )
 
 __all__ = [
+    "BiasRule",
+    "Normalization",
     "HessianDirections",
     "ProjectionCurvatures",
     "hessian_directions",
@@ -88,9 +90,6 @@ __all__ = [
     "random_direction",
     "random_projection_curvatures",
 ]
-
-NORMALIZATIONS = (None, "filter", "layer", "unit")
-BIAS_RULES = ("zero", "keep")
 
 
 # ----------------------------------------------------------------------------------------
@@ -190,8 +189,8 @@ def random_direction(
     key: Key,
     params: PyTree,
     *,
-    normalization: str | None = None,
-    bias: str = "zero",
+    normalization: Normalization | None = None,
+    bias: BiasRule = "zero",
 ) -> PyTree:
     r"""A random Gaussian direction :math:`d_i \sim \mathcal{N}(0, 1)` shaped like ``params``.
 
@@ -209,8 +208,8 @@ def random_direction(
         A pytree with the structure of ``eqx.filter(params, eqx.is_inexact_array)`` in the
         parameters' dtypes.
     """
-    check_choice(normalization, "normalization", NORMALIZATIONS)
-    check_choice(bias, "bias", BIAS_RULES)
+    check_choice(normalization, "normalization", Normalization)
+    check_choice(bias, "bias", BiasRule)
     dyn, _ = _split(params)
     return _random_direction_jit(key, dyn, normalization, bias)
 
@@ -415,7 +414,7 @@ def projected_hessian(
     d1: PyTree,
     d2: PyTree,
     *,
-    mode: str = "fwd-rev",
+    mode: HVPMode = "fwd-rev",
 ) -> Float[Array, "2 2"]:
     r"""The 2×2 Hessian of :math:`L(\theta^* + \alpha\eta + \beta\delta)` at :math:`\alpha=\beta=0`.
 
@@ -429,7 +428,7 @@ def projected_hessian(
     (equal in exact arithmetic) cross terms.  The directions are used as given (not
     normalized).
     """
-    check_choice(mode, "mode", HVP_MODES)
+    check_choice(mode, "mode", HVPMode)
     dyn, static = _split(params)
     d1 = _check_direction(d1, dyn, "d1")
     d2 = _check_direction(d2, dyn, "d2")
@@ -487,9 +486,9 @@ def random_projection_curvatures(
     params: PyTree,
     n_planes: int,
     *,
-    normalization: str | None = None,
-    bias: str = "zero",
-    mode: str = "fwd-rev",
+    normalization: Normalization | None = None,
+    bias: BiasRule = "zero",
+    mode: HVPMode = "fwd-rev",
     batch_size: int | None = None,
 ) -> ProjectionCurvatures:
     r"""Principal curvatures :math:`\kappa_\pm` of ``n_planes`` random planes through ``params``.
@@ -506,9 +505,9 @@ def random_projection_curvatures(
         (:math:`n = 500`) about 29 % of Gaussian planes hide the saddle, for eq. (45) with
         :math:`\tilde n = 800` all of them do.
     """
-    check_choice(normalization, "normalization", NORMALIZATIONS)
-    check_choice(bias, "bias", BIAS_RULES)
-    check_choice(mode, "mode", HVP_MODES)
+    check_choice(normalization, "normalization", Normalization)
+    check_choice(bias, "bias", BiasRule)
+    check_choice(mode, "mode", HVPMode)
     n_planes = check_positive_int(n_planes, "n_planes")
     if batch_size is not None:
         batch_size = check_positive_int(batch_size, "batch_size")

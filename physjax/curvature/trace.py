@@ -33,9 +33,9 @@ from jax.typing import DTypeLike
 
 from physjax._array_types import Array, ArrayLike, Float, Key, PyTree, Real, Scalar
 from physjax._checks import check_choice, check_positive_int, is_concrete
+from physjax._options import HVPMode, Probe
 from physjax.curvature._krylov import batched_map, check_matvec, draw_probe
 from physjax.curvature.hvp import (
-    HVP_MODES,
     check_params,
     check_scalar_function,
     flat_hvp,
@@ -44,7 +44,7 @@ from physjax.curvature.hvp import (
 )
 
 __all__ = [
-    "PROBES",
+    "Probe",
     "TraceEstimate",
     "curvature_trace_estimate",
     "hutch_plus_plus",
@@ -53,7 +53,6 @@ __all__ = [
     "hutchinson_trace_matvec",
 ]
 
-PROBES = ("rademacher", "gaussian")
 DEFAULT_ALPHAS = np.linspace(-0.05, 0.05, 11)  # seed 001 uses [-0.05, 0.05] (50 points)
 
 
@@ -78,7 +77,7 @@ def _summarize(samples):
 
 
 def _check_common(probe, batch_size):
-    check_choice(probe, "probe", PROBES)
+    check_choice(probe, "probe", Probe)
     if batch_size is not None:
         check_positive_int(batch_size, "batch_size")
 
@@ -100,7 +99,7 @@ _hutchinson_jit = eqx.filter_jit(_hutchinson_core)
 
 
 def hutchinson_trace_matvec(key: Key, matvec: Callable[[Float[Array, " p"]], Float[Array, " p"]],
-                            dim: int, n_probes: int, *, probe: str = "rademacher",
+                            dim: int, n_probes: int, *, probe: Probe = "rademacher",
                             batch_size: int | None = None, dtype: DTypeLike | None = None
                             ) -> TraceEstimate:
     r"""Hutchinson's estimate of :math:`\mathrm{tr}\,A` for a symmetric operator on
@@ -128,12 +127,12 @@ def hutchinson_trace_matvec(key: Key, matvec: Callable[[Float[Array, " p"]], Flo
 
 
 def hutchinson_trace(key: Key, f: Callable[[PyTree], Float[Array, ""]], params: PyTree,
-                     n_probes: int, *, probe: str = "rademacher", mode: str = "fwd-rev",
+                     n_probes: int, *, probe: Probe = "rademacher", mode: HVPMode = "fwd-rev",
                      batch_size: int | None = None) -> TraceEstimate:
     r"""Hutchinson's estimate of the Hessian trace :math:`\mathrm{tr}\,H = \mathbb
     E[z^\top H z]` with ``n_probes`` HVPs (see :func:`hutchinson_trace_matvec`; ``key``
     first, as there)."""
-    check_choice(mode, "mode", HVP_MODES)
+    check_choice(mode, "mode", HVPMode)
     check_params(params)
     check_scalar_function(f, params)
     n_probes = check_positive_int(n_probes, "n_probes", minimum=2)
@@ -173,7 +172,7 @@ _hpp_jit = eqx.filter_jit(_hpp_core)
 
 
 def hutch_plus_plus_matvec(key: Key, matvec: Callable[[Float[Array, " p"]], Float[Array, " p"]],
-                           dim: int, n_matvecs: int, *, probe: str = "rademacher",
+                           dim: int, n_matvecs: int, *, probe: Probe = "rademacher",
                            dtype: DTypeLike | None = None) -> TraceEstimate:
     r"""Hutch++ estimate of :math:`\mathrm{tr}\,A` with ``n_matvecs`` matvecs (Meyer et al.
     2021, Algorithm 1).
@@ -200,11 +199,11 @@ def hutch_plus_plus_matvec(key: Key, matvec: Callable[[Float[Array, " p"]], Floa
 
 
 def hutch_plus_plus(key: Key, f: Callable[[PyTree], Float[Array, ""]], params: PyTree,
-                    n_matvecs: int, *, probe: str = "rademacher",
-                    mode: str = "fwd-rev") -> TraceEstimate:
+                    n_matvecs: int, *, probe: Probe = "rademacher",
+                    mode: HVPMode = "fwd-rev") -> TraceEstimate:
     r"""Hutch++ estimate of the Hessian trace with ``n_matvecs`` HVPs (see
     :func:`hutch_plus_plus_matvec`; ``key`` first, as there)."""
-    check_choice(mode, "mode", HVP_MODES)
+    check_choice(mode, "mode", HVPMode)
     check_params(params)
     check_scalar_function(f, params)
     n_matvecs = check_positive_int(n_matvecs, "n_matvecs", minimum=4)

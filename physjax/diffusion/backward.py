@@ -61,6 +61,7 @@ from jax.typing import DTypeLike
 
 from physjax._array_types import Array, ArrayLike, Float, Indices, Key, Real, Scalar
 from physjax._checks import check_choice, check_key, check_positive_int, is_concrete
+from physjax._options import Integrator, Process, Spacing
 from physjax.diffusion._common import KernelObserver as _KernelObserver
 from physjax.diffusion._common import check_data as _check_data
 from physjax.diffusion._common import check_schedule as _check_schedule
@@ -71,6 +72,9 @@ from physjax.diffusion.schedules import Schedule
 from physjax.kernels import Kernel, run
 
 __all__ = [
+    "Spacing",
+    "Integrator",
+    "Process",
     "ReverseProcess",
     "ReverseState",
     "ReverseKernel",
@@ -82,13 +86,6 @@ __all__ = [
     "time_grid",
     "prior_sample",
 ]
-
-#: The backward processes: the reverse-time SDE and its probability-flow ODE.
-PROCESSES = ("sde", "ode")
-#: Integrators of the backward process.
-METHODS = ("euler_maruyama", "heun", "exponential")
-#: Spacings of the backward time grid (:func:`time_grid`).
-SPACINGS = ("log_snr", "geometric", "linear")
 
 
 class _ScoreFunction(eqx.Module):
@@ -154,12 +151,12 @@ class ReverseKernel(Kernel):
         method: ``"euler_maruyama"``, ``"heun"`` or ``"exponential"`` (static).
     """
 
-    process: str = eqx.field(static=True, default="sde")
-    method: str = eqx.field(static=True, default="euler_maruyama")
+    process: Process = eqx.field(static=True, default="sde")
+    method: Integrator = eqx.field(static=True, default="euler_maruyama")
 
     def __check_init__(self):
-        check_choice(self.process, "process", PROCESSES)
-        check_choice(self.method, "method", METHODS)
+        check_choice(self.process, "process", Process)
+        check_choice(self.method, "method", Integrator)
 
     def init(self, key: Key | None, model: ReverseProcess,
              x: Real[ArrayLike, " ..."]) -> ReverseState:
@@ -245,7 +242,7 @@ class ReverseResult(NamedTuple):
 
 
 def time_grid(schedule: Schedule, n_steps: int, *, t_start: Scalar | None = None,
-              t_end: Scalar = 1e-3, spacing: str = "log_snr") -> Float[Array, " t"]:
+              t_end: Scalar = 1e-3, spacing: Spacing = "log_snr") -> Float[Array, " t"]:
     """A decreasing grid of ``n_steps + 1`` times from ``t_start`` (default ``T``) to
     ``t_end``, evenly spaced in
 
@@ -259,7 +256,7 @@ def time_grid(schedule: Schedule, n_steps: int, *, t_start: Scalar | None = None
     ``t_start`` may be traced (``t_end`` and the number of steps set the shape)."""
     _check_schedule(schedule)
     n_steps = check_positive_int(n_steps, "n_steps")
-    check_choice(spacing, "spacing", SPACINGS)
+    check_choice(spacing, "spacing", Spacing)
     t_start = schedule.T if t_start is None else _check_time(t_start, schedule, "t_start")
     t_end = _check_time(t_end, schedule, "t_end")
     if is_concrete(t_start) and is_concrete(t_end) and not float(t_end) < float(t_start):
@@ -315,7 +312,7 @@ def _observer(observe):
 
 def reverse(key: Key, schedule: Schedule, score: Callable[..., Any],
             x: Real[ArrayLike, "n d"], times: Real[ArrayLike, " t"] | Sequence[float],
-            *, process: str = "sde", method: str = "euler_maruyama",
+            *, process: Process = "sde", method: Integrator = "euler_maruyama",
             record_steps: Indices | None = None,
             observe: Callable[..., Any] | None = None) -> ReverseResult:
     """Integrate the reverse SDE or the probability-flow ODE from ``times[0]`` down to
@@ -361,9 +358,9 @@ def reverse(key: Key, schedule: Schedule, score: Callable[..., Any],
 
 
 def sample(key: Key, schedule: Schedule, score: Callable[..., Any], n_samples: int, d: int,
-           *, n_steps: int = 200, t_end: Scalar = 1e-3, process: str = "sde",
-           method: str = "euler_maruyama",
-           spacing: str = "log_snr") -> Float[Array, "n_samples d"]:
+           *, n_steps: int = 200, t_end: Scalar = 1e-3, process: Process = "sde",
+           method: Integrator = "euler_maruyama",
+           spacing: Spacing = "log_snr") -> Float[Array, "n_samples d"]:
     """Generate ``n_samples`` samples of dimension ``d``: :func:`prior_sample` at ``T``,
     then :func:`reverse` on ``time_grid(schedule, n_steps, t_end=t_end)``.  Returns the
     positions at ``t_end``, shape ``(n_samples, d)``."""
@@ -390,8 +387,8 @@ class CloneResult(NamedTuple):
 def clone(key: Key, schedule: Schedule, score: Callable[..., Any],
           x0: Real[ArrayLike, "m d"] | Real[ArrayLike, " d"],
           t: Scalar | Real[ArrayLike, " k"] | Sequence[float], n_clones: int = 2, *,
-          n_steps: int = 100, t_end: Scalar = 1e-3, process: str = "sde",
-          method: str = "euler_maruyama", spacing: str = "log_snr") -> CloneResult:
+          n_steps: int = 100, t_end: Scalar = 1e-3, process: Process = "sde",
+          method: Integrator = "euler_maruyama", spacing: Spacing = "log_snr") -> CloneResult:
     """The U-turn (cloning) protocol: noise each sample of ``x0`` to time ``t`` with the
     exact forward transition, then run ``n_clones`` independent backward trajectories from
     that common :math:`x_t` down to ``t_end``.

@@ -65,21 +65,20 @@ from physjax._checks import (
     check_shape,
     is_concrete,
 )
+from physjax._options import Decay, TimeSampling
 from physjax.diffusion._common import check_schedule as _check_schedule
 from physjax.diffusion.schedules import Schedule
 from physjax.diffusion.scores import Score
 
 __all__ = [
-    "DECAYS",
-    "TIME_SAMPLINGS",
+    "Decay",
+    "TimeSampling",
     "AbstractScoreNetwork",
     "ScoreMLP",
     "ScoreConvNet",
     "denoising_score_loss",
     "train_score",
 ]
-
-TIME_SAMPLINGS = ("uniform", "log")
 
 
 # ------------------------------------------------------------------------- networks
@@ -359,14 +358,14 @@ def denoising_score_loss(key: Key, net: AbstractScoreNetwork,
                          data: Real[ArrayLike, "n d"] | Bool[ArrayLike, "n d"]
                          | Sequence[Sequence[float]], *,
                          t_min: Scalar = 1e-3,
-                         time_sampling: str = "uniform") -> Float[Array, ""]:
+                         time_sampling: TimeSampling = "uniform") -> Float[Array, ""]:
     r"""One Monte Carlo estimate of the denoising score-matching loss
     :math:`\frac1d E|\hat\varepsilon_\theta(x_t, t) - z|^2` (module docstring) on the rows of
     ``data`` (n, d): one time :math:`t\in(t_\min, T]` and one noise :math:`z` per row."""
     key = check_key(key, traced=True)
     _check_net(net)
     data = _check_data(data, net.dim)
-    check_choice(time_sampling, "time_sampling", TIME_SAMPLINGS)
+    check_choice(time_sampling, "time_sampling", TimeSampling)
     t_min = _check_t_min(t_min, net.schedule.T)
     return _loss(net, key, data, t_min, time_sampling)
 
@@ -374,10 +373,9 @@ def denoising_score_loss(key: Key, net: AbstractScoreNetwork,
 # ------------------------------------------------------------------------- training
 
 _ADAM = optax.inject_hyperparams(optax.adam)(learning_rate=1e-3)
-DECAYS = ("constant", "cosine", "linear")
 
 
-def _decay_factor(decay: str, k, n_steps: int):
+def _decay_factor(decay: Decay, k, n_steps: int):
     """Factor multiplying the base learning rate at step ``k`` of ``n_steps``."""
     frac = k.astype(jnp.float32) / n_steps
     if decay == "cosine":
@@ -418,8 +416,8 @@ def train_score(key: Key, net: AbstractScoreNetwork,
                 data: Real[ArrayLike, "n d"] | Bool[ArrayLike, "n d"] | Sequence[Sequence[float]],
                 schedule: Schedule | None = None, *, n_steps: int,
                 batch_size: int = 256, optimizer: optax.GradientTransformation | None = None,
-                learning_rate: Scalar = 1e-3, decay: str = "cosine", t_min: Scalar = 1e-3,
-                time_sampling: str = "uniform"
+                learning_rate: Scalar = 1e-3, decay: Decay = "cosine", t_min: Scalar = 1e-3,
+                time_sampling: TimeSampling = "uniform"
                 ) -> tuple[AbstractScoreNetwork, Float[Array, " n_steps"]]:
     r"""Train ``net`` on ``data`` by denoising score matching (module docstring).
 
@@ -452,8 +450,8 @@ def train_score(key: Key, net: AbstractScoreNetwork,
     data = _check_data(data, net.dim)
     n_steps = check_positive_int(n_steps, "n_steps")
     batch_size = check_positive_int(batch_size, "batch_size")
-    check_choice(time_sampling, "time_sampling", TIME_SAMPLINGS)
-    check_choice(decay, "decay", DECAYS)
+    check_choice(time_sampling, "time_sampling", TimeSampling)
+    check_choice(decay, "decay", Decay)
     t_min = _check_t_min(t_min, net.schedule.T)
     for leaf in jax.tree_util.tree_leaves(eqx.filter(net, eqx.is_inexact_array)):
         check_finite(leaf, "net")

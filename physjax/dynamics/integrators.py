@@ -75,11 +75,13 @@ import numpy as np
 
 from physjax._array_types import Array, Float, Key, PyTree, Scalar
 from physjax._checks import (
+    check_choice,
     check_finite,
     check_instance,
     check_key,
     is_concrete,
 )
+from physjax._options import FlowMethod
 from physjax.dynamics._common import (
     check_scalar,
     guard_hyperparameter,
@@ -102,6 +104,7 @@ from physjax.dynamics._tree import (
 from physjax.kernels import Kernel
 
 __all__ = [
+    "FlowMethod",
     "OverdampedLangevin",
     "UnderdampedLangevin",
     "GradientFlow",
@@ -155,6 +158,14 @@ def _as_energy(energy):
     return _EnergyFunction(energy)
 
 
+def _configure(dynamics, energy, dt, spherical) -> None:
+    """Set and check what every dynamics holds: the energy (a pytree, or a function
+    wrapped as a static leaf), the step ``dt > 0`` and the sphere constraint."""
+    dynamics.energy = _as_energy(energy)
+    dynamics.dt = hyperparameter(dt, "dt", positive=True)
+    dynamics.spherical = bool(spherical)
+
+
 class OverdampedLangevin(eqx.Module):
     """Overdamped Langevin dynamics :math:`dx = -\\nabla H(x)\\,dt + \\sqrt{2T}\\,dW`
     integrated by Euler--Maruyama with step ``dt`` (``temperature = 0`` is gradient flow
@@ -177,10 +188,8 @@ class OverdampedLangevin(eqx.Module):
 
     def __init__(self, energy: Callable[..., Any], dt: Scalar, temperature: Scalar, *,
                  spherical: bool = False):
-        self.energy = _as_energy(energy)
-        self.dt = hyperparameter(dt, "dt", positive=True)
+        _configure(self, energy, dt, spherical)
         self.temperature = hyperparameter(temperature, "temperature", positive=False)
-        self.spherical = bool(spherical)
 
     @property
     def kernel(self) -> OverdampedLangevinKernel:
@@ -211,12 +220,10 @@ class UnderdampedLangevin(eqx.Module):
 
     def __init__(self, energy: Callable[..., Any], dt: Scalar, temperature: Scalar, *,
                  friction: Scalar = 1.0, mass: Scalar = 1.0, spherical: bool = False):
-        self.energy = _as_energy(energy)
-        self.dt = hyperparameter(dt, "dt", positive=True)
+        _configure(self, energy, dt, spherical)
         self.temperature = hyperparameter(temperature, "temperature", positive=False)
         self.friction = hyperparameter(friction, "friction", positive=False)
         self.mass = hyperparameter(mass, "mass", positive=True)
-        self.spherical = bool(spherical)
 
     @property
     def kernel(self) -> UnderdampedLangevinKernel:
@@ -240,17 +247,13 @@ class GradientFlow(eqx.Module):
 
     energy: Callable
     dt: Array
-    method: str = eqx.field(static=True)
+    method: FlowMethod = eqx.field(static=True)
     spherical: bool = eqx.field(static=True)
 
-    def __init__(self, energy: Callable[..., Any], dt: Scalar, *, method: str = "euler",
+    def __init__(self, energy: Callable[..., Any], dt: Scalar, *, method: FlowMethod = "euler",
                  spherical: bool = False):
-        self.energy = _as_energy(energy)
-        if method not in ("euler", "heun"):
-            raise ValueError(f"method must be 'euler' or 'heun', got {method!r}")
-        self.dt = hyperparameter(dt, "dt", positive=True)
-        self.method = method
-        self.spherical = bool(spherical)
+        _configure(self, energy, dt, spherical)
+        self.method = check_choice(method, "method", FlowMethod)
 
     @property
     def kernel(self) -> GradientFlowKernel:

@@ -51,6 +51,7 @@ from physjax._checks import (
     check_step_schedule,
     is_concrete,
 )
+from physjax._options import Loss
 from physjax.dynamics._common import (
     Steps,
     check_activation,
@@ -67,6 +68,7 @@ from physjax.dynamics.mlp import MaskedMLP, masked_mlp, mlp_parameter_count
 from physjax.kernels import Kernel
 
 __all__ = [
+    "Loss",
     "SupervisedTask",
     "MinibatchSGD",
     "MinibatchSGDKernel",
@@ -78,8 +80,6 @@ __all__ = [
     "WidthSweep",
     "sgd_width_sweep",
 ]
-
-LOSSES = ("cross_entropy", "mse")
 
 
 # --------------------------------------------------------------------------- the data
@@ -101,10 +101,10 @@ class SupervisedTask(eqx.Module):
     y_train: Array
     x_test: Array
     y_test: Array
-    loss: str = eqx.field(static=True)
+    loss: Loss = eqx.field(static=True)
 
     def __check_init__(self):
-        check_choice(self.loss, "loss", LOSSES)
+        check_choice(self.loss, "loss", Loss)
         for name in ("x_train", "x_test"):
             x = getattr(self, name)
             if x.ndim != 2:

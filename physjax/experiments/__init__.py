@@ -41,11 +41,13 @@ import re
 import time
 from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
-from typing import Any
+from typing import Any, get_args
 
 from physjax._files import atomic_write_text
+from physjax._options import RunSize
 
 __all__ = [
+    "RunSize",
     "Experiment",
     "ExperimentResult",
     "execute",
@@ -59,7 +61,6 @@ __all__ = [
     "to_jsonable",
 ]
 
-SIZES = ("quick", "full")
 
 _NAME_RE = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.-]*$")
 
@@ -92,8 +93,8 @@ class Experiment:
 
     def params(self, size: str = "quick") -> dict[str, Any]:
         """Default parameters at ``size`` (``'quick'`` or ``'full'``)."""
-        if size not in SIZES:
-            raise ValueError(f"size must be one of {SIZES}, got {size!r}")
+        if size not in get_args(RunSize):
+            raise ValueError(f"size must be one of {get_args(RunSize)}, got {size!r}")
         return dict(self.quick if size == "quick" else self.full)
 
     @property

@@ -48,18 +48,19 @@ eigenvalues across 6+ decades and the centred-EP error reaches :math:`10^{-8}`.
 from __future__ import annotations
 
 import time
+from typing import get_args
 
 import jax
 import jax.numpy as jnp
 import numpy as np
 
 from physjax._checks import check_choice, check_positive, check_positive_int
+from physjax._options import GraphKind
 from physjax.experiments import ExperimentResult, register
 from physjax.experiments._networks_figures import eta_figure, hessian_figure, learning_figure
 
 SEED000_COEFFICIENTS = ((0.15, 0.3), (0.2, 0.1))  #: seed 000: V_T = A V_S
 SEED000_INPUTS = ((1.0, 0.0), (0.0, 1.0))  #: the two independent input examples
-GRAPH_KINDS = ("regular", "geometric")
 RULE_LABELS = {"double_optimization": "double optimization",
                "coupled_learning": "coupled learning",
                "equilibrium_propagation": "equilibrium propagation"}
@@ -68,12 +69,12 @@ STIFF_THRESHOLD = 1e-6  #: stiff cost-Hessian modes: eigenvalues above this time
 
 # --------------------------------------------------------------------------- helpers
 
-def random_network(key, n_nodes: int, coordination: float, graph: str = "regular"):
+def random_network(key, n_nodes: int, coordination: float, graph: GraphKind = "regular"):
     """A connected random network: a random regular graph of degree ``coordination`` or a
     random geometric graph of that mean coordination in the unit square."""
     from physjax import graphs as pg
 
-    check_choice(graph, "graph", GRAPH_KINDS)
+    check_choice(graph, "graph", GraphKind)
     n_nodes = check_positive_int(n_nodes, "n_nodes", minimum=6)
     if graph == "regular":
         degree = int(round(coordination))
@@ -154,7 +155,7 @@ def resistor_learning(key, *, n_nodes, coordination, graph, n_steps, learning_ra
         task = seed000_task(net, sources, targets, ground)
         k0 = jnp.ones(net.n_edges)
         costs, finals, ks, seconds = [], [], [], []
-        for i, rule in enumerate(pn.RULES):
+        for i, rule in enumerate(get_args(pn.LearningRule)):
             t0 = time.perf_counter()
             res = pn.train(net, k0, task, rule=rule, n_steps=n_steps,
                            optimizer=adam_halving(learning_rate, n_steps), eta=eta)
@@ -163,7 +164,7 @@ def resistor_learning(key, *, n_nodes, coordination, graph, n_steps, learning_ra
             ks.append(np.asarray(res.conductances))
             seconds.append(time.perf_counter() - t0)
             if progress is not None:
-                progress(i + 1, len(pn.RULES))
+                progress(i + 1, len(get_args(pn.LearningRule)))
         kf = jnp.asarray(ks[0])
         v_f = pn.free_state(net, kf, task)
         kirchhoff = pn.kirchhoff_residual(net, kf, v_f)
@@ -171,14 +172,15 @@ def resistor_learning(key, *, n_nodes, coordination, graph, n_steps, learning_ra
         kirchhoff = float(jnp.max(jnp.abs(kirchhoff[:, free])))
     from physjax.plotting import network_layout
 
-    data = {"rules": list(pn.RULES), "cost": np.stack(costs), "final_cost": np.array(finals),
+    data = {"rules": list(get_args(pn.LearningRule)), "cost": np.stack(costs),
+            "final_cost": np.array(finals),
             "conductances": np.stack(ks), "edges": np.asarray(net.edges),
             "positions": network_layout(net), "sources": sources, "targets": targets,
             "ground": ground, "desired": np.asarray(task.desired),
             "trained_targets": np.asarray(v_f[:, list(targets)]), "n_steps": n_steps,
             "seconds_per_rule": np.array(seconds), "kirchhoff_residual": kirchhoff}
     summary = {}
-    for rule, c, s in zip(pn.RULES, finals, seconds, strict=True):
+    for rule, c, s in zip(get_args(pn.LearningRule), finals, seconds, strict=True):
         summary[f"{rule}: final cost"] = c
         summary[f"{rule}: seconds"] = s
     summary["initial cost"] = float(costs[0][0])
@@ -406,7 +408,7 @@ def eta_convergence(key, *, side, n_eta, eta_min, eta_max, progress=None) -> Exp
                 cl = pn.contrast_gradient(net, k, task, eta, check=False)
                 ep = {n: pn.equilibrium_propagation_gradient(net, k, task, eta, nudge=n,
                                                              check=False)
-                      for n in pn.NUDGES}
+                      for n in get_args(pn.Nudge)}
                 return (rel(cl, limit), rel(ep["positive"], grad), rel(ep["negative"], grad),
                         rel(ep["centred"], grad), rel(cl, grad))
 

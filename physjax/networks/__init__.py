@@ -28,11 +28,11 @@ from physjax.networks import (
     thermal,
 )
 from physjax.networks.learning import (
-    NUDGES,
     RESISTOR,
-    RULES,
     SPRING,
+    LearningRule,
     NetworkKind,
+    Nudge,
     TrainResult,
     contrast,
     contrast_gradient,
@@ -54,11 +54,11 @@ from physjax.networks.modes import (
 )
 from physjax.networks.resistor import (
     DENSE_MAX_FREE_NODES,
-    SOLVERS,
     CubicCurrent,
     DiodeCurrent,
     Equilibria,
     ResistorTask,
+    SourceKind,
     check_network,
     clamped_state,
     co_content,
@@ -82,15 +82,16 @@ from physjax.networks.resistor import (
     source_currents,
     task_cost,
 )
-from physjax.networks.solvers import CG, Auto, Banded, Dense, Multifrontal
+from physjax.networks.solvers import CG, Auto, Banded, Dense, Multifrontal, SolverName
 
 __all__ = [
     "CG",
     "DENSE_MAX_FREE_NODES",
-    "NUDGES",
+    "Nudge",
     "RESISTOR",
-    "RULES",
-    "SOLVERS",
+    "SolverName",
+    "SourceKind",
+    "LearningRule",
     "SPRING",
     "Auto",
     "Banded",

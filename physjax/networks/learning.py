@@ -75,6 +75,7 @@ from physjax._checks import (
     is_concrete,
 )
 from physjax._compile import FAST_CPU_COMPILE, filter_jit_with_options
+from physjax._options import LearningRule, Nudge
 from physjax.networks import _spring_core as _spc
 from physjax.networks import _strain_core as _stc
 from physjax.networks import resistor as _res
@@ -82,9 +83,9 @@ from physjax.networks import spring as _sp
 from physjax.networks import strain as _st
 
 __all__ = [
-    "NUDGES",
+    "Nudge",
     "RESISTOR",
-    "RULES",
+    "LearningRule",
     "SPRING",
     "NetworkKind",
     "TrainResult",
@@ -98,8 +99,6 @@ __all__ = [
     "train",
 ]
 
-RULES = ("double_optimization", "coupled_learning", "equilibrium_propagation")
-NUDGES = ("positive", "negative", "centred")
 PyTree = Any
 SolverLike = _res.SolverLike
 CurrentFn = _res.CurrentFn
@@ -271,8 +270,8 @@ def _direction_jit(kind_name, rule, nudge, network, theta, task, eta, lam, solve
                       initial, rtol)
 
 
-def learning_direction(rule: str, network: Network, parameters: Real[ArrayLike, " e"],
-                       task: Task, *, eta: Scalar | None = None, nudge: str = "centred",
+def learning_direction(rule: LearningRule, network: Network, parameters: Real[ArrayLike, " e"],
+                       task: Task, *, eta: Scalar | None = None, nudge: Nudge = "centred",
                        energy_regularization: Scalar = 0.0,
                        rest_lengths: Real[ArrayLike, " e"] | None = None,
                        solver: SolverLike = "auto", current: CurrentFn | None = None,
@@ -285,8 +284,8 @@ def learning_direction(rule: str, network: Network, parameters: Real[ArrayLike, 
     :math:`\theta \leftarrow \theta - \alpha g`; for springs ``g`` is ``(∂k, ∂ℓ0)``.
     ``eta`` is the clamping factor of coupled learning and the nudge :math:`\beta` of
     equilibrium propagation (default: 1e-3 for resistors, 1e-2 for springs)."""
-    check_choice(rule, "rule", RULES)
-    check_choice(nudge, "nudge", NUDGES)
+    check_choice(rule, "rule", LearningRule)
+    check_choice(nudge, "nudge", Nudge)
     kind = kind_of(network, task)
     eta = kind.default_eta if eta is None else eta
     theta = _theta(kind, network, parameters, rest_lengths)
@@ -354,13 +353,13 @@ def coupled_learning_update(graph: Graph, conductances: Real[ArrayLike, " e"],
 
 def equilibrium_propagation_gradient(graph: Graph, conductances: Real[ArrayLike, " e"],
                                      task: _res.ResistorTask, beta: Scalar, *,
-                                     nudge: str = "centred", solver: SolverLike = "auto",
+                                     nudge: Nudge = "centred", solver: SolverLike = "auto",
                                      current: CurrentFn | None = None,
                                      initial: Real[ArrayLike, "ex n"] | None = None,
                                      check: bool = True) -> Float[Array, " e"]:
     r"""Equilibrium-propagation estimate of :math:`\nabla_k C` from nudged states
     (``nudge`` = ``"positive"``, ``"negative"`` or ``"centred"``)."""
-    check_choice(nudge, "nudge", NUDGES)
+    check_choice(nudge, "nudge", Nudge)
     if check:
         _res.check_network(graph, conductances, task)
         check_positive(beta, "beta")
@@ -414,9 +413,9 @@ class _Hyper(NamedTuple):
 
 
 def train(network: Network, parameters: Real[ArrayLike, " e"], task: Task, *,
-          rule: str = "double_optimization", n_steps: int = 1000,
+          rule: LearningRule = "double_optimization", n_steps: int = 1000,
           learning_rate: Scalar = 0.1, optimizer: optax.GradientTransformation | None = None,
-          eta: Scalar | None = None, nudge: str = "centred",
+          eta: Scalar | None = None, nudge: Nudge = "centred",
           energy_regularization: Scalar = 0.0, k_min: Scalar = 1e-3, k_max: Scalar = 1e3,
           learn_rest_lengths: bool = False, rest_lengths: Real[ArrayLike, " e"] | None = None,
           record_every: int | None = None, solver: SolverLike = "auto",
@@ -451,8 +450,8 @@ def train(network: Network, parameters: Real[ArrayLike, " e"], task: Task, *,
     then needs a plan built from a network holding every bond, see
     :mod:`physjax.networks.solvers`).
     """
-    check_choice(rule, "rule", RULES)
-    check_choice(nudge, "nudge", NUDGES)
+    check_choice(rule, "rule", LearningRule)
+    check_choice(nudge, "nudge", Nudge)
     kind = kind_of(network, task)
     n_steps = check_positive_int(n_steps, "n_steps")
     record_every = n_steps if record_every is None else check_positive_int(record_every,

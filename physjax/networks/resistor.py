@@ -57,13 +57,14 @@ from physjax._checks import (
     check_positive_int,
     is_concrete,
 )
+from physjax._options import SourceKind
 from physjax.networks import _solve
 from physjax.networks import solvers as _solvers
 from physjax.networks._weights import check_edge_weights
 
 __all__ = [
+    "SourceKind",
     "DENSE_MAX_FREE_NODES",
-    "SOLVERS",
     "CubicCurrent",
     "DiodeCurrent",
     "Equilibria",
@@ -95,9 +96,7 @@ __all__ = [
     "task_cost",
 ]
 
-SOLVERS = _solvers.SOLVER_NAMES
 DENSE_MAX_FREE_NODES = _solve.DENSE_MAX_FREE_NODES
-SOURCE_KINDS = ("voltage", "current")
 
 CurrentFn = Callable[[Array], Array]
 SolverLike = _solvers.SolverLike
@@ -123,7 +122,7 @@ class ResistorTask(eqx.Module):
     source_nodes: tuple[int, ...] = eqx.field(static=True)
     target_nodes: tuple[int, ...] = eqx.field(static=True)
     ground_nodes: tuple[int, ...] = eqx.field(static=True)
-    source_kind: str = eqx.field(static=True, default="voltage")
+    source_kind: SourceKind = eqx.field(static=True, default="voltage")
 
     @property
     def n_examples(self) -> int:
@@ -168,7 +167,7 @@ def make_task(source_nodes: Indices | Size, target_nodes: Indices | Size,
               inputs: Real[ArrayLike, "ex s"] | Real[ArrayLike, " s"] | _Numbers,
               desired: Real[ArrayLike, "ex k"] | Real[ArrayLike, " k"] | _Numbers | None = None,
               *, coefficients: Real[ArrayLike, "k s"] | _Numbers | None = None,
-              ground_nodes: Indices | Size = (), source_kind: str = "voltage",
+              ground_nodes: Indices | Size = (), source_kind: SourceKind = "voltage",
               n_nodes: Size | None = None) -> ResistorTask:
     r"""Build and validate a :class:`ResistorTask`.
 
@@ -182,7 +181,7 @@ def make_task(source_nodes: Indices | Size, target_nodes: Indices | Size,
             then at least one ground node is required).
         n_nodes: if given, node indices are checked against it.
     """
-    check_choice(source_kind, "source_kind", SOURCE_KINDS)
+    check_choice(source_kind, "source_kind", SourceKind)
     if n_nodes is not None:
         check_positive_int(n_nodes, "n_nodes")
     src = _node_tuple(source_nodes, "source_nodes", n_nodes)

@@ -53,18 +53,20 @@ bonds, not from an operator; the CG path *is* ``lineax.CG``.)
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any, ClassVar, NamedTuple
+from typing import Any, ClassVar, NamedTuple, get_args
 
 import equinox as eqx
 import jax.numpy as jnp
 from jax.typing import DTypeLike
+
+from physjax._options import SolverName
 
 __all__ = [
     "AUTO_BANDED_MAX_BLOCK",
     "AUTO_DENSE_MAX_DOF",
     "AUTO_TRACED_DENSE_MAX_DOF",
     "DEFAULT_RTOL",
-    "SOLVER_NAMES",
+    "SolverName",
     "AbstractNetworkSolver",
     "Auto",
     "Banded",
@@ -81,7 +83,6 @@ AUTO_DENSE_MAX_DOF = 256  # Auto: dense Cholesky up to this many unknowns
 AUTO_TRACED_DENSE_MAX_DOF = 2048  # Auto on a traced graph (no plan): dense up to here, CG above
 AUTO_BANDED_MAX_BLOCK = 64  # Auto: banded when the RCM band is at most this wide
 DEFAULT_RTOL = {"float64": 1e-12, "float32": 1e-5}
-SOLVER_NAMES = ("auto", "dense", "banded", "multifrontal", "cg")
 
 
 def default_rtol(dtype: DTypeLike) -> float:
@@ -206,8 +207,8 @@ class Auto(AbstractNetworkSolver):
         return Multifrontal(info.build_plan("multifrontal"))
 
 
-#: What a ``solver=`` argument takes: a name from :data:`SOLVER_NAMES` or a solver instance.
-SolverLike = str | AbstractNetworkSolver
+#: What a ``solver=`` argument takes: a name (:data:`SolverName`) or a solver instance.
+SolverLike = SolverName | AbstractNetworkSolver
 
 _BY_NAME = {"auto": Auto, "dense": Dense, "banded": Banded, "multifrontal": Multifrontal,
             "cg": CG}
@@ -215,19 +216,19 @@ _BY_NAME = {"auto": Auto, "dense": Dense, "banded": Banded, "multifrontal": Mult
 
 def as_solver(solver: SolverLike, name: str = "solver") -> AbstractNetworkSolver:
     """``solver`` as an :class:`AbstractNetworkSolver`: instances pass through, names
-    (:data:`SOLVER_NAMES`) become default instances; anything else is refused naming
+    (:data:`SolverName`) become default instances; anything else is refused naming
     ``name``."""
     if isinstance(solver, AbstractNetworkSolver):
         return solver
     if isinstance(solver, str):
         if solver not in _BY_NAME:
-            raise ValueError(f"{name} must be one of {list(SOLVER_NAMES)} or a solver "
+            raise ValueError(f"{name} must be one of {list(get_args(SolverName))} or a solver "
                              f"instance (physjax.networks.solvers), got {solver!r}")
         return _BY_NAME[solver]()
     kind = getattr(solver, "kind", None)  # a bare plan (older API): wrap it
     if kind in ("banded", "multifrontal") and hasattr(solver, "layout"):
         return (Banded if kind == "banded" else Multifrontal)(solver)
-    raise TypeError(f"{name} must be one of {list(SOLVER_NAMES)} or a solver instance "
+    raise TypeError(f"{name} must be one of {list(get_args(SolverName))} or a solver instance "
                     f"(physjax.networks.solvers.Dense(), Banded(), Multifrontal(), CG(), "
                     f"Auto()), got {type(solver).__name__}")
 

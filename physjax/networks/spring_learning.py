@@ -48,6 +48,7 @@ import optax
 
 from physjax._array_types import Array, ArrayLike, Float, Real, Scalar
 from physjax._checks import check_choice, check_finite, check_positive
+from physjax._options import LearningRule
 from physjax.networks import _spring_core as _spc
 from physjax.networks import _strain_core as _stc
 from physjax.networks import learning as _learning
@@ -56,7 +57,6 @@ from physjax.networks._spring_core import SpringNetwork
 from physjax.networks._strain_core import StrainTask
 
 __all__ = [
-    "SPRING_RULES",
     "SpringTrainResult",
     "coupled_learning_step",
     "double_optimization_gradient",
@@ -66,7 +66,6 @@ __all__ = [
     "train_springs",
 ]
 
-SPRING_RULES = _learning.RULES
 SpringTrainResult = _learning.TrainResult  # one result type for every network kind
 
 _Solver = _st.SpringSolverLike  # a name, a solver instance or a bare band plan
@@ -169,7 +168,7 @@ def double_optimization_gradient(network: SpringNetwork, stiffnesses: _Edges,
 
 
 def train_springs(network: SpringNetwork, stiffnesses: _Edges, task: StrainTask, *,
-                  rule: str = "coupled_learning", n_steps: int = 1000,
+                  rule: LearningRule = "coupled_learning", n_steps: int = 1000,
                   learning_rate: Scalar = 0.1,
                   optimizer: optax.GradientTransformation | None = None, eta: Scalar = 1e-2,
                   energy_regularization: Scalar = 0.0, learn_rest_lengths: bool = False,
@@ -181,7 +180,7 @@ def train_springs(network: SpringNetwork, stiffnesses: _Edges, task: StrainTask,
     (``rule="coupled_learning"``, ``eta=1e-2``); returns its
     :class:`~physjax.networks.TrainResult` (``.stiffnesses``, ``.rest_lengths``,
     ``.cost``, ``.final_cost``, ``.snapshots``)."""
-    check_choice(rule, "rule", SPRING_RULES)
+    check_choice(rule, "rule", LearningRule)
     _spc.check_network(network)
     return _learning.train(network, stiffnesses, task, rule=rule, n_steps=n_steps,
                            learning_rate=learning_rate, optimizer=optimizer, eta=eta,

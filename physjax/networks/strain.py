@@ -72,6 +72,7 @@ import numpy as np
 
 from physjax._array_types import Array, ArrayLike, Float, Int, Real, Scalar, Size
 from physjax._checks import check_choice, check_finite, check_positive, is_concrete
+from physjax._options import StrainMethod
 from physjax.networks import _spring_banded as _banded
 from physjax.networks import _spring_core as _spc
 from physjax.networks import _strain_core as _stc
@@ -82,6 +83,7 @@ from physjax.networks._spring_core import SpringNetwork
 from physjax.networks._strain_core import LinearResponse, StrainTask
 
 __all__ = [
+    "StrainMethod",
     "AUTO_DENSE_MAX_DOF",
     "DENSE_MAX_DOF",
     "BindingEnergies",
@@ -114,8 +116,6 @@ __all__ = [
 
 DENSE_MAX_DOF = _solvers.AUTO_TRACED_DENSE_MAX_DOF  # Auto on a traced network: dense to here
 AUTO_DENSE_MAX_DOF = _solvers.AUTO_DENSE_MAX_DOF  # Auto: dense up to here
-SOLVERS = _solvers.SOLVER_NAMES
-METHODS = ("linear", "newton", "fire")
 
 # Annotation aliases: node pairs (one pair (2,) or (n_pairs, 2)), one pair, per-example
 # arrays of make_strain_task (one example (n_pairs,) or (n_examples, n_pairs)), solvers.
@@ -361,7 +361,8 @@ def constrained_state(response: LinearResponse, imposed: Real[ArrayLike, "*#batc
 
 
 def free_state(network: SpringNetwork, stiffnesses: Real[ArrayLike, " e"], task: StrainTask,
-               *, rest_lengths: Real[ArrayLike, " e"] | None = None, method: str = "linear",
+               *, rest_lengths: Real[ArrayLike, " e"] | None = None,
+               method: StrainMethod = "linear",
                solver: SpringSolverLike = "auto", response: LinearResponse | None = None,
                check: bool = True, **nonlinear_kw: Any
                ) -> tuple[Float[Array, "k n d"], Float[Array, "k p"]]:
@@ -371,7 +372,7 @@ def free_state(network: SpringNetwork, stiffnesses: Real[ArrayLike, " e"], task:
     pairs ``(n_examples, n_pairs)`` (linearized for ``method="linear"``, exact otherwise).
     ``response`` reuses a :class:`LinearResponse` of the same stiffnesses.
     """
-    check_choice(method, "method", METHODS)
+    check_choice(method, "method", StrainMethod)
     _stc.check_task(network, stiffnesses, task, check, rest_lengths)
     shape = (task.n_examples, network.n_nodes, network.dim)
     if method != "linear":

@@ -61,9 +61,12 @@ from physjax._checks import (
     check_square_symmetric,
     is_concrete,
 )
+from physjax._options import CorrelationMethod, Units
 from physjax.kernels import Kernel, run
 
 __all__ = [
+    "CorrelationMethod",
+    "Units",
     "MAX_ENUMERATION_UNITS",
     "BMCorrelations",
     "BoltzmannMachine",
@@ -81,7 +84,6 @@ __all__ = [
     "BMGibbs",
 ]
 
-UNITS = ("binary", "spin")
 #: Largest layer (or machine) enumerated exactly: 2**24 states, summed in chunks.
 MAX_ENUMERATION_UNITS = 24
 _CHUNK_BITS = 12
@@ -249,10 +251,10 @@ class BoltzmannMachine(eqx.Module):
     weights: Array
     bias: Array
     n_visible: int = eqx.field(static=True)
-    units: str = eqx.field(static=True)
+    units: Units = eqx.field(static=True)
 
     def __init__(self, weights, bias=0.0, *, n_visible: int | None = None,
-                 units: str = "spin"):
+                 units: Units = "spin"):
         W = check_square_symmetric(float_array(weights, "weights"), "weights",
                                    axes="n_units, n_units", symbol="W", allow_empty=False)
         n = W.shape[0]
@@ -265,7 +267,7 @@ class BoltzmannMachine(eqx.Module):
         if self.n_visible > n:
             raise ValueError(f"n_visible must be <= the number of units {n}, got "
                              f"{self.n_visible}")
-        self.units = check_choice(units, "units", UNITS)
+        self.units = check_choice(units, "units", Units)
         self.weights = 0.5 * (W + W.T) * (1 - jnp.eye(n, dtype=W.dtype))
         self.bias = b
 
@@ -278,7 +280,7 @@ class BoltzmannMachine(eqx.Module):
         return self.n_units - self.n_visible
 
 
-def init_boltzmann_machine(key: Key, n_visible: int, n_hidden: int = 0, *, units: str = "spin",
+def init_boltzmann_machine(key: Key, n_visible: int, n_hidden: int = 0, *, units: Units = "spin",
                            scale: Scalar = 0.01) -> BoltzmannMachine:
     """Small random symmetric couplings :math:`W_{ij} \\sim \\mathcal N(0, \\text{scale}^2)`,
     zero biases."""
@@ -640,7 +642,8 @@ def fit_boltzmann_machine(key: Key, bm: BoltzmannMachine,
                           data: Real[ArrayLike, "m n_visible"], *, n_steps: int,
                           learning_rate: Scalar = 0.1,
                           optimizer: optax.GradientTransformation | None = None,
-                          method: str = "exact", n_chains: int = 256, n_sweeps: int = 100,
+                          method: CorrelationMethod = "exact", n_chains: int = 256,
+                          n_sweeps: int = 100,
                           ) -> tuple[BoltzmannMachine, Float[Array, " n_steps"]]:
     r"""Train with the Boltzmann-machine learning rule, ``n_steps`` full-batch steps in one
     ``lax.scan``.
@@ -656,7 +659,7 @@ def fit_boltzmann_machine(key: Key, bm: BoltzmannMachine,
     _check_bm(bm)
     data = check_unit_data(data, bm.units, "data", bm.n_visible)
     check_positive_int(n_steps, "n_steps")
-    check_choice(method, "method", ("exact", "gibbs"))
+    check_choice(method, "method", CorrelationMethod)
     if method == "exact":
         check_enumerable(bm.n_units, "bm", what="machine")
     learning_rate = check_rate(learning_rate, "learning_rate")

@@ -53,10 +53,13 @@ from physjax._checks import (
     check_spins,
     is_concrete,
 )
+from physjax._options import DenseRule, RelaxDynamics, SweepOrder
 from physjax.kernels import Kernel, run
 from physjax.spins.models import DenseIsing, LowRankIsing
 
 __all__ = [
+    "SweepOrder",
+    "RelaxDynamics",
     "DenseSingleSpin",
     "SynchronousSign",
     "DenseState",
@@ -65,15 +68,13 @@ __all__ = [
     "SynchronousState",
     "SynchronousInfo",
     "RelaxResult",
-    "DENSE_RULES",
+    "DenseRule",
     "init_dense",
     "dense_sweep",
     "run_dense",
     "relax",
 ]
 
-DENSE_RULES = ("heat_bath", "metropolis", "zero_temperature")
-_ORDERS = ("sequential", "random")
 DEFAULT_BLOCK = 32
 _COUNT = jnp.int32   # flip counters: int32 also under jax_enable_x64
 
@@ -312,13 +313,13 @@ class DenseSingleSpin(Kernel):
     the kernel can be tempered); the info is :class:`DenseInfo` (flips in the sweep).
     """
 
-    rule: str = eqx.field(static=True, default="heat_bath")
-    order: str = eqx.field(static=True, default="sequential")
+    rule: DenseRule = eqx.field(static=True, default="heat_bath")
+    order: SweepOrder = eqx.field(static=True, default="sequential")
     block: int = eqx.field(static=True, default=DEFAULT_BLOCK)
 
     def __check_init__(self):
-        check_choice(self.rule, "rule", DENSE_RULES)
-        check_choice(self.order, "order", _ORDERS)
+        check_choice(self.rule, "rule", DenseRule)
+        check_choice(self.order, "order", SweepOrder)
         check_positive_int(self.block, "block")
 
     def init(self, key: Key, model: DenseModel, temperature: Scalar | None = None, *,
@@ -347,8 +348,8 @@ class DenseSingleSpin(Kernel):
 
 # ------------------------------------------------------------------ convenience wrappers
 
-def dense_sweep(key: Key, model: DenseModel, state: DenseState, *, rule: str = "heat_bath",
-                order: str = "sequential", block: int = DEFAULT_BLOCK,
+def dense_sweep(key: Key, model: DenseModel, state: DenseState, *, rule: DenseRule = "heat_bath",
+                order: SweepOrder = "sequential", block: int = DEFAULT_BLOCK,
                 ) -> tuple[DenseState, Int[Array, ""]]:
     """One sweep of single-spin updates (``DenseSingleSpin(rule, order, block).step``).
     Returns the new state and the number of flips."""
@@ -371,7 +372,8 @@ class _DenseRecord(eqx.Module):
 
 
 def run_dense(key: Key, model: DenseModel, state: DenseState, n_sweeps: int, *,
-              rule: str = "heat_bath", order: str = "sequential", record_every: int = 1,
+              rule: DenseRule = "heat_bath", order: SweepOrder = "sequential",
+              record_every: int = 1,
               observe: Callable[..., Any] | None = None,
               block: int = DEFAULT_BLOCK) -> tuple[DenseState, DenseTrace]:
     """``n_sweeps`` sweeps of :class:`DenseSingleSpin` through :func:`physjax.kernels.run`,
@@ -474,7 +476,7 @@ def _fixed_or_cycle(model, state, info):
 
 
 def relax(key: Key, model: DenseModel, spins: Real[ArrayLike, " n"], *,
-          dynamics: str = "asynchronous", max_sweeps: int = 100,
+          dynamics: RelaxDynamics = "asynchronous", max_sweeps: int = 100,
           block: int = DEFAULT_BLOCK) -> RelaxResult:
     """Zero-temperature sign dynamics from ``spins`` (one replica; vmap for more) until a
     fixed point, a 2-cycle (synchronous only) or ``max_sweeps``.
@@ -488,7 +490,7 @@ def relax(key: Key, model: DenseModel, spins: Real[ArrayLike, " n"], *,
     (:class:`~physjax.spins.models.LowRankIsing`).
     """
     check_dense_model(model)
-    check_choice(dynamics, "dynamics", ("asynchronous", "synchronous"))
+    check_choice(dynamics, "dynamics", RelaxDynamics)
     max_sweeps = check_positive_int(max_sweeps, "max_sweeps")
     if dynamics == "asynchronous":
         kernel = DenseSingleSpin("zero_temperature", "random", block)

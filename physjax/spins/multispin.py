@@ -44,8 +44,10 @@ import numpy as np
 from physjax._array_types import Array, ArrayLike, Float, Int, Integer, Key, Real, Scalar
 from physjax._checks import check_choice
 from physjax._counter_rng import _u32, hashed_words
+from physjax._options import PackedLayout
 
 __all__ = [
+    "PackedLayout",
     "PackedIsingState",
     "pack_spins",
     "unpack_spins",
@@ -121,7 +123,7 @@ def _parity_mask(sub_shape: tuple[int, ...], colour) -> Array:
     return (jnp.asarray(_row_parity(sub_shape)) + colour) % 2 == 1
 
 
-def _neighbours(other: Array, colour: int, layout: str) -> list[Array]:
+def _neighbours(other: Array, colour: int, layout: PackedLayout) -> list[Array]:
     """The z = 2d neighbour words of every site of ``colour`` taken from the other colour.
 
     ``other`` has shape ``(G, n_1, ..., n_{d-1}, C)``.
@@ -186,7 +188,7 @@ def flip_probabilities(beta: Float[Array | np.ndarray, "*batch"], J: Scalar, h: 
     return jax.nn.sigmoid(-x)  # heat bath 1/(1 + exp(beta dE))
 
 
-def _quantized_thresholds(prob: Array, precision_bits: int, layout: str):
+def _quantized_thresholds(prob: Array, precision_bits: int, layout: PackedLayout):
     """Pack per-lane thresholds.
 
     ``prob`` has shape ``(R, 2, z+1)``.  Returns ``always`` of shape ``(G, 2, z+1)`` and
@@ -254,7 +256,7 @@ def _half_sweep(seeds, spins, other, colour, always, levels, *, layout, z, has_f
 
 @partial(jax.jit, static_argnames=("rule", "layout", "precision_bits", "has_field"))
 def packed_sweep(key: Key, J: Scalar, h: Scalar, state: PackedIsingState, *, rule: str,
-                 layout: str, precision_bits: int = 24, has_field: bool = False,
+                 layout: PackedLayout, precision_bits: int = 24, has_field: bool = False,
                  ) -> PackedIsingState:
     d = state.black.ndim - 1
     z = 2 * d
@@ -279,7 +281,7 @@ def _row_parity(shape) -> np.ndarray:
     return (sum(np.indices(shape[:-1])) % 2)[..., None] if len(shape) > 1 else np.zeros((1,))
 
 
-def pack_spins(spins: Real[ArrayLike, " r *lattice"], layout: str,
+def pack_spins(spins: Real[ArrayLike, " r *lattice"], layout: PackedLayout,
                ) -> tuple[Integer[Array, " g *words"], Integer[Array, " g *words"]]:
     """Pack ``(R, *shape)`` +-1 spins into (black, white) words (pure ``jax.numpy``).
 
@@ -287,7 +289,7 @@ def pack_spins(spins: Real[ArrayLike, " r *lattice"], layout: str,
     coordinates) black sits at even columns when ``p`` is even, so colour ``c`` keeps the
     columns ``2 c' + (p + c) mod 2``.
     """
-    check_choice(layout, "layout", ("strips", "replicas"))
+    check_choice(layout, "layout", PackedLayout)
     spins = jnp.asarray(spins)
     R, *shape = spins.shape
     step = 2 if layout == "replicas" else 2 * WORD_BITS
@@ -315,9 +317,9 @@ def pack_spins(spins: Real[ArrayLike, " r *lattice"], layout: str,
 
 
 def unpack_spins(black: Integer[Array, " g *words"], white: Integer[Array, " g *words"],
-                 layout: str, shape: Sequence[int]) -> Int[Array, " r *lattice"]:
+                 layout: PackedLayout, shape: Sequence[int]) -> Int[Array, " r *lattice"]:
     """Inverse of :func:`pack_spins`: ``int8`` spins of shape ``(R, *shape)``."""
-    check_choice(layout, "layout", ("strips", "replicas"))
+    check_choice(layout, "layout", PackedLayout)
     shape = tuple(shape)
     colours = []
     for words in (black, white):
@@ -339,7 +341,7 @@ def unpack_spins(black: Integer[Array, " g *words"], white: Integer[Array, " g *
 
 # ------------------------------------------------------------------ observables
 
-def _group_counts(words: Array, layout: str) -> Array:
+def _group_counts(words: Array, layout: PackedLayout) -> Array:
     """Set bits per replica: (G, 32) lane sums for replicas, (G, 1) popcounts for strips."""
     if layout == "replicas":
         return lane_sums(words, 1)
@@ -348,7 +350,8 @@ def _group_counts(words: Array, layout: str) -> Array:
 
 
 @partial(jax.jit, static_argnames=("layout",))
-def packed_energy_magnetization(J: Scalar, h: Scalar, state: PackedIsingState, *, layout: str,
+def packed_energy_magnetization(J: Scalar, h: Scalar, state: PackedIsingState, *,
+                                layout: PackedLayout,
                                 ) -> tuple[Float[Array, " r"], Float[Array, " r"]]:
     """Energy per spin and magnetization per spin of every replica, each of shape ``(R,)``."""
     black, white = state.black, state.white

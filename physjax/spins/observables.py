@@ -49,8 +49,10 @@ from physjax._checks import (
     check_time_series,
     is_concrete,
 )
+from physjax._options import ErrorMethod
 
 __all__ = [
+    "ErrorMethod",
     "autocorrelation",
     "integrated_autocorrelation_time",
     "binning_analysis",
@@ -304,7 +306,7 @@ def binning_error(x: Series, min_bins: int = 32, *, axis: int = -1) -> Float[Arr
     return _binning_error_last(xs, min_bins)
 
 
-def mean_and_error(x: Series, method: str = "tau", *, c: Scalar = 5.0,
+def mean_and_error(x: Series, method: ErrorMethod = "tau", *, c: Scalar = 5.0,
                    min_bins: int = 32, axis: int = -1,
                    ) -> tuple[Float[Array, "*batch"], Float[Array, "*batch"]]:
     r"""Sample mean and its standard error, accounting for autocorrelation.
@@ -328,7 +330,7 @@ def mean_and_error(x: Series, method: str = "tau", *, c: Scalar = 5.0,
     Returns:
         ``(mean, error)``, each with the shape of ``x`` without ``axis``.
     """
-    check_choice(method, "method", ("tau", "binning"))
+    check_choice(method, "method", ErrorMethod)
     if method == "binning":
         min_bins = check_positive_int(min_bins, "min_bins", minimum=2)
         xs = _series(x, "x", axis, min_bins)

@@ -83,9 +83,11 @@ from physjax._checks import (
     check_shape,
     is_concrete,
 )
+from physjax._options import JackknifeBlocks, Phi4Start
 from physjax.kernels import Kernel, run
 
 __all__ = [
+    "Phi4Start",
     "Phi4",
     "Phi4Steps",
     "Phi4State",
@@ -103,12 +105,8 @@ __all__ = [
     "two_point_function",
     "sample_phi4",
     "phi4_estimates",
-    "PHI4_JACKKNIFE_BLOCKS",
+    "JackknifeBlocks",
 ]
-
-_STARTS = ("random", "zero", "up")
-#: How :func:`phi4_estimates` cuts the samples into jackknife blocks.
-PHI4_JACKKNIFE_BLOCKS = ("records", "chains")
 
 
 # ------------------------------------------------------------------------------ checks
@@ -393,7 +391,7 @@ class _Phi4Kernel(Kernel):
     """Shared init / check / energy of the three kernels."""
 
     def init(self, key: Key, model: Phi4Steps, batch_shape: int | Sequence[int] = (), *,
-             start: str = "random", field: Real[ArrayLike, " ..."] | None = None
+             start: Phi4Start = "random", field: Real[ArrayLike, " ..."] | None = None
              ) -> Phi4State:
         """State of ``batch_shape`` independent chains (``()``: one chain).  ``start``:
         ``"random"`` (independent :math:`\\mathcal N(0,1)` sites), ``"zero"`` or ``"up"``
@@ -402,7 +400,7 @@ class _Phi4Kernel(Kernel):
             raise TypeError(f"model must be a physjax.spins.Phi4Steps, got "
                             f"{type(model).__name__}")
         check_key(key, traced=True)
-        check_choice(start, "start", _STARTS)
+        check_choice(start, "start", Phi4Start)
         batch_shape = (batch_shape,) if isinstance(batch_shape, int) else tuple(batch_shape)
         for b in batch_shape:
             check_positive_int(b, "batch_shape")
@@ -575,7 +573,7 @@ def _trace_and_two_point(model, state, info):
 
 def sample_phi4(key: Key, kernel: _Phi4Kernel, model: Phi4Steps, n_chains: int,
                 n_steps: int, *, burn_in: int = 0, record_every: int = 1,
-                start: str = "random", two_point: bool = False) -> Phi4Samples:
+                start: Phi4Start = "random", two_point: bool = False) -> Phi4Samples:
     """Run ``n_chains`` independent chains of ``kernel`` (a :class:`Phi4Langevin`,
     :class:`Phi4Metropolis` or :class:`Phi4HMC`) for ``burn_in`` unrecorded steps, then
     ``n_steps`` steps recording :func:`phi4_observables` (and, with ``two_point``, the
@@ -617,7 +615,7 @@ def _moments_estimator(volume):
 
 
 def phi4_estimates(trace: Phi4Trace, volume: int, n_blocks: int | None = None, *,
-                   blocks: str = "records") -> Phi4Estimates:
+                   blocks: JackknifeBlocks = "records") -> Phi4Estimates:
     r""":math:`\langle|m|\rangle`, :math:`\langle\phi^2\rangle`,
     :math:`\chi = V(\langle m^2\rangle - \langle|m|\rangle^2)` and
     :math:`U = 1 - \langle m^4\rangle/(3\langle m^2\rangle^2)` from a :class:`Phi4Trace` of
@@ -638,7 +636,7 @@ def phi4_estimates(trace: Phi4Trace, volume: int, n_blocks: int | None = None, *
 
     if not isinstance(trace, Phi4Trace):
         raise TypeError(f"trace must be a Phi4Trace, got {type(trace).__name__}")
-    check_choice(blocks, "blocks", PHI4_JACKKNIFE_BLOCKS)
+    check_choice(blocks, "blocks", JackknifeBlocks)
     volume = check_positive_int(volume, "volume")
     m, phi2 = (jnp.atleast_2d(jnp.asarray(x)) for x in (trace.magnetization, trace.phi2))
     axis = 0 if blocks == "chains" else -1

@@ -66,6 +66,7 @@ from physjax._checks import (
     check_positive,
     check_positive_int,
 )
+from physjax._options import HiddenUnits, VisibleUnits
 from physjax.kernels import Kernel, run
 from physjax.spins._rbm_units import log_sum_unit, sample_units, unit_mean, visible_free_energy
 from physjax.spins.boltzmann import (
@@ -80,8 +81,8 @@ from physjax.spins.boltzmann import (
 from physjax.spins.models import LowRankIsing
 
 __all__ = [
-    "VISIBLE_UNITS",
-    "HIDDEN_UNITS",
+    "VisibleUnits",
+    "HiddenUnits",
     "RBM",
     "RBMChains",
     "RBMGibbsInfo",
@@ -103,11 +104,6 @@ __all__ = [
     "rbm_to_hopfield",
 ]
 
-#: Visible units: binary (0/1) or spin (±1).
-VISIBLE_UNITS = ("binary", "spin")
-#: Hidden units: binary (0/1), spin (±1) or Gaussian (unit variance).
-HIDDEN_UNITS = ("binary", "spin", "gaussian")
-
 
 class RBM(eqx.Module):
     r"""Restricted Boltzmann machine :math:`E(v,h) = -v^TWh - b^Tv - c^Th` (+ :math:`|h|^2/2`
@@ -124,11 +120,11 @@ class RBM(eqx.Module):
     weights: Array
     visible_bias: Array
     hidden_bias: Array
-    visible: str = eqx.field(static=True)
-    hidden: str = eqx.field(static=True)
+    visible: VisibleUnits = eqx.field(static=True)
+    hidden: HiddenUnits = eqx.field(static=True)
 
-    def __init__(self, weights, visible_bias=0.0, hidden_bias=0.0, *, visible: str = "binary",
-                 hidden: str = "binary"):
+    def __init__(self, weights, visible_bias=0.0, hidden_bias=0.0, *,
+                 visible: VisibleUnits = "binary", hidden: HiddenUnits = "binary"):
         W = float_array(weights, "weights")
         if W.ndim != 2 or 0 in W.shape:
             raise ValueError(f"weights must have shape (n_visible, n_hidden) with n_visible >= 1 "
@@ -137,8 +133,8 @@ class RBM(eqx.Module):
         self.weights = W
         self.visible_bias = _bias(visible_bias, W.shape[0], "visible_bias", W.dtype)
         self.hidden_bias = _bias(hidden_bias, W.shape[1], "hidden_bias", W.dtype)
-        self.visible = check_choice(visible, "visible", VISIBLE_UNITS)
-        self.hidden = check_choice(hidden, "hidden", HIDDEN_UNITS)
+        self.visible = check_choice(visible, "visible", VisibleUnits)
+        self.hidden = check_choice(hidden, "hidden", HiddenUnits)
 
     @property
     def n_visible(self) -> int:
@@ -172,8 +168,8 @@ def check_visible_data(rbm: RBM, data, name: str = "data") -> Array:
     return check_unit_data(data, rbm.visible, name, rbm.n_visible).astype(rbm.weights.dtype)
 
 
-def init_rbm(key: Key, n_visible: int, n_hidden: int, *, visible: str = "binary",
-             hidden: str = "binary", scale: Scalar = 0.01,
+def init_rbm(key: Key, n_visible: int, n_hidden: int, *, visible: VisibleUnits = "binary",
+             hidden: HiddenUnits = "binary", scale: Scalar = 0.01,
              data: Real[ArrayLike, "m n_visible"] | None = None) -> RBM:
     """Weights :math:`\\mathcal N(0, \\text{scale}^2)`, zero biases; with ``data`` the visible
     biases start at the data's base rates (:math:`\\log\\bar v/(1-\\bar v)` for binary units,
@@ -181,7 +177,7 @@ def init_rbm(key: Key, n_visible: int, n_hidden: int, *, visible: str = "binary"
     nv = check_positive_int(n_visible, "n_visible")
     nh = check_positive_int(n_hidden, "n_hidden")
     check_positive(scale, "scale")
-    check_choice(visible, "visible", VISIBLE_UNITS)
+    check_choice(visible, "visible", VisibleUnits)
     W = jax.random.normal(key, (nv, nh)) * scale
     b = 0.0
     if data is not None:
@@ -190,7 +186,7 @@ def init_rbm(key: Key, n_visible: int, n_hidden: int, *, visible: str = "binary"
 
 
 @partial(jax.jit, static_argnums=(1, 2))
-def base_rate_bias(data: Array, visible: str, eps: float = 1e-3) -> Array:
+def base_rate_bias(data: Array, visible: VisibleUnits, eps: float = 1e-3) -> Array:
     """Visible biases of the independent-unit model matching the data means."""
     if visible == "binary":
         p = jnp.clip(jnp.mean(data, 0), eps, 1 - eps)

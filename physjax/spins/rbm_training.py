@@ -52,6 +52,7 @@ from physjax._checks import (
     check_key,
     check_positive_int,
 )
+from physjax._options import TrainingMethod
 from physjax.spins._rbm_units import log_sum_unit, sample_units, unit_mean
 from physjax.spins.boltzmann import (
     check_optimizer,
@@ -69,7 +70,7 @@ from physjax.spins.rbm import (
 )
 
 __all__ = [
-    "TRAINING_METHODS",
+    "TrainingMethod",
     "RBMTrainState",
     "TrainHistory",
     "cd_gradient",
@@ -78,8 +79,6 @@ __all__ = [
     "train_epochs",
     "train_rbm",
 ]
-
-TRAINING_METHODS = ("cd", "pcd", "pt")
 
 
 class RBMTrainState(eqx.Module):
@@ -100,7 +99,7 @@ class RBMTrainState(eqx.Module):
     chains: Array
     betas: Array
     step: Array
-    method: str = eqx.field(static=True)
+    method: TrainingMethod = eqx.field(static=True)
 
 
 class TrainHistory(NamedTuple):
@@ -252,7 +251,7 @@ def _ladder(n_temperatures, betas):
 
 
 def init_training(key: Key, rbm: RBM, optimizer: optax.GradientTransformation, *,
-                  method: str = "cd", n_chains: int = 100, n_temperatures: int = 10,
+                  method: TrainingMethod = "cd", n_chains: int = 100, n_temperatures: int = 10,
                   betas: Real[ArrayLike, " n_temperatures"] | Sequence[float | int] | None = None,
                   ) -> RBMTrainState:
     """The training state: optimizer state and, for PCD/PT, ``n_chains`` persistent chains
@@ -260,7 +259,7 @@ def init_training(key: Key, rbm: RBM, optimizer: optax.GradientTransformation, *
     evenly spaced from 1 to 0, or the given decreasing ladder ``betas``)."""
     check_rbm(rbm)
     check_optimizer(optimizer)
-    check_choice(method, "method", TRAINING_METHODS)
+    check_choice(method, "method", TrainingMethod)
     R = check_positive_int(n_chains, "n_chains")
     dt = rbm.weights.dtype
     if method == "cd":
@@ -330,7 +329,7 @@ def train_epochs(key: Key, state: RBMTrainState, data: Real[ArrayLike, "m n_visi
 
 def train_rbm(key: Key, rbm: RBM, data: Real[ArrayLike, "m n_visible"], *, n_epochs: int = 10,
               batch_size: int = 100, learning_rate: Scalar = 0.01,
-              optimizer: optax.GradientTransformation | None = None, method: str = "cd",
+              optimizer: optax.GradientTransformation | None = None, method: TrainingMethod = "cd",
               k: int = 1, n_chains: int | None = None, n_temperatures: int = 10,
               betas: Real[ArrayLike, " n_temperatures"] | Sequence[float | int] | None = None,
               ) -> tuple[RBM, TrainHistory]:
@@ -345,7 +344,7 @@ def train_rbm(key: Key, rbm: RBM, data: Real[ArrayLike, "m n_visible"], *, n_epo
     :class:`TrainHistory`).
     """
     check_rbm(rbm)
-    check_choice(method, "method", TRAINING_METHODS)
+    check_choice(method, "method", TrainingMethod)
     learning_rate = check_rate(learning_rate, "learning_rate")
     k = check_positive_int(k, "k")
     B = check_positive_int(batch_size, "batch_size")

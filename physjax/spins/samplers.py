@@ -36,7 +36,7 @@ from __future__ import annotations
 import math
 from collections.abc import Callable, Sequence
 from functools import partial
-from typing import Any, NamedTuple
+from typing import Any, Literal, NamedTuple
 
 import equinox as eqx
 import jax
@@ -53,18 +53,21 @@ from physjax._checks import (
     is_concrete,
 )
 from physjax._counter_rng import hashed_words
+from physjax._options import IsingEngine, IsingStart, PackedLayout, UpdateRule
 from physjax.kernels import Kernel, run
 from physjax.spins import multispin as _ms
 from physjax.spins.models import IsingLattice
 
 __all__ = [
+    "IsingStart",
+    "IsingEngine",
     "CheckerboardIsing",
     "MultispinIsing",
     "IsingState",
     "IsingInfo",
     "IsingTrace",
     "IsingSamples",
-    "RULES",
+    "UpdateRule",
     "init_ising",
     "checkerboard_sweep",
     "run_ising",
@@ -75,9 +78,6 @@ __all__ = [
     "sample_ising",
 ]
 
-#: Single-spin update rules: Metropolis and heat bath (Glauber).
-RULES = ("metropolis", "heat_bath")
-_STARTS = ("random", "up", "down")
 
 #: Replica temperatures: a scalar (one replica) or a 1-D array or list, one per replica.
 Temperatures = Real[ArrayLike, ""] | Real[ArrayLike, " r"] | Sequence[float]
@@ -177,20 +177,21 @@ class CheckerboardIsing(Kernel):
         rule: ``"metropolis"`` or ``"heat_bath"`` (static).
     """
 
-    rule: str = eqx.field(static=True, default="metropolis")
+    rule: UpdateRule = eqx.field(static=True, default="metropolis")
 
     def __check_init__(self):
-        check_choice(self.rule, "rule", RULES)
+        check_choice(self.rule, "rule", UpdateRule)
 
     def init(self, key: Key, model: IsingLattice,
              temperature: Real[ArrayLike, "*batch"] | Sequence[float], *,
-             start: str = "random", spins: Real[ArrayLike, " ..."] | None = None) -> IsingState:
+             start: IsingStart = "random",
+             spins: Real[ArrayLike, " ..."] | None = None) -> IsingState:
         """State at ``temperature`` (a scalar, or an array of replica temperatures: the
         spins get its shape as leading axes).  ``start``: ``"random"``, ``"up"`` or
         ``"down"``, or explicit ``spins`` of shape ``(*temperature.shape, *model.shape)``."""
         _check_model(model)
         check_key(key, traced=True)
-        check_choice(start, "start", _STARTS)
+        check_choice(start, "start", IsingStart)
         beta = _inverse_temperature(temperature, "temperature")
         shape = beta.shape + model.shape
         if spins is None:
@@ -277,7 +278,7 @@ def _reference_trace(model, state, info):
     return CheckerboardIsing().observables(model, state)
 
 
-def init_ising(key: Key, model: IsingLattice, temperature: Scalar, *, start: str = "random",
+def init_ising(key: Key, model: IsingLattice, temperature: Scalar, *, start: IsingStart = "random",
                spins: Real[ArrayLike, "*lattice"] | None = None) -> IsingState:
     """Initial state of one replica at ``temperature`` (``start``: random, up or down,
     or explicit ``spins`` of the lattice shape).  :meth:`CheckerboardIsing.init` also takes
@@ -303,7 +304,7 @@ def _step(kernel, key, model, state):
 
 
 def checkerboard_sweep(key: Key, model: IsingLattice, state: IsingState, *,
-                       rule: str = "metropolis") -> IsingState:
+                       rule: UpdateRule = "metropolis") -> IsingState:
     """One checkerboard sweep (both colours) with the reference engine
     (:meth:`CheckerboardIsing.step`)."""
     check_key(key, traced=True)
@@ -313,7 +314,7 @@ def checkerboard_sweep(key: Key, model: IsingLattice, state: IsingState, *,
 
 
 def _check_run_args(rule, n_sweeps, record_every):
-    check_choice(rule, "rule", RULES)
+    check_choice(rule, "rule", UpdateRule)
     check_positive_int(n_sweeps, "n_sweeps", minimum=0)
     check_positive_int(record_every, "record_every")
     if n_sweeps % record_every:
@@ -351,7 +352,8 @@ def _progress_chunks(n_units, target=50):
 
 
 def run_ising(key: Key, model: IsingLattice, state: IsingState, n_sweeps: int, *,
-              rule: str = "metropolis", record_every: int = 1) -> tuple[IsingState, IsingTrace]:
+              rule: UpdateRule = "metropolis",
+              record_every: int = 1) -> tuple[IsingState, IsingTrace]:
     """Run ``n_sweeps`` reference sweeps (:class:`CheckerboardIsing` through
     :func:`physjax.kernels.run`), recording energy and magnetization per spin every
     ``record_every`` sweeps.  Returns (final state, trace of shape ``(n_records, *batch)``)."""
@@ -369,7 +371,7 @@ def _layout_for(model, n_replicas, layout):
         if n_replicas < _ms.WORD_BITS and model.shape[-1] % (2 * _ms.WORD_BITS) == 0:
             return "strips"
         return "replicas"
-    check_choice(layout, "layout", ("replicas", "strips"))
+    check_choice(layout, "layout", PackedLayout)
     if layout == "strips" and model.shape[-1] % (2 * _ms.WORD_BITS):
         raise ValueError(f"layout='strips' needs the last side of model.shape divisible by "
                          f"64, got {model.shape}")
@@ -419,23 +421,23 @@ class MultispinIsing(Kernel):
             from the concrete ``model.h``.
     """
 
-    rule: str = eqx.field(static=True, default="metropolis")
+    rule: UpdateRule = eqx.field(static=True, default="metropolis")
     precision_bits: int = eqx.field(static=True, default=24)
     zero_field: bool = eqx.field(static=True, default=False)
 
     def __check_init__(self):
-        check_choice(self.rule, "rule", RULES)
+        check_choice(self.rule, "rule", UpdateRule)
         _check_precision(self.precision_bits)
         if not isinstance(self.zero_field, bool):
             raise TypeError(f"zero_field must be a bool, got {self.zero_field!r}")
 
     def init(self, key: Key, model: IsingLattice, temperatures: Temperatures, *,
-             layout: str = "auto", start: str = "random",
+             layout: PackedLayout | Literal["auto"] = "auto", start: IsingStart = "random",
              spins: Real[ArrayLike, " r *lattice"] | None = None) -> _ms.PackedIsingState:
         """State for ``R = len(temperatures)`` replicas (see :func:`init_multispin`)."""
         _check_model(model)
         check_key(key, traced=True)
-        check_choice(start, "start", _STARTS)
+        check_choice(start, "start", IsingStart)
         check_temperature(temperatures, "temperatures")
         temps = jnp.atleast_1d(jnp.asarray(temperatures, dtype=float))
         if temps.ndim != 1:
@@ -506,7 +508,7 @@ def _packed_trace(model, state, info):
 
 
 def init_multispin(key: Key, model: IsingLattice, temperatures: Temperatures, *,
-                   layout: str = "auto", start: str = "random",
+                   layout: PackedLayout | Literal["auto"] = "auto", start: IsingStart = "random",
                    spins: Real[ArrayLike, " r *lattice"] | None = None,
                    ) -> _ms.PackedIsingState:
     """Initial multi-spin state for ``R = len(temperatures)`` replicas
@@ -531,7 +533,7 @@ def _multispin_kernel(model, rule, precision_bits):
 
 
 def multispin_sweep(key: Key, model: IsingLattice, state: _ms.PackedIsingState, *,
-                    rule: str = "metropolis", precision_bits: int = 24,
+                    rule: UpdateRule = "metropolis", precision_bits: int = 24,
                     ) -> _ms.PackedIsingState:
     """One checkerboard sweep of every packed replica (:meth:`MultispinIsing.step`).
 
@@ -541,7 +543,7 @@ def multispin_sweep(key: Key, model: IsingLattice, state: _ms.PackedIsingState, 
     """
     _check_model(model)
     check_key(key, traced=True)
-    check_choice(rule, "rule", RULES)
+    check_choice(rule, "rule", UpdateRule)
     _check_precision(precision_bits)
     kernel = _multispin_kernel(model, rule, precision_bits)
     model, state = kernel.check(model, state)
@@ -549,7 +551,8 @@ def multispin_sweep(key: Key, model: IsingLattice, state: _ms.PackedIsingState, 
 
 
 def run_multispin(key: Key, model: IsingLattice, state: _ms.PackedIsingState, n_sweeps: int,
-                  *, rule: str = "metropolis", record_every: int = 1, precision_bits: int = 24,
+                  *, rule: UpdateRule = "metropolis", record_every: int = 1,
+                  precision_bits: int = 24,
                   ) -> tuple[_ms.PackedIsingState, IsingTrace]:
     """Run ``n_sweeps`` multi-spin sweeps (:class:`MultispinIsing` through
     :func:`physjax.kernels.run`); the trace has shape ``(n_sweeps // record_every,
@@ -597,8 +600,9 @@ def _sample_result(kernel, model, state, trace, temps):
 
 
 def sample_ising(key: Key, model: IsingLattice, temperatures: Temperatures, n_sweeps: int, *,
-                 rule: str = "metropolis", burn_in: int = 0, record_every: int = 1,
-                 start: str = "random", engine: str = "auto", precision_bits: int = 24,
+                 rule: UpdateRule = "metropolis", burn_in: int = 0, record_every: int = 1,
+                 start: IsingStart = "random", engine: IsingEngine = "auto",
+                 precision_bits: int = 24,
                  progress: bool | Callable[..., Any] | None = None) -> IsingSamples:
     """Sample ``R = len(temperatures)`` independent replicas of ``model``.
 
@@ -614,8 +618,8 @@ def sample_ising(key: Key, model: IsingLattice, temperatures: Temperatures, n_sw
     check_key(key, traced=True)
     _check_run_args(rule, n_sweeps, record_every)
     check_positive_int(burn_in, "burn_in", minimum=0)
-    check_choice(engine, "engine", ("auto", "multispin", "reference"))
-    check_choice(start, "start", _STARTS)
+    check_choice(engine, "engine", IsingEngine)
+    check_choice(start, "start", IsingStart)
     _check_precision(precision_bits)
     check_temperature(temperatures, "temperatures")
     if np.ndim(temperatures) > 1 or np.size(temperatures) == 0:

@@ -33,6 +33,7 @@ from physjax._checks import (
     check_positive_int,
     is_concrete,
 )
+from physjax._options import UpdateRule
 from physjax.kernels import Kernel, run
 from physjax.spins import dense as _dense
 
@@ -254,7 +255,7 @@ class _TemperingRecord(eqx.Module):
 
 def parallel_tempering(key: Key, model: _dense.DenseModel,
                        temperatures: Real[ArrayLike, " r"] | Sequence[float], n_rounds: int, *,
-                       sweeps_per_round: int = 1, rule: str = "heat_bath",
+                       sweeps_per_round: int = 1, rule: UpdateRule = "heat_bath",
                        states: _dense.DenseState | None = None,
                        observe: Callable[..., Any] | None = None,
                        block: int = _dense.DEFAULT_BLOCK) -> TemperingResult:
@@ -265,7 +266,7 @@ def parallel_tempering(key: Key, model: _dense.DenseModel,
     recorded per round and slot."""
     _dense.check_dense_model(model)
     n_rounds = check_positive_int(n_rounds, "n_rounds")
-    check_choice(rule, "rule", ("heat_bath", "metropolis"))
+    check_choice(rule, "rule", UpdateRule)
     kernel = ReplicaExchange(_dense.DenseSingleSpin(rule, "sequential", block),
                              sweeps_per_round)
     k_init, k_run = jax.random.split(key)

@@ -1,5 +1,7 @@
 """Hessian-vector products, GGN products and dense Hessians against jax.hessian / jax.jacobian."""
 
+import typing
+
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -64,7 +66,7 @@ def test_mlp_size_and_nontrivial_hessian(mlp):
     assert ev.min() < 0 < ev.max()  # indefinite: the residual term of the tanh net matters
 
 
-@pytest.mark.parametrize("mode", pc.HVP_MODES)
+@pytest.mark.parametrize("mode", typing.get_args(pc.HVPMode))
 def test_hvp_modes_match_dense_hessian(mlp, mode):
     params, loss, H = mlp
     flat, unravel = ravel_pytree(params)

@@ -1,6 +1,8 @@
 """Learning rules (double optimization, coupled learning, equilibrium propagation) and the
 cost/physical Hessians at a solution, against exact gradients and linear algebra."""
 
+import typing
+
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -66,9 +68,9 @@ def test_learning_direction_of_double_optimization_is_the_gradient(grid10):
 
 def test_equilibrium_propagation_converges_like_beta_and_beta_squared(grid10):
     g, k, task, grad = grid10
-    errors = {nudge: [] for nudge in N.NUDGES}
+    errors = {nudge: [] for nudge in typing.get_args(N.Nudge)}
     for beta in ETAS:
-        for nudge in N.NUDGES:
+        for nudge in typing.get_args(N.Nudge):
             est = N.equilibrium_propagation_gradient(g, k, task, beta, nudge=nudge)
             errors[nudge].append(np.linalg.norm(est - grad) / np.linalg.norm(grad))
     assert abs(loglog_slope(ETAS, errors["positive"]) - 1) < 0.2
@@ -125,7 +127,7 @@ def trained():
         k0 = jnp.ones(g.n_edges)
         results = {rule: N.train(g, k0, task, rule=rule, n_steps=3000,
                                  optimizer=optax.adam(0.02), eta=1e-2)
-                   for rule in N.RULES}
+                   for rule in typing.get_args(N.LearningRule)}
     return g, task, k0, results
 
 

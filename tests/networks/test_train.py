@@ -2,6 +2,8 @@
 (physjax.networks.learning), one ``train`` that compiles once per static configuration and
 takes traced hyperparameters."""
 
+import typing
+
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -40,7 +42,7 @@ def spring_problem():
     return net, jnp.asarray(H.random_stiffnesses(net)), task
 
 
-@pytest.mark.parametrize("rule", N.RULES)
+@pytest.mark.parametrize("rule", typing.get_args(N.LearningRule))
 @pytest.mark.parametrize("kind", ["resistor", "spring"])
 def test_one_train_trains_both_kinds_with_every_rule(kind, rule):
     net, k, task = resistor_problem() if kind == "resistor" else spring_problem()

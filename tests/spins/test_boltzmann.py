@@ -6,6 +6,7 @@ known Ising model (issue 4, test 4)."""
 from __future__ import annotations
 
 import itertools
+import typing
 
 import equinox as eqx
 import jax
@@ -179,6 +180,10 @@ def test_bad_input_is_rejected_with_the_argument_named():
     with pytest.raises(ValueError, match="learning_rate must be > 0"):
         ps.fit_boltzmann_machine(jax.random.key(0), bm, np.ones((2, 4)), n_steps=1,
                                  learning_rate=0.0)
+    with pytest.raises(ValueError, match=r"method must be one of \['exact', 'gibbs'\]"):
+        ps.fit_boltzmann_machine(jax.random.key(0), bm, np.ones((2, 4)), n_steps=1,
+                                 method="sampled")
+    assert typing.get_args(ps.CorrelationMethod) == ("exact", "gibbs")
     with pytest.raises(ValueError, match="n_hidden must be an integer >= 0"):
         ps.init_boltzmann_machine(jax.random.key(0), 3, -1)
     big = ps.BoltzmannMachine(np.zeros((ps.MAX_ENUMERATION_UNITS + 1,) * 2))

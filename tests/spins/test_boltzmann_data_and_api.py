@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import inspect
 import re
+import typing
 from pathlib import Path
 
 import jax
@@ -50,6 +51,9 @@ def test_binarized_digits_and_split():
     np.testing.assert_array_equal(X, load_digits().data >= 8)
     S, _ = datasets.binarized_digits(units="spin")
     np.testing.assert_array_equal(S, 2 * np.asarray(X) - 1)
+    assert typing.get_args(ps.Units) == ("binary", "spin")       # what units= accepts
+    with pytest.raises(ValueError, match="units must be one of"):
+        datasets.binarized_digits(units="gaussian")
     train, test = datasets.split_data(jax.random.key(0), X, 0.25)
     assert train.shape == (1348, 64) and test.shape == (449, 64)
     with pytest.raises(ValueError, match="test_fraction must lie in"):

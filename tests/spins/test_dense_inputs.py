@@ -1,5 +1,7 @@
 """Bad input to the dense-spin / Hopfield API raises errors that name the argument."""
 
+import typing
+
 import equinox as eqx
 import jax
 import jax.numpy as jnp
@@ -138,7 +140,7 @@ def test_nan_or_negative_temperature_is_refused(beta):
     model = ps.sherrington_kirkpatrick(KEY, 8)
     st = ps.init_dense(KEY, model, 1.0)
     bad = st._replace(beta=jnp.asarray(beta, st.beta.dtype))
-    for rule in ps.DENSE_RULES:
+    for rule in typing.get_args(ps.DenseRule):
         with pytest.raises(ValueError, match="temperature"):
             ps.run_dense(KEY, model, bad, 2, rule=rule)
     # traced (under jit): an equinox error naming the temperature when the program runs

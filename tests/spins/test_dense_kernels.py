@@ -5,6 +5,8 @@ Stationary laws of every dense kernel against exact enumeration are in
 tests/conformance/cases_dense.py; bad input in tests/spins/test_dense_inputs.py.
 """
 
+import typing
+
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -32,7 +34,7 @@ def _energy(model, spins):
     return -0.5 * s @ J @ s - h @ s
 
 
-@pytest.mark.parametrize("rule", ps.DENSE_RULES)
+@pytest.mark.parametrize("rule", typing.get_args(ps.DenseRule))
 @pytest.mark.parametrize("kind", ["sk", "curie_weiss", "hebbian"])
 def test_run_dense_under_x64_for_every_rule(kind, rule):
     """Under jax_enable_x64 the run keeps float64 (the scan carry used to mix an int32 and

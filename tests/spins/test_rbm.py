@@ -5,6 +5,8 @@ correspondence over all 2^12 states (issue 4, test 3)."""
 
 from __future__ import annotations
 
+import typing
+
 import equinox as eqx
 import jax
 import jax.numpy as jnp
@@ -221,8 +223,8 @@ def test_bad_input_is_rejected_with_the_argument_named():
         ps.init_rbm(jax.random.key(0), 4, -3)
     with pytest.raises(ValueError, match="n_hidden >= 1"):
         ps.RBM(np.zeros((4, 0)))
-    assert ps.VISIBLE_UNITS == ("binary", "spin")
-    assert ps.HIDDEN_UNITS == ("binary", "spin", "gaussian")
+    assert typing.get_args(ps.VisibleUnits) == ("binary", "spin")
+    assert typing.get_args(ps.HiddenUnits) == ("binary", "spin", "gaussian")
     with pytest.raises(ValueError, match="hidden must be one of"):
         ps.RBM(np.zeros((4, 2)), hidden="potts")
     big = ps.RBM(np.zeros((30, 26)))
