@@ -19,8 +19,8 @@ from physjax._checks import is_concrete
 
 #: XLA:CPU's legacy elemental emitter: it compiles fused kernels about twice as fast as the
 #: MLIR fusion emitters, and the small loops of physjax's entry points run as fast with it
-#: (physjax/networks/learning.py has the figures).  An XLA:CPU option; other backends
-#: ignore it.
+#: (physjax/networks/learning.py has the figures).  An XLA:CPU option: it is passed only
+#: when JAX's default backend is the CPU.
 FAST_CPU_COMPILE = {"xla_cpu_use_fusion_emitters": False}
 
 
@@ -31,8 +31,9 @@ class _WithOptions:
         self.__wrapped__ = fun
 
     def __call__(self, *args: Any, **kwargs: Any) -> Any:
-        if not all(is_concrete(x) for x in jax.tree.leaves((args, kwargs))):
-            return self._plain(*args, **kwargs)
+        if jax.default_backend() != "cpu" or not all(
+                is_concrete(x) for x in jax.tree.leaves((args, kwargs))):
+            return self._plain(*args, **kwargs)   # XLA:CPU options only; none inside a trace
         try:
             return self._tuned(*args, **kwargs)
         except ValueError as err:  # a top-level call made inside someone else's trace

@@ -183,6 +183,27 @@ def test_train_inside_a_users_jit_with_nothing_traced():
     np.testing.assert_allclose(inside, run().conductances, rtol=1e-12)
 
 
+def test_compile_options_apply_only_at_top_level_on_the_cpu(monkeypatch):
+    """physjax._compile: the XLA:CPU options are used for a top-level call on the CPU, and
+    the plain compilation inside a trace (jit, vmap) or when the default backend is not
+    the CPU; every path gives the same numbers."""
+    from physjax._compile import FAST_CPU_COMPILE, filter_jit_with_options
+
+    f = filter_jit_with_options(FAST_CPU_COMPILE)(lambda x: jnp.sin(x) * 2)
+    used = []
+    for attr in ("_plain", "_tuned"):
+        inner = getattr(f, attr)
+        monkeypatch.setattr(f, attr, lambda *a, _f=inner, _n=attr: used.append(_n) or _f(*a))
+    x = jnp.linspace(0.0, 1.0, 3)
+    want = np.sin(np.asarray(x)) * 2
+    np.testing.assert_allclose(f(x), want, rtol=1e-6)
+    np.testing.assert_allclose(jax.jit(f)(x), want, rtol=1e-6)
+    np.testing.assert_allclose(jax.vmap(f)(x[:, None])[:, 0], want, rtol=1e-6)
+    monkeypatch.setattr(jax, "default_backend", lambda: "gpu")
+    np.testing.assert_allclose(f(x), want, rtol=1e-6)
+    assert used == ["_tuned", "_plain", "_plain", "_plain"]
+
+
 def test_train_refuses_bad_input_naming_the_argument():
     g, k, task = resistor_problem()
     net, ks, stask = spring_problem()
