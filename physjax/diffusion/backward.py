@@ -69,6 +69,7 @@ from physjax.diffusion._common import check_time as _check_time
 from physjax.diffusion._common import check_time_grid as _check_time_grid
 from physjax.diffusion._common import transition as _noise
 from physjax.diffusion.schedules import Schedule
+from physjax.diffusion.scores import Score
 from physjax.kernels import Kernel, run
 
 __all__ = [
@@ -164,6 +165,8 @@ class ReverseKernel(Kernel):
         return ReverseState(jnp.asarray(x), jnp.zeros((), jnp.int32))
 
     def _scores(self, model, x, t):
+        if isinstance(model.score, Score):
+            return model.score.batch(x, t)      # a batched formula where the score has one
         return jax.vmap(model.score, in_axes=(0, None))(x, t)
 
     def _drift(self, model, x, t, c):

@@ -86,12 +86,18 @@ class Score(eqx.Module):
     """Base class of the scores: ``score(x, t)`` on one sample ``x`` of shape ``(d,)``.
 
     Subclasses hold their ``schedule`` and implement ``__call__``;
-    :meth:`denoise` (Tweedie's posterior mean) follows from it."""
+    :meth:`denoise` (Tweedie's posterior mean) follows from it.  The backward kernels call
+    :meth:`batch` on all trajectories at once; a subclass overrides it where a batched
+    formula beats ``jax.vmap`` of ``__call__``."""
 
     schedule: eqx.AbstractVar[Schedule]
 
     def __call__(self, x: Real[ArrayLike, " d"], t: Scalar) -> Float[Array, " d"]:
         raise NotImplementedError
+
+    def batch(self, x: Real[ArrayLike, "m d"], t: Scalar) -> Float[Array, "m d"]:
+        """The score of every row of ``x`` at time ``t``: ``jax.vmap`` of ``__call__``."""
+        return jax.vmap(self, in_axes=(0, None))(x, t)
 
     def denoise(self, x: Real[ArrayLike, " d"], t: Scalar) -> Float[Array, " d"]:
         """:math:`\\mathbb E[x_0\\mid x_t = x] = (x + \\Delta_t\\,\\nabla\\log p_t(x))/a_t`."""
@@ -283,17 +289,29 @@ class EmpiricalScore(Score):
         self.sq_norms = jnp.sum(data**2, axis=1)
 
     def _logits(self, x, t):
+        """Logits of the posterior weights for ``x`` of shape ``(d,)`` or ``(m, d)``; the
+        samples are the rows of one ``x @ data.T`` product."""
         a = self.schedule.mean_scale(t)
-        return (a * (self.data @ x) - 0.5 * a**2 * self.sq_norms) / self.schedule.variance(t)
+        return (a * (x @ self.data.T) - 0.5 * a**2 * self.sq_norms) / self.schedule.variance(t)
+
+    def _score(self, x, t):
+        a = self.schedule.mean_scale(t)
+        w = jax.nn.softmax(self._logits(x, t), axis=-1)
+        return (a * (w @ self.data) - x) / self.schedule.variance(t)
 
     def posterior_weights(self, x: Real[ArrayLike, " d"], t: Scalar) -> Float[Array, " n"]:
         """:math:`w_\\mu(x, t) = P(x_0 = x^\\mu\\mid x_t = x)`, shape ``(n,)``."""
         return jax.nn.softmax(self._logits(x, t))
 
     def __call__(self, x: Real[ArrayLike, " d"], t: Scalar) -> Float[Array, " d"]:
-        a = self.schedule.mean_scale(t)
-        w = self.posterior_weights(x, t)
-        return (a * (w @ self.data) - x) / self.schedule.variance(t)
+        return self._score(x, t)
+
+    def batch(self, x: Real[ArrayLike, "m d"], t: Scalar) -> Float[Array, "m d"]:
+        """All rows at once: one ``(m, d) x (d, n)`` product gives the logits with the
+        trajectories as rows.  ``jax.vmap`` of ``__call__`` made XLA:CPU produce them as
+        ``(n, m)`` and transpose them every step: 15 against 6 ms per Euler step at
+        n = 10^4, d = 64, m = 256 on 2 CPU cores."""
+        return self._score(x, t)
 
     def log_density(self, x: Real[ArrayLike, " d"], t: Scalar) -> Float[Array, ""]:
         """:math:`\\log p^e_t(x)`."""

@@ -116,6 +116,14 @@ def test_empirical_score(n):
     np.testing.assert_allclose(w.sum(), 1.0)
     if n == 1:
         np.testing.assert_allclose(e(jnp.asarray(x), t), (a * X[0] - x) / var, rtol=1e-10)
+    # the batched form the backward kernels call (one (m, d) x (d, n) product)
+    xs = rng.normal(size=(3, d))
+    np.testing.assert_allclose(e.batch(jnp.asarray(xs), t),
+                               np.stack([central_difference(logp, xi) for xi in xs]),
+                               rtol=1e-6, atol=1e-8)
+    g = GaussianScore(s, np.zeros(d), 1.5)          # the default: vmap of __call__
+    np.testing.assert_allclose(g.batch(jnp.asarray(xs), t), -xs / (1.5 * a**2 + var),
+                               rtol=1e-10)
 
 
 @pytest.mark.parametrize("beta,h", [(1.5, 0.0), (0.6, 0.2)])
