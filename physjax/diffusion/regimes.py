@@ -271,7 +271,7 @@ def nearest_posterior_weight(score: EmpiricalScore, x: Real[ArrayLike, "n d"],
         raise ValueError(f"x must have shape (n, {d}) (the training points' dimension), got "
                          f"{x.shape}")
     t = _check_time(t, score.schedule, "t")
-    return jnp.max(jax.vmap(score.posterior_weights, in_axes=(0, None))(x, t), axis=-1)
+    return jnp.max(score.posterior_weights(x, t), axis=-1)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -280,7 +280,7 @@ class _NearestWeight(_KernelObserver):
 
     def __call__(self, model, state, info):
         t = model.times[state.k].astype(state.x.dtype)
-        w = jax.vmap(model.score.posterior_weights, in_axes=(0, None))(state.x, t)
+        w = model.score.posterior_weights(state.x, t)
         return jnp.max(w, -1), jnp.argmax(w, -1)
 
 

@@ -299,9 +299,11 @@ class EmpiricalScore(Score):
         w = jax.nn.softmax(self._logits(x, t), axis=-1)
         return (a * (w @ self.data) - x) / self.schedule.variance(t)
 
-    def posterior_weights(self, x: Real[ArrayLike, " d"], t: Scalar) -> Float[Array, " n"]:
-        """:math:`w_\\mu(x, t) = P(x_0 = x^\\mu\\mid x_t = x)`, shape ``(n,)``."""
-        return jax.nn.softmax(self._logits(x, t))
+    def posterior_weights(self, x: Real[ArrayLike, "*batch d"],
+                          t: Scalar) -> Float[Array, "*batch n"]:
+        """:math:`w_\\mu(x, t) = P(x_0 = x^\\mu\\mid x_t = x)`, shape ``(n,)`` for one
+        sample, ``(m, n)`` for the rows of ``x`` (one product, no vmap needed)."""
+        return jax.nn.softmax(self._logits(x, t), axis=-1)
 
     def __call__(self, x: Real[ArrayLike, " d"], t: Scalar) -> Float[Array, " d"]:
         return self._score(x, t)

@@ -121,6 +121,10 @@ def test_empirical_score(n):
     np.testing.assert_allclose(e.batch(jnp.asarray(xs), t),
                                np.stack([central_difference(logp, xi) for xi in xs]),
                                rtol=1e-6, atol=1e-8)
+    W = np.asarray(e.posterior_weights(jnp.asarray(xs), t))    # (3, n): rows at once
+    log_w = -np.sum((xs[:, None, :] - a * X[None]) ** 2, -1) / (2 * var)
+    np.testing.assert_allclose(W, np.exp(log_w - logsumexp(log_w, axis=1, keepdims=True)),
+                               rtol=1e-9, atol=1e-12)
     g = GaussianScore(s, np.zeros(d), 1.5)          # the default: vmap of __call__
     np.testing.assert_allclose(g.batch(jnp.asarray(xs), t), -xs / (1.5 * a**2 + var),
                                rtol=1e-10)
