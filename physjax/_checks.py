@@ -41,8 +41,8 @@ def device_array(x, dtype=None) -> jax.Array:
     (NumPy arrays, Python numbers) is cast on the host and moved by ``jax.device_put``:
     ``jnp.asarray`` of host data compiles a small program per shape and dtype the first time
     (JAX 0.10: ``stage`` or ``convert_element_type``), 10-50 ms each in a fresh process.  Jax
-    arrays and tracers go through ``jnp.asarray``."""
-    if isinstance(x, jax.Array) or not is_concrete(x):
+    arrays and tracers (also ``jax.Array``) go through ``jnp.asarray``."""
+    if isinstance(x, jax.Array):
         return jnp.asarray(x, dtype)
     a = np.asarray(x)
     return jax.device_put(a.astype(jax.dtypes.canonicalize_dtype(a.dtype if dtype is None
