@@ -91,9 +91,9 @@ class Experiment:
     quick: Mapping[str, Any]
     full: Mapping[str, Any]
 
-    def params(self, size: str = "quick") -> dict[str, Any]:
+    def params(self, size: RunSize = "quick") -> dict[str, Any]:
         """Default parameters at ``size`` (``'quick'`` or ``'full'``)."""
-        if size not in get_args(RunSize):
+        if size not in get_args(RunSize):   # not _checks: the registry stays free of jax
             raise ValueError(f"size must be one of {get_args(RunSize)}, got {size!r}")
         return dict(self.quick if size == "quick" else self.full)
 

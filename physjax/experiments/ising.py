@@ -35,6 +35,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from physjax._checks import check_choice, check_positive_int, check_sizes, check_temperature
+from physjax._options import UpdateRule
 from physjax.experiments import ExperimentResult, register
 
 #: Universal Binder cumulant at criticality of the periodic square lattice (Salas & Sokal 2000).
@@ -169,7 +170,7 @@ def ising(key, *, sizes, n_temperatures, t_min, t_max, n_critical, critical_wind
     n_critical = check_positive_int(n_critical, "n_critical", minimum=0)
     if not critical_window >= 0:
         raise ValueError(f"critical_window must be >= 0, got {critical_window}")
-    check_choice(rule, "rule", ("metropolis", "heat_bath"))
+    check_choice(rule, "rule", UpdateRule)
     snap_t = np.asarray(check_temperature(np.asarray(snapshot_temperatures, dtype=float),
                                           "snapshot_temperatures"), dtype=float).reshape(-1)
 

@@ -154,8 +154,9 @@ def resistor_learning(key, *, n_nodes, coordination, graph, n_steps, learning_ra
         sources, targets, ground = terminal_nodes(k_nodes, net.n_nodes)
         task = seed000_task(net, sources, targets, ground)
         k0 = jnp.ones(net.n_edges)
+        rules = get_args(pn.LearningRule)
         costs, finals, ks, seconds = [], [], [], []
-        for i, rule in enumerate(get_args(pn.LearningRule)):
+        for i, rule in enumerate(rules):
             t0 = time.perf_counter()
             res = pn.train(net, k0, task, rule=rule, n_steps=n_steps,
                            optimizer=adam_halving(learning_rate, n_steps), eta=eta)
@@ -164,7 +165,7 @@ def resistor_learning(key, *, n_nodes, coordination, graph, n_steps, learning_ra
             ks.append(np.asarray(res.conductances))
             seconds.append(time.perf_counter() - t0)
             if progress is not None:
-                progress(i + 1, len(get_args(pn.LearningRule)))
+                progress(i + 1, len(rules))
         kf = jnp.asarray(ks[0])
         v_f = pn.free_state(net, kf, task)
         kirchhoff = pn.kirchhoff_residual(net, kf, v_f)
@@ -172,7 +173,7 @@ def resistor_learning(key, *, n_nodes, coordination, graph, n_steps, learning_ra
         kirchhoff = float(jnp.max(jnp.abs(kirchhoff[:, free])))
     from physjax.plotting import network_layout
 
-    data = {"rules": list(get_args(pn.LearningRule)), "cost": np.stack(costs),
+    data = {"rules": list(rules), "cost": np.stack(costs),
             "final_cost": np.array(finals),
             "conductances": np.stack(ks), "edges": np.asarray(net.edges),
             "positions": network_layout(net), "sources": sources, "targets": targets,
@@ -180,7 +181,7 @@ def resistor_learning(key, *, n_nodes, coordination, graph, n_steps, learning_ra
             "trained_targets": np.asarray(v_f[:, list(targets)]), "n_steps": n_steps,
             "seconds_per_rule": np.array(seconds), "kirchhoff_residual": kirchhoff}
     summary = {}
-    for rule, c, s in zip(get_args(pn.LearningRule), finals, seconds, strict=True):
+    for rule, c, s in zip(rules, finals, seconds, strict=True):
         summary[f"{rule}: final cost"] = c
         summary[f"{rule}: seconds"] = s
     summary["initial cost"] = float(costs[0][0])
