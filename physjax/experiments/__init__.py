@@ -371,7 +371,9 @@ def execute(
 ) -> tuple[ExperimentResult, float]:
     """Run experiment ``name`` with fully resolved ``params``; return (result, seconds).
 
-    The time covers the call and waits for all arrays in ``data`` to be computed.
+    The time covers the call and waits for all arrays in ``data`` to be computed.  This is
+    the one place a run is timed (experiments do not time themselves); the CLI and
+    :func:`run_experiment` record it as ``seconds`` beside the summary.
     """
     import jax
 

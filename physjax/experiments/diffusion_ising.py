@@ -23,8 +23,6 @@ losses, and snapshots of both.  This is the diffusion counterpart of ``rbm-ising
 
 from __future__ import annotations
 
-import time
-
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -60,7 +58,6 @@ def diffusion_ising(key, *, L, temperatures, n_samples, burn_in, channels, depth
     from physjax import datasets
     from physjax.diffusion.score_matching import ScoreConvNet, train_score
 
-    start = time.perf_counter()
     temps = np.atleast_1d(np.asarray(temperatures, float))
     n = check_positive_int(n_samples, "n_samples")
     n_gen = check_positive_int(n_generated, "n_generated")
@@ -113,7 +110,6 @@ def diffusion_ising(key, *, L, temperatures, n_samples, burn_in, channels, depth
         "t_min": t_min, "t_end": t_end, "horizon": horizon,
     }
     summary = learned_vs_monte_carlo_summary(out, "diffusion", "diffusion")
-    summary["seconds"] = time.perf_counter() - start
     return ExperimentResult(data=out, figure=_figure(out), summary=summary)
 
 

@@ -19,8 +19,6 @@ Ornstein--Uhlenbeck forward process:
 
 from __future__ import annotations
 
-import time
-
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -61,7 +59,6 @@ def diffusion_regimes(key, *, clone_dims, n_clone_samples, clone_offsets, collap
     clone_dims = tuple(check_positive_int(d, "clone_dims") for d in clone_dims)
     pairs = tuple((check_positive_int(n, "collapse_pairs"),
                    check_positive_int(d, "collapse_pairs")) for n, d in collapse_pairs)
-    start = time.perf_counter()
     total = len(clone_dims) + len(pairs)
     done = 0
     schedule = OU(8.0)
@@ -115,7 +112,6 @@ def diffusion_regimes(key, *, clone_dims, n_clone_samples, clone_offsets, collap
     summary["t_C_max_abs_deviation"] = float(np.nanmax(diffs)) if diffs else float("nan")
     sdiffs = [abs(c[5] - c[4]) for c in clone_curves]
     summary["t_S_max_abs_deviation"] = float(np.nanmax(sdiffs)) if sdiffs else float("nan")
-    summary["seconds"] = time.perf_counter() - start
 
     from physjax.plotting import new_figure
 

@@ -56,7 +56,6 @@ exponent :math:`a^*\in[0, 1.5]` of the best collapse (:math:`a^* < 1`: sub-aging
 from __future__ import annotations
 
 import math
-import time
 
 import jax
 import jax.numpy as jnp
@@ -180,7 +179,6 @@ def spiked_recovery(key, *, wigner_n, snrs, wigner_replicas, wigner_time, wigner
     """Overlap with the signal against time; see the module docstring."""
     from physjax.dynamics import log_spaced_steps
 
-    start = time.perf_counter()
     wigner_n = check_positive_int(wigner_n, "wigner_n", minimum=2)
     mt_n = check_positive_int(mt_n, "mt_n", minimum=3)
     snrs = _check_tuple(snrs, "snrs")
@@ -245,7 +243,6 @@ def spiked_recovery(key, *, wigner_n, snrs, wigner_replicas, wigner_time, wigner
         "mt_temperature": mt_temperature, "mt_n": mt_n,
     }
     figure = recovery_figure(data)
-    summary["seconds"] = time.perf_counter() - start
     return ExperimentResult(data=data, figure=figure, summary=summary)
 
 
@@ -346,7 +343,6 @@ def aging(key, *, pspin_n, pspin_temperature, pspin_dt, pspin_replicas, pspin_wa
           pspin_max_lag, widths, sgd_replicas, learning_rate, batch_size, weight_decay,
           sgd_waiting_steps, sgd_max_lag, n_lags, progress=None) -> ExperimentResult:
     """Two-time observables of a p-spin quench and of SGD; see the module docstring."""
-    start = time.perf_counter()
     pspin_n = check_positive_int(pspin_n, "pspin_n", minimum=3)
     check_positive(np.array([pspin_temperature, pspin_dt, pspin_max_lag, learning_rate]),
                    "pspin_temperature, pspin_dt, pspin_max_lag, learning_rate")
@@ -391,7 +387,6 @@ def aging(key, *, pspin_n, pspin_temperature, pspin_dt, pspin_replicas, pspin_wa
     data = {"pspin_" + k: v for k, v in ps.items()} | {"sgd_" + k: v for k, v in sg.items()}
     data |= {"pspin_temperature": pspin_temperature, "pspin_n": pspin_n}
     figure = aging_figure(data)
-    summary["seconds"] = time.perf_counter() - start
     return ExperimentResult(data=data, figure=figure, summary=summary)
 
 

@@ -173,7 +173,6 @@ def hopfield_retrieval(key, *, n_spins, alphas, initial_overlaps, n_replicas, ma
     """Final overlap against initial overlap m0 (a fraction (1 - m0)/2 of flipped spins)."""
     from physjax.spins.hopfield import corrupt, random_patterns
 
-    start = time.perf_counter()
     N = check_positive_int(n_spins, "n_spins", minimum=2)
     R, max_sweeps = _check_relaxation(n_replicas, max_sweeps)
     K = _loads(alphas, N)
@@ -210,7 +209,6 @@ def hopfield_retrieval(key, *, n_spins, alphas, initial_overlaps, n_replicas, ma
         j = int(np.argmin(np.abs(m0 - 0.7)))
         summary[f"alpha={al:.3g}: m_final at m0={m0[j]:g}"] = float(mean[a, j])
     summary["fraction at fixed point"] = float(fixed.mean())
-    summary["seconds"] = time.perf_counter() - start
     data = {"n_spins": N, "alphas": alpha, "n_patterns": K, "initial_overlaps": m0,
             "measured_initial_overlaps": start_overlap.mean(-1), "final_overlaps": final,
             "mean_final_overlap": mean, "se_final_overlap": se, "fixed_point": fixed}
@@ -236,7 +234,6 @@ def hopfield_capacity(key, *, sizes, alphas, n_replicas, max_sweeps, success_ove
     """Mean final overlap and P(m_final > success_overlap) against alpha, per size N."""
     from physjax.spins.hopfield import random_patterns
 
-    start = time.perf_counter()
     sizes = check_sizes(sizes, "sizes", "number of spins N")
     R, max_sweeps = _check_relaxation(n_replicas, max_sweeps)
     alpha = np.asarray(alphas, float)
@@ -269,7 +266,6 @@ def hopfield_capacity(key, *, sizes, alphas, n_replicas, max_sweeps, success_ove
         summary[f"N={N}: <m> at alpha={alpha[-1]:g}"] = float(mean[i, -1])
     summary["AGS alpha_c"] = AGS_ALPHA_C
     summary["fraction at fixed point"] = float(fixed.mean())
-    summary["seconds"] = time.perf_counter() - start
     data = {"sizes": np.array(sizes), "alphas": np.stack([K / N for K, N in zip(
         Ks, sizes, strict=True)]), "final_overlaps": final, "mean_final_overlap": mean,
             "se_final_overlap": se, "retrieval_probability": p_success,
@@ -335,7 +331,6 @@ def hopfield_phase_diagram(key, *, n_spins, n_alphas, alpha_max, n_temperatures,
     import physjax.ensemble as ens
     from physjax.spins.hopfield import random_patterns
 
-    start = time.perf_counter()
     N = check_positive_int(n_spins, "n_spins", minimum=2)
     n_a = check_positive_int(n_alphas, "n_alphas")
     n_t = check_positive_int(n_temperatures, "n_temperatures")
@@ -388,7 +383,6 @@ def hopfield_phase_diagram(key, *, n_spins, n_alphas, alpha_max, n_temperatures,
     summary["max q_EA at highest T"] = float(q[:, -1].max())
     summary["replicas"] = int(K.size * n_t * R)
     summary["sweep seconds"] = sweep_seconds
-    summary["seconds"] = time.perf_counter() - start
     data = {"n_spins": N, "alphas": alpha, "n_patterns": K, "temperatures": temperatures,
             "abs_m_mean": np.asarray(v["abs_m_mean"]), "m_final": np.asarray(v["m_final"]),
             "q_ea": np.asarray(v["q_ea"]), "energy": np.asarray(v["energy"]),
@@ -417,7 +411,6 @@ def dreaming_capacity(key, *, n_spins, sleep_times, alphas, n_replicas, max_swee
     """Mean final overlap against alpha for each sleep time, and the threshold per t."""
     from physjax.spins.hopfield import random_patterns
 
-    start = time.perf_counter()
     N = check_positive_int(n_spins, "n_spins", minimum=2)
     R, max_sweeps = _check_relaxation(n_replicas, max_sweeps)
     t = np.asarray(sleep_times, float)
@@ -450,7 +443,6 @@ def dreaming_capacity(key, *, n_spins, sleep_times, alphas, n_replicas, max_swee
         summary[f"t={ti:g}: largest alpha with <m> >= {AGS_M_C}"] = (
             float(alpha[kept[-1]]) if kept.size else float("nan"))
         summary[f"t={ti:g}: <m> at alpha={alpha[-1]:g}"] = float(mean[i, -1])
-    summary["seconds"] = time.perf_counter() - start
     data = {"n_spins": N, "sleep_times": t, "alphas": alpha, "n_patterns": K,
             "final_overlaps": final, "mean_final_overlap": mean, "se_final_overlap": se,
             "thresholds": thresholds}

@@ -28,8 +28,6 @@ about 50 chunks per size), in lattice-site updates per replica.
 
 from __future__ import annotations
 
-import time
-
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -160,7 +158,6 @@ def ising(key, *, sizes, n_temperatures, t_min, t_max, n_critical, critical_wind
     from physjax.spins import IsingLattice, sample_ising
     from physjax.spins.observables import jackknife
 
-    start = time.perf_counter()
     sizes = check_sizes(sizes, "sizes", "lattice side L")
     n_temperatures = check_positive_int(n_temperatures, "n_temperatures", minimum=2)
     n_replicas = check_positive_int(n_replicas, "n_replicas", minimum=2)
@@ -238,13 +235,11 @@ def ising(key, *, sizes, n_temperatures, t_min, t_max, n_critical, critical_wind
         "kaufman_e_Tc_largest_L": float(exact["kaufman_energy"][-1, i_tc]),
         "max_abs_z_energy_vs_kaufman": float(np.max(np.abs(z_energy))),
         "binder_Tc_largest_L": stats["binder"][-1, i_tc],
-        "seconds": time.perf_counter() - start,
     }
     summary = {k: float(v) for k, v in summary.items()}
     data = {"sizes": np.array(sizes), "temperatures": temperatures, "critical_temperature": TC,
             **stats, **exact, "snapshot_temperatures": snap_t, "snapshots": snapshots}
     figure = _figure(data, crossing)
-    summary["seconds"] = time.perf_counter() - start
     return ExperimentResult(data=data, figure=figure, summary=summary)
 
 

@@ -145,7 +145,6 @@ def resistor_learning(key, *, n_nodes, coordination, graph, n_steps, learning_ra
     learning and the nudge of EP."""
     from physjax import networks as pn
 
-    start = time.perf_counter()
     n_steps = check_positive_int(n_steps, "n_steps")
     _check_rates(learning_rate, eta)
     k_graph, k_nodes = jax.random.split(key)
@@ -188,7 +187,6 @@ def resistor_learning(key, *, n_nodes, coordination, graph, n_steps, learning_ra
     summary["n_edges"] = int(net.n_edges)
     summary["steps"] = n_steps
     summary["max Kirchhoff residual (double optimization)"] = kirchhoff
-    summary["seconds"] = time.perf_counter() - start
     fig = learning_figure(data, net, RULE_LABELS)
     return ExperimentResult(data=data, figure=fig, summary=summary)
 
@@ -259,7 +257,6 @@ def hessian_evolution(key, *, n_nodes, coordination, graph, n_steps, record_ever
     from physjax import graphs as pg
     from physjax import networks as pn
 
-    start = time.perf_counter()
     n_steps = check_positive_int(n_steps, "n_steps")
     record_every = check_positive_int(record_every, "record_every")
     n_tracked = check_positive_int(n_tracked, "n_tracked")
@@ -342,7 +339,6 @@ def hessian_evolution(key, *, n_nodes, coordination, graph, n_steps, record_ever
                                                         and np.sum(low1 < low0) > m / 2),
         "stiff-mode count = independent constraints (all sub-tasks)": bool(np.all(
             stiff_modes == data["stiff_task_independent_constraints"])),
-        "seconds": time.perf_counter() - start,
     }
     return ExperimentResult(data=data, figure=hessian_figure(data, STIFF_THRESHOLD),
                             summary=summary)
@@ -383,7 +379,6 @@ def eta_convergence(key, *, side, n_eta, eta_min, eta_max, progress=None) -> Exp
     from physjax import graphs as pg
     from physjax import networks as pn
 
-    start = time.perf_counter()
     side = check_positive_int(side, "side", minimum=3)
     n_eta = check_positive_int(n_eta, "n_eta", minimum=3)
     if not 0 < eta_min < eta_max:
@@ -432,7 +427,6 @@ def eta_convergence(key, *, side, n_eta, eta_min, eta_max, progress=None) -> Exp
     summary.update({f"error {name} at eta={etas[0]:.0e}": float(e[0])
                     for name, e in errs.items()})
     summary["cos(CL limit, grad C)"] = cosine
-    summary["seconds"] = time.perf_counter() - start
     return ExperimentResult(data=data, figure=eta_figure(data), summary=summary)
 
 

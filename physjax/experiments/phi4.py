@@ -24,8 +24,6 @@ the largest deviation over all momenta in units of its error).
 
 from __future__ import annotations
 
-import time
-
 import equinox as eqx
 import jax
 import jax.numpy as jnp
@@ -116,7 +114,6 @@ def phi4(key, *, sizes, n_kappas, kappa_window, n_chains, n_steps, burn_in, reco
         sample_phi4,
     )
 
-    start = time.perf_counter()
     sizes = check_sizes(sizes, "sizes", "lattice side L")
     n_kappas = check_positive_int(n_kappas, "n_kappas", minimum=2)
     n_chains = check_positive_int(n_chains, "n_chains", minimum=2)
@@ -173,7 +170,6 @@ def phi4(key, *, sizes, n_kappas, kappa_window, n_chains, n_steps, burn_in, reco
         "free_field_G0": float(g_mean[0, 0]),
         "free_field_G0_exact": float(g_exact[0, 0]),
         "free_field_acceptance": float(np.mean(s.acceptance)),
-        "seconds": time.perf_counter() - start,
     }
     data = {"sizes": np.array(sizes), "kappas": kappas, "lam": lam, "binder": binder,
             "binder_err": binder_err, "abs_m": abs_m, "susceptibility": chi,
@@ -181,7 +177,6 @@ def phi4(key, *, sizes, n_kappas, kappa_window, n_chains, n_steps, burn_in, reco
             "free_kappa": free_kappa, "free_two_point": g_mean, "free_two_point_err": g_err,
             "free_propagator": g_exact}
     figure = _figure(data, crossing, crossing_err)
-    summary["seconds"] = time.perf_counter() - start
     return ExperimentResult(data=data, figure=figure, summary=summary)
 
 

@@ -24,13 +24,16 @@ Optax Adam on the coupled-learning direction, stiffnesses clipped to [1e-3, 100]
 
 from __future__ import annotations
 
-import time
-
 import jax
 import jax.numpy as jnp
 import numpy as np
 
 from physjax.experiments import ExperimentResult, register
+from physjax.experiments._springs_figures import (
+    allostery_figure,
+    localized_figure,
+    thermal_figure,
+)
 
 
 def _setup(key, n_particles, mean_coordination):
@@ -84,7 +87,6 @@ def allostery_vs_cooperative(key, *, n_particles, mean_coordination, n_steps, le
     regularization ``regularization``); compare responses, modes and energies."""
     from physjax.networks import spring, strain
 
-    start = time.perf_counter()
     net, a, b = _setup(key, n_particles, mean_coordination)
     both = strain.cooperative_binding_task(net, a, b)     # examples: A bound, B bound
     tasks = {"allostery": (_allostery_pair(net, a, b), 0.0),
@@ -116,34 +118,10 @@ def allostery_vs_cooperative(key, *, n_particles, mean_coordination, n_steps, le
         summary[f"{name}: response weight on lowest mode"] = float(proj[0])
         summary[f"{name}: E_B (bind B alone)"] = float(en.b)
         summary[f"{name}: E_AB - E_A (bind B after A)"] = float(en.b_after_a)
-    summary["seconds"] = time.perf_counter() - start
-    fig = _allostery_figure(net, data)
+    fig = allostery_figure(net, data)
     return ExperimentResult(data=data, figure=fig, summary=summary)
 
 
-def _allostery_figure(net, d):
-    from physjax.plotting import new_figure, plot_spring_network
-
-    fig, ax = new_figure(1, 4, panel_size=(3.4, 3.2))
-    pairs = np.stack([d["site_a"], d["site_b"]])
-    for i, name in enumerate(("allostery", "cooperative")):
-        plot_spring_network(ax[i], net, d[name]["stiffnesses"], pairs=pairs, log=True,
-                            cmap="magma_r", colorbar=True, label="k")
-        ax[i].set_title(f"{name}: B/A = {d[name]['strain_b_given_a']:.3f}")
-        n = len(d[name]["projection"])
-        ax[2].semilogy(np.arange(1, n + 1), d[name]["projection"], "o-", ms=3, label=name)
-    ax[2].set(xlabel="mode j (ascending frequency)", ylabel=r"$(e_j\cdot u_A)^2/|u_A|^2$",
-              title="response to binding A")
-    ax[2].legend()
-    names = d["names"]
-    x = np.arange(len(names))
-    ax[3].bar(x - 0.2, [d[n]["e_b"] for n in names], 0.4, label="bind B alone")
-    ax[3].bar(x + 0.2, [d[n]["e_b_after_a"] for n in names], 0.4, label="bind B after A")
-    ax[3].set_xticks(x, [n.replace(", ", "\n") for n in names], fontsize=7)
-    ax[3].set_yscale("log")
-    ax[3].set(ylabel="energy", title="binding energies")
-    ax[3].legend()
-    return fig
 
 
 # ----------------------------------------------------------------------- thermal-crossover
@@ -164,7 +142,6 @@ def thermal_crossover(key, *, n_particles, mean_coordination, n_steps, learning_
     """T* from the modes of trained networks; training sweeps are vmapped."""
     from physjax.networks import strain, thermal
 
-    start = time.perf_counter()
     net, a, b = _setup(key, n_particles, mean_coordination)
     ratios = np.asarray(ratios, float)
     lambdas = np.asarray(lambdas, float)
@@ -203,37 +180,10 @@ def thermal_crossover(key, *, n_particles, mean_coordination, n_steps, learning_
                f"cost(lambda={lambdas.max():g}) / cost(lambda=0)": float(
                    cost_lam[-1] / max(cost_lam[0], 1e-300)),
                "Delta with the largest T*": float(ratios[int(np.nanargmax(t_ratio))]),
-               "max |achieved - Delta|": float(np.max(np.abs(np.asarray(achieved) - ratios))),
-               "seconds": time.perf_counter() - start}
-    return ExperimentResult(data=data, figure=_thermal_figure(data), summary=summary)
+               "max |achieved - Delta|": float(np.max(np.abs(np.asarray(achieved) - ratios)))}
+    return ExperimentResult(data=data, figure=thermal_figure(data), summary=summary)
 
 
-def _thermal_figure(d):
-    from physjax.plotting import new_figure
-
-    fig, ax = new_figure(1, 3, panel_size=(3.8, 3.2))
-    t = d["temperatures"]
-    band = d["sigma"] + d["sigma_rest"]
-    ax[0].semilogx(t, np.full_like(t, d["mean_strain_b"]), "C0",
-                   label=r"$\langle\epsilon_B\rangle$")
-    ax[0].fill_between(t, d["mean_strain_b"] - band, d["mean_strain_b"] + band, color="C0",
-                       alpha=0.25, label=r"$\pm(\sigma+\sigma^0)$")
-    ax[0].plot(t, d["sigma_rest"], "C1--", label=r"$\sigma^0$ (no input)")
-    ax[0].axvline(d["t_star"], color="k", lw=0.8, ls=":")
-    ax[0].set(xlabel="T", ylabel=r"strain at B", title=f"T* = {d['t_star']:.3g}")
-    ax[0].legend(fontsize=7)
-    ax[1].loglog(d["ratios"], d["t_star_vs_ratio"], "o-")
-    ax[1].set(xlabel=r"response $\Delta$", ylabel="T*", title="allostery: T* vs response")
-    lam = d["lambdas"]
-    x = np.where(lam > 0, lam, np.min(lam[lam > 0]) / 3 if np.any(lam > 0) else 1e-5)
-    ax[2].semilogx(x, d["t_star_vs_lambda"] / d["t_star_vs_lambda"][0], "o-", label="T*/T*(0)")
-    ax[2].semilogx(x, d["cost_vs_lambda"] / max(d["cost_vs_lambda"][0], 1e-300), "s--",
-                   label="cost/cost(0)")
-    ax[2].set_yscale("log")
-    ax[2].set(xlabel=r"energy regularization $\lambda$ (0 drawn at left)",
-              title="cooperative binding")
-    ax[2].legend(fontsize=7)
-    return fig
 
 
 # ------------------------------------------------------------------------ localized-modes
@@ -252,7 +202,6 @@ def localized_modes(key, *, n_particles, mean_coordination, n_steps, learning_ra
     """Boundary-edge maps of the localized low modes of a trained allosteric network."""
     from physjax.networks import localized, spring
 
-    start = time.perf_counter()
     k_net, k_loc = jax.random.split(key)
     net, a, b = _setup(k_net, n_particles, mean_coordination)
     res = _train(net, _allostery_pair(net, a, b), n_steps, learning_rate, eta)
@@ -278,27 +227,9 @@ def localized_modes(key, *, n_particles, mean_coordination, n_steps, learning_ra
                "mean |log k| on boundary edges": float(change[on].mean()) if on.any()
                else float("nan"),
                "mean |log k| elsewhere": float(change[~on].mean()) if (~on).any()
-               else float("nan"),
-               "seconds": time.perf_counter() - start}
-    return ExperimentResult(data=data, figure=_localized_figure(net, data), summary=summary)
+               else float("nan")}
+    return ExperimentResult(data=data, figure=localized_figure(net, data), summary=summary)
 
 
-def _localized_figure(net, d):
-    from physjax.plotting import new_figure, plot_spring_network
 
-    fig, ax = new_figure(1, 4, panel_size=(3.3, 3.2))
-    pairs = np.stack([d["site_a"], d["site_b"]])
-    masks = d["boundary_masks"]
-    for i, m in enumerate((1, min(3, len(masks)))):
-        plot_spring_network(ax[i], net, highlight=masks[m - 1], pairs=pairs, linewidth=0.8)
-        ax[i].set_title(f"boundary edges, $N_m$ = {m}")
-    plot_spring_network(ax[2], net, d["frequency"], cmap="Reds", colorbar=True,
-                        label=r"$f_e$", pairs=pairs)
-    ax[2].set_title("weighted boundary frequency")
-    nm = np.arange(1, len(d["boundary_counts"]) + 1)
-    ax[3].plot(nm, d["boundary_counts"], "o-", label="boundary edges")
-    ax[3].plot(nm, d["boundary_counts"][-1] * np.sqrt(nm / nm[-1]), "k--",
-               label=r"$\propto\sqrt{N_m}$")
-    ax[3].set(xlabel=r"$N_m$ (modes localized)", ylabel="count", xticks=nm)
-    ax[3].legend(fontsize=7)
-    return fig
+
