@@ -81,6 +81,7 @@ from physjax.networks import _strain_core as _stc
 from physjax.networks import resistor as _res
 from physjax.networks import spring as _sp
 from physjax.networks import strain as _st
+from physjax.networks.solvers import Banded, Multifrontal
 
 __all__ = [
     "Nudge",
@@ -485,8 +486,16 @@ def train(network: Network, parameters: Real[ArrayLike, " e"], task: Task, *,
     theta = jax.tree.map(lambda a: a.astype(dtype), theta)
     hyper = _Hyper(*(device_array(v, dtype) for v in (learning_rate, eta,
                                                      energy_regularization, k_min, k_max)))
+    # A resistor plan holds its graph's edges, and resolve() has just compared them with the
+    # concrete edges on the host: the loop can take the plan's edges as constants (the
+    # executable is already specific to the static plan) instead of re-checking traced ones
+    # with equinox.error_if every step -- a host callback, which also keeps JAX's persistent
+    # compilation cache from storing the executable.
+    edges_are_plans = (kind is RESISTOR and isinstance(solver, (Banded, Multifrontal))
+                       and is_concrete(network.edges))
     return _train_loop(kind.name, rule, nudge, n_steps, record_every, bool(learn_rest_lengths),
-                       optimizer, network, theta, task, hyper, solver, current, rtol)
+                       edges_are_plans, optimizer, network, theta, task, hyper, solver,
+                       current, rtol)
 
 
 # The first `train` call is mostly XLA compile time (the run itself: 0.07 s at 10x10 for
@@ -495,9 +504,12 @@ def train(network: Network, parameters: Real[ArrayLike, " e"], task: Task, *,
 # (backend compile 0.61 -> 0.36 s); later calls ran as fast (0.071 vs 0.071 s at 10x10,
 # 0.271 vs 0.280 s at 20x20).
 @filter_jit_with_options(FAST_CPU_COMPILE)
-def _train_loop(kind_name, rule, nudge, n_steps, record_every, learn_l0, optimizer, network,
-                theta0, task, hyper, solver, current, rtol):
+def _train_loop(kind_name, rule, nudge, n_steps, record_every, learn_l0, edges_are_plans,
+                optimizer, network, theta0, task, hyper, solver, current, rtol):
     kind = RESISTOR if kind_name == "resistor" else SPRING
+    if edges_are_plans:
+        network = eqx.tree_at(lambda g: g.edges, network,  # NumPy: a constant, not traced
+                              np.asarray(solver.plan.edges, network.edges.dtype))
     opt = optax.sgd(hyper.learning_rate) if optimizer is None else optimizer
     spring = kind is SPRING
     if spring:

@@ -58,7 +58,7 @@ from physjax._checks import (
     is_concrete,
 )
 from physjax._options import SourceKind
-from physjax.networks import _solve
+from physjax.networks import _small_linalg, _solve
 from physjax.networks import solvers as _solvers
 from physjax.networks._weights import check_edge_weights
 
@@ -493,7 +493,10 @@ def clamp_with_green(free: Float[ArrayLike, "ex n"], green: Float[ArrayLike, "n 
     tgt = np.asarray(task.target_nodes)
     v_t = free[:, tgt]
     shift = eta * (task.desired - v_t)  # V_T^C - V_T^F
-    currents = jnp.linalg.solve(green[tgt], shift.T)  # (n_T, n_ex)
+    # G_TT is symmetric positive definite: Cholesky, not LU (no pivoting to lower and
+    # compile, and no batched LAPACK call under vmap; see _small_linalg)
+    factor = _small_linalg.cholesky(green[tgt])
+    currents = _small_linalg.cho_solve((factor, True), shift.T)  # (n_T, n_ex)
     return free + (green @ currents).T
 
 

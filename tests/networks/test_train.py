@@ -141,6 +141,29 @@ def test_train_compiles_once_per_static_configuration():
     assert counter.count == 0
 
 
+@pytest.mark.parametrize("solver", ["banded", "multifrontal"])
+def test_train_with_a_plan_on_a_concrete_graph_has_no_host_callback(solver):
+    # resolve() compared the concrete edges with the plan on the host, so the loop takes the
+    # plan's edges as constants: no per-step equinox.error_if (a host callback, which also
+    # keeps JAX's persistent compilation cache from storing the executable)
+    g, k, task = resistor_problem(6)
+    kw = dict(rule="coupled_learning", n_steps=5, learning_rate=0.1, solver=solver)
+    jaxpr = str(jax.make_jaxpr(lambda kk: N.train(g, kk, task, check=False, **kw))(k))
+    assert "callback" not in jaxpr
+    np.testing.assert_allclose(N.train(g, k, task, **kw).conductances,
+                               N.train(g, k, task, **{**kw, "solver": "dense"}).conductances,
+                               rtol=1e-10)
+    # a traced graph is still checked against the plan, every step
+    plan = N.resolve_solver(solver, g, task)
+    traced = str(jax.make_jaxpr(lambda gr: N.train(gr, k, task, check=False,
+                                                   **{**kw, "solver": plan}))(g))
+    assert "callback" in traced
+    shuffled = G.Graph(np.asarray(g.edges)[::-1], g.n_nodes)
+    with pytest.raises(Exception, match="plan was built for another graph"):
+        jax.block_until_ready(jax.jit(lambda gr: N.train(gr, k, task, check=False,
+                                                         **{**kw, "solver": plan}))(shuffled))
+
+
 def test_spring_train_compiles_once_and_matches_train_springs():
     net, k, task = spring_problem()
     a = sl.train_springs(net, k, task, n_steps=10, learning_rate=0.2)
