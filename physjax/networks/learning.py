@@ -491,10 +491,10 @@ def train(network: Network, parameters: Real[ArrayLike, " e"], task: Task, *,
     # executable is already specific to the static plan) instead of re-checking traced ones
     # with equinox.error_if every step -- a host callback, which also keeps JAX's persistent
     # compilation cache from storing the executable.
-    edges_are_plans = (kind is RESISTOR and isinstance(solver, (Banded, Multifrontal))
+    edges_from_plan = (kind is RESISTOR and isinstance(solver, (Banded, Multifrontal))
                        and is_concrete(network.edges))
     return _train_loop(kind.name, rule, nudge, n_steps, record_every, bool(learn_rest_lengths),
-                       edges_are_plans, optimizer, network, theta, task, hyper, solver,
+                       edges_from_plan, optimizer, network, theta, task, hyper, solver,
                        current, rtol)
 
 
@@ -504,10 +504,10 @@ def train(network: Network, parameters: Real[ArrayLike, " e"], task: Task, *,
 # (backend compile 0.61 -> 0.36 s); later calls ran as fast (0.071 vs 0.071 s at 10x10,
 # 0.271 vs 0.280 s at 20x20).
 @filter_jit_with_options(FAST_CPU_COMPILE)
-def _train_loop(kind_name, rule, nudge, n_steps, record_every, learn_l0, edges_are_plans,
+def _train_loop(kind_name, rule, nudge, n_steps, record_every, learn_l0, edges_from_plan,
                 optimizer, network, theta0, task, hyper, solver, current, rtol):
     kind = RESISTOR if kind_name == "resistor" else SPRING
-    if edges_are_plans:
+    if edges_from_plan:
         network = eqx.tree_at(lambda g: g.edges, network,  # NumPy: a constant, not traced
                               np.asarray(solver.plan.edges, network.edges.dtype))
     opt = optax.sgd(hyper.learning_rate) if optimizer is None else optimizer
