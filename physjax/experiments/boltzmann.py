@@ -114,8 +114,6 @@ def _chain_se(x, n_t):
     return per_chain.std(axis=-1, ddof=1) / np.sqrt(per_chain.shape[-1])
 
 
-
-
 # ------------------------------------------------------------------------ rbm-digits
 
 @register(
@@ -199,8 +197,6 @@ def visible_mean_images(ps, rbm, chains):
     return ps.visible_mean(rbm, chains.hidden).reshape(-1, 8, 8)
 
 
-
-
 # ----------------------------------------------------------------------- hopfield-rbm
 
 @register(
@@ -274,7 +270,3 @@ def hopfield_rbm(key, *, n_spins, n_patterns, beta, init_beta, n_epochs, batch_s
 def _logsumexp(x):
     top = np.max(x)
     return top + np.log(np.sum(np.exp(x - top)))
-
-
-
-

@@ -122,8 +122,6 @@ def allostery_vs_cooperative(key, *, n_particles, mean_coordination, n_steps, le
     return ExperimentResult(data=data, figure=fig, summary=summary)
 
 
-
-
 # ----------------------------------------------------------------------- thermal-crossover
 
 @register(
@@ -184,8 +182,6 @@ def thermal_crossover(key, *, n_particles, mean_coordination, n_steps, learning_
     return ExperimentResult(data=data, figure=thermal_figure(data), summary=summary)
 
 
-
-
 # ------------------------------------------------------------------------ localized-modes
 
 @register(
@@ -229,7 +225,3 @@ def localized_modes(key, *, n_particles, mean_coordination, n_steps, learning_ra
                "mean |log k| elsewhere": float(change[~on].mean()) if (~on).any()
                else float("nan")}
     return ExperimentResult(data=data, figure=localized_figure(net, data), summary=summary)
-
-
-
-
