@@ -225,11 +225,10 @@ def _run_anchor(w: Workload, path: str, liu_dir: Path, runs: int, calls: int,
     return results
 
 
-def _split(processes: list[dict]) -> tuple[list[float], list[float]]:
-    """(first-call seconds, later-call seconds) over the processes."""
-    first = [p["calls"][0]["total_s"] for p in processes]
-    later = [c["total_s"] for p in processes for c in p["calls"][1:]]
-    return first, later
+def _by_row(processes: list[dict]) -> dict[str, list[dict]]:
+    """The calls of the processes by row: each first call, and the later ones."""
+    return {ROWS[0]: [p["calls"][0] for p in processes],
+            ROWS[1]: [c for p in processes for c in p["calls"][1:]]}
 
 
 def _max_rel_diff(a, b) -> float:
@@ -252,20 +251,16 @@ def run(quick: bool, repeats: int) -> list[dict]:
     for w in workloads(quick):
         log(f"train {w.label}: physjax, {runs} fresh processes x {calls} calls")
         ours = _run_physjax(w, runs, calls)
-        first, later = _split(ours)
         k_ours = ours[0]["calls"][0]["conductances"]
-        stats = {ROWS[0]: summarize(first), ROWS[1]: summarize(later)}
-        calls_of = {ROWS[0]: [p["calls"][0] for p in ours],
-                    ROWS[1]: [c for p in ours for c in p["calls"][1:]]}
+        calls_of = _by_row(ours)
         cached = w.examples == 1  # the target workloads
         if cached:
             with tempfile.TemporaryDirectory(prefix="physjax-jax-cache-") as cache:
                 log(f"train {w.label}: physjax, persistent cache: 1 priming + {runs} processes")
                 _run_physjax(w, 1, 1, cache)
                 warm = _run_physjax(w, runs, 1, cache)
-            stats[CACHED] = summarize(_split(warm)[0])
             calls_of[CACHED] = [p["calls"][0] for p in warm]
-        rows_here = [row for row in ROWS if row in stats]
+        rows_here = [row for row in ROWS if row in calls_of]
         anchors = {row: [] for row in rows_here}
         for name, path in ANCHORS:
             if liu_dir is None:
@@ -278,14 +273,12 @@ def run(quick: bool, repeats: int) -> list[dict]:
                     anchors[row].append({"name": name, "figure": None, "ratio": None,
                                          "unavailable": res[0]["unavailable"]})
                 continue
-            a_first, a_later = _split(res)
             check = _max_rel_diff(k_ours, res[0]["calls"][0]["conductances"])
             log(f"train {w.label}: final conductances, physjax vs {name}: max rel diff "
                 f"{check:.1e}")
             extra = {"dtype": res[0]["dtype"], "steps": w.steps, "max_rel_k_diff": check,
                      "import_s": res[0]["import_s"]}
-            a_calls = {ROWS[0]: [p["calls"][0] for p in res],
-                       ROWS[1]: [c for p in res for c in p["calls"][1:]]}
+            a_calls = _by_row(res)
             if cached:  # the anchor gets the same cache (its dense path is JAX code)
                 with tempfile.TemporaryDirectory(prefix="physjax-liu-cache-") as cache:
                     log(f"train {w.label}: {name}, persistent cache: 1 priming + {runs} "
@@ -304,9 +297,9 @@ def run(quick: bool, repeats: int) -> list[dict]:
                 s["setup_s"] = float(np.median([c["setup_s"] for c in a_calls[row]]))
                 anchors[row].append({"name": name, **s, **extra})
         for row in rows_here:
-            s = stats[row]
-            figure = w.steps / s["median_s"]
             calls_here = calls_of[row]
+            s = summarize([c["total_s"] for c in calls_here])
+            figure = w.steps / s["median_s"]
             entry = {"name": row, "workload": w.label, "L": w.L, "examples": w.examples,
                      "steps": w.steps, "unit": UNIT, **s, "figure": figure,
                      "figure_best": w.steps / s["min_s"],
