@@ -58,7 +58,7 @@ import numpy as np
 
 from physjax._array_types import Array, ArrayLike, Float, Key, Real, Scalar, Shaped
 from physjax._checks import check_finite, check_key, check_positive_int, is_concrete
-from physjax._options import Integrator
+from physjax._options import Integrator, Process
 from physjax.diffusion._common import KernelObserver as _KernelObserver
 from physjax.diffusion._common import check_data as _check_data
 from physjax.diffusion._common import check_schedule as _check_schedule
@@ -236,7 +236,7 @@ def cloning_curve(key: Key, schedule: Schedule, score: Callable[..., Any],
                   x0: Real[ArrayLike, "m d"] | Real[ArrayLike, " d"],
                   times: Scalar | Real[ArrayLike, " k"] | Sequence[float],
                   classify: Callable[..., Any], *, n_clones: int = 2, n_steps: int = 100,
-                  t_end: Scalar = 1e-3, process: str = "sde",
+                  t_end: Scalar = 1e-3, process: Process = "sde",
                   method: Integrator = "euler_maruyama") -> CloningCurve:
     """:math:`\\phi(t)`: for each U-turn time in ``times``, noise every sample of ``x0`` to
     :math:`t`, regenerate ``n_clones`` times (:func:`physjax.diffusion.clone`) and measure
@@ -302,7 +302,7 @@ class CollapseCurve(NamedTuple):
 
 
 def collapse_curve(key: Key, score: EmpiricalScore, n_trajectories: int, *,
-                   n_steps: int = 200, t_end: Scalar = 1e-3, process: str = "sde",
+                   n_steps: int = 200, t_end: Scalar = 1e-3, process: Process = "sde",
                    method: Integrator = "euler_maruyama") -> CollapseCurve:
     """Run ``n_trajectories`` backward trajectories from the reference law at :math:`T`
     driven by the empirical score ``score`` and record, at every grid time, the posterior

@@ -31,6 +31,7 @@ import numpy as np
 from physjax import graphs as _graphs
 from physjax._array_types import Array, ArrayLike, Float, Indices, Int, Real, Scalar
 from physjax._checks import check_finite, check_nonnegative
+from physjax._options import HVPMode
 from physjax.curvature import hvp_fn
 from physjax.networks import resistor as _res
 
@@ -83,7 +84,7 @@ def cost_hessian(graph: Graph, conductances: Real[ArrayLike, " e"], task: Resist
 
 def cost_hvp_fn(graph: Graph, conductances: Real[ArrayLike, " e"], task: ResistorTask, *,
                 solver: SolverLike = "auto", current: CurrentFn | None = None,
-                mode: str = "fwd-rev") -> Callable[[Float[Array, " e"]], Float[Array, " e"]]:
+                mode: HVPMode = "fwd-rev") -> Callable[[Float[Array, " e"]], Float[Array, " e"]]:
     r"""Matrix-free cost-Hessian-vector product :math:`v \mapsto \mathcal H v` for large
     networks (forward-over-reverse through the solve by default), jit-compiled; feed it to
     :func:`physjax.curvature.lanczos` for the stiff directions."""

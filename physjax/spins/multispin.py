@@ -44,7 +44,7 @@ import numpy as np
 from physjax._array_types import Array, ArrayLike, Float, Int, Integer, Key, Real, Scalar
 from physjax._checks import check_choice
 from physjax._counter_rng import _u32, hashed_words
-from physjax._options import PackedLayout
+from physjax._options import PackedLayout, UpdateRule
 
 __all__ = [
     "PackedLayout",
@@ -173,7 +173,7 @@ def _class_masks(digits: list[Array], z: int) -> list[Array]:
 # ----------------------------------------------------------------- probabilities
 
 def flip_probabilities(beta: Float[Array | np.ndarray, "*batch"], J: Scalar, h: Scalar,
-                       z: int, rule: str) -> Float[Array, "*batch 2 _classes"]:
+                       z: int, rule: UpdateRule) -> Float[Array, "*batch 2 _classes"]:
     """Flip probability of a spin ``s`` with ``n`` aligned neighbours.
 
     Returns shape ``beta.shape + (2, z + 1)``: index 0 for ``s = +1``, 1 for ``s = -1``.
@@ -255,7 +255,7 @@ def _half_sweep(seeds, spins, other, colour, always, levels, *, layout, z, has_f
 
 
 @partial(jax.jit, static_argnames=("rule", "layout", "precision_bits", "has_field"))
-def packed_sweep(key: Key, J: Scalar, h: Scalar, state: PackedIsingState, *, rule: str,
+def packed_sweep(key: Key, J: Scalar, h: Scalar, state: PackedIsingState, *, rule: UpdateRule,
                  layout: PackedLayout, precision_bits: int = 24, has_field: bool = False,
                  ) -> PackedIsingState:
     d = state.black.ndim - 1
