@@ -2,6 +2,8 @@
 gives the same states and gradients, Auto follows its table, and bad solvers or plans are
 refused with errors naming the argument."""
 
+import typing
+
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -82,6 +84,15 @@ def test_every_spring_solver_gives_the_same_response_and_gradients(name):
         for x, r in ((gk, gk_ref), (gl, gl_ref)):
             np.testing.assert_allclose(x, r, rtol=0, atol=1e-10 * np.abs(r).max(),
                                        err_msg=label)
+
+
+def test_every_solver_name_builds_its_solver():
+    # the names of the SolverName alias and the classes as_solver builds are one table
+    expected = {"auto": S.Auto, "dense": S.Dense, "banded": S.Banded,
+                "multifrontal": S.Multifrontal, "cg": S.CG}
+    assert set(typing.get_args(S.SolverName)) == set(expected)
+    for name, cls in expected.items():
+        assert type(S.as_solver(name)) is cls
 
 
 def test_auto_follows_the_table_for_resistors():
